@@ -1,0 +1,35 @@
+"""Shared plumbing of the ``python -m lrorder.<step>`` entry points."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, Callable, Sequence
+
+from lrorder.errors import ConfigError, LrOrderError
+
+
+def run(main: Callable[[Sequence[str] | None], None], argv: Sequence[str] | None = None) -> None:
+    """Call ``main(argv)``; report an expected failure as one line and exit 2.
+
+    An :class:`~lrorder.errors.LrOrderError` becomes ``error: <message>`` on
+    stderr and exit status 2. Any other exception propagates with its
+    traceback, since it is a bug rather than bad input.
+    """
+    try:
+        main(argv)
+    except LrOrderError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+
+
+def parse_json_arg(text: str, flag: str) -> Any:
+    """Parse the JSON value given to command-line flag ``flag``.
+
+    Raises:
+        ConfigError: ``text`` is not valid JSON.
+    """
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{flag}: expected a JSON value ({exc.msg} at char {exc.pos})") from None
