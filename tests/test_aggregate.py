@@ -1,0 +1,127 @@
+"""Tests of lrorder.aggregate: loading runs, pre-anneal epoch, errors, CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from lrorder import aggregate
+from lrorder.errors import ConfigError, DataError
+
+
+def run_metrics(schedule: str, seed: int, acc: dict[str, list[float]], study: str = "synthetic") -> pd.DataFrame:
+    """Tidy metrics of one run: ``acc[eval_set][epoch - 1]`` is the accuracy at that epoch."""
+    rows = [
+        {"study": study, "schedule": schedule, "seed": seed, "epoch": e, "lr": 0.1, "noise": 0.0,
+         "eval_set": es, "loss": 1.0 - a, "accuracy": a}
+        for es, accs in acc.items() for e, a in enumerate(accs, start=1)
+    ]
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture
+def write_run(tmp_path: Path):
+    def _write(name: str, df: pd.DataFrame) -> Path:
+        path = tmp_path / name
+        df.to_csv(path, index=False)
+        return path
+    return _write
+
+
+def test_load_runs_concatenates_and_sorts(write_run) -> None:
+    p1 = write_run("b.csv", run_metrics("small_lr", 1, {"test": [0.5, 0.6], "train": [0.4, 0.7]}))
+    p2 = write_run("a.csv", run_metrics("large_lr", 0, {"test": [0.3, 0.8]}))
+    df = aggregate.load_runs([p1, p2])
+    assert list(df.columns) == list(aggregate.METRIC_COLUMNS)
+    assert len(df) == 6
+    assert list(df["schedule"]) == ["large_lr"] * 2 + ["small_lr"] * 4
+    assert list(df["eval_set"][2:]) == ["test", "test", "train", "train"]
+    assert list(df["epoch"][2:]) == [1, 2, 1, 2]
+
+
+def test_summarize_final_and_pre_anneal_epoch() -> None:
+    # 4 epochs, anneal at epoch 3 -> pre-anneal accuracy is read at epoch 2
+    df = pd.concat([
+        run_metrics("large_lr", 0, {"test": [0.1, 0.2, 0.5, 0.6]}),
+        run_metrics("large_lr", 1, {"test": [0.1, 0.4, 0.5, 0.8]}),
+    ], ignore_index=True)
+    s = aggregate.summarize(df, anneal_epoch=3)
+    assert list(s.columns) == list(aggregate.SUMMARY_COLUMNS)
+    assert list(s["statistic"]) == ["final_accuracy", "pre_anneal_accuracy"]
+    final, pre = s.iloc[0], s.iloc[1]
+    assert (final["epoch"], final["n"]) == (4, 2)
+    assert final["mean"] == pytest.approx(0.7)
+    assert pre["epoch"] == 2
+    assert pre["mean"] == pytest.approx(0.3)
+    # n = 2: std = 0.1414, t_{0.975,1} = 12.7062, half = 12.7062 * 0.1 = 1.27062
+    assert pre["std"] == pytest.approx(0.14142136)
+    assert pre["ci_high"] == pytest.approx(0.3 + 1.2706204736)
+
+
+def test_summarize_without_anneal_epoch() -> None:
+    df = run_metrics("small_lr", 0, {"test": [0.5, 0.9], "train": [0.6, 1.0]})
+    s = aggregate.summarize(df, None)
+    assert set(s["statistic"]) == {"final_accuracy"}
+    assert list(s["eval_set"]) == ["test", "train"]
+    assert list(s["mean"]) == [0.9, 1.0]
+
+
+@pytest.mark.parametrize("epoch", [1, 5])
+def test_summarize_rejects_bad_anneal_epoch(epoch: int) -> None:
+    df = run_metrics("small_lr", 0, {"test": [0.5, 0.9, 0.9]})
+    with pytest.raises(ConfigError, match="--anneal-epoch"):
+        aggregate.summarize(df, epoch)
+
+
+def test_duplicate_run_is_an_error(write_run) -> None:
+    p1 = write_run("run1.csv", run_metrics("small_lr", 3, {"test": [0.5]}))
+    p2 = write_run("run2.csv", run_metrics("small_lr", 3, {"test": [0.6]}))
+    with pytest.raises(DataError, match=r"run2\.csv: run study=synthetic schedule=small_lr seed=3 is also in .*run1\.csv"):
+        aggregate.load_runs([p1, p2])
+
+
+def test_missing_column_names_the_file(write_run) -> None:
+    path = write_run("broken.csv", run_metrics("small_lr", 0, {"test": [0.5]}).drop(columns=["noise"]))
+    with pytest.raises(DataError, match=r"broken\.csv: missing column\(s\) noise"):
+        aggregate.load_runs([path])
+
+
+def test_missing_and_empty_files(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match=r"nope\.csv: metrics file not found"):
+        aggregate.load_runs([tmp_path / "nope.csv"])
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    with pytest.raises(DataError, match=r"empty\.csv: metrics file is empty"):
+        aggregate.load_runs([empty])
+    header = tmp_path / "header.csv"
+    header.write_text(",".join(aggregate.METRIC_COLUMNS) + "\n")
+    with pytest.raises(DataError, match=r"header\.csv: .*no rows"):
+        aggregate.load_runs([header])
+
+
+def test_accuracy_out_of_range(write_run) -> None:
+    path = write_run("pct.csv", run_metrics("small_lr", 0, {"test": [55.0]}))
+    with pytest.raises(DataError, match=r"pct\.csv: column accuracy"):
+        aggregate.load_runs([path])
+
+
+def test_cli_writes_both_tables(write_run, tmp_path: Path) -> None:
+    p1 = write_run("r0.csv", run_metrics("large_lr", 0, {"test": [0.2, 0.4, 0.9]}))
+    p2 = write_run("r1.csv", run_metrics("large_lr", 1, {"test": [0.2, 0.6, 0.7]}))
+    out_m, out_s = tmp_path / "out" / "all.csv", tmp_path / "out" / "summary.csv"
+    aggregate.main(["--metrics", str(p1), str(p2), "--anneal-epoch", "3",
+                    "--out-metrics", str(out_m), "--out-summary", str(out_s)])
+    assert len(pd.read_csv(out_m)) == 6
+    s = pd.read_csv(out_s)
+    assert s.set_index("statistic")["mean"].to_dict() == pytest.approx(
+        {"final_accuracy": 0.8, "pre_anneal_accuracy": 0.5})
+    assert sorted(p.name for p in out_m.parent.iterdir()) == ["all.csv", "summary.csv"]  # no temp files left
+
+
+def test_binary_file_is_a_data_error(tmp_path: Path) -> None:
+    path = tmp_path / "weights.pt"
+    path.write_bytes(b"\x89\xff\x00\x01binary")
+    with pytest.raises(DataError, match=r"weights\.pt: cannot read as CSV"):
+        aggregate.load_runs([path])
