@@ -1,0 +1,21 @@
+# lr-order: regenerate Li, Wei & Ma (NeurIPS 2019) and check its claims.
+# Stages: data -> train (study x schedule x seed) -> aggregate -> claims -> figures.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/aggregate.smk"
+include: "workflow/rules/figures.smk"
+
+
+rule all:
+    input:
+        final_targets(),
+    default_target: True

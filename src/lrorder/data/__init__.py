@@ -1,0 +1,1 @@
+"""Dataset generators and readers; each writes arrays plus a ``manifest.json``."""

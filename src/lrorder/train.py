@@ -1,0 +1,272 @@
+"""One training run: one study x schedule x seed (``python -m lrorder.train``).
+
+SGD (optionally with momentum / Nesterov) with coupled weight decay, a
+piecewise-constant learning-rate schedule set at the start of every epoch,
+optional Gaussian pre-activation noise and gradient noise, each with its own
+schedule. The data live in memory as tensors and batches are sliced from a
+per-epoch permutation (the style of ``KellerJordan/airbench``).
+
+Per epoch the run records, for ``eval_set = "train"``, the running mean of
+the minibatch loss and accuracy over the epoch (train mode, noise on, as the
+official code's log) and, for every evaluation set, loss and accuracy in
+eval mode (noise off). A checkpoint is written after every epoch and removed
+when the run completes; a restarted run resumes from it. Every random draw
+depends only on ``(seed, stream, epoch)`` (:mod:`lrorder.seeding`), so the
+same seed gives identical metrics on the CPU, resumed or not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lrorder import cli, fileio, manifest, provenance, seeding
+from lrorder.data import synthetic
+from lrorder.errors import ConfigError, DataError
+from lrorder.models import build_model, set_preactivation_noise
+from lrorder.schedules import PiecewiseConstant
+
+METRIC_COLUMNS = ["study", "schedule", "seed", "epoch", "lr", "noise", "eval_set", "loss", "accuracy"]
+
+
+@dataclass
+class TrainingData:
+    """A study's data as tensors on the training device.
+
+    Attributes:
+        train_x: float32 ``(N, ...)``; train_y: labels, float32 ``(N,)`` in
+            ``{-1, +1}`` for a binary score model, int64 ``(N,)`` class
+            indices for a classifier.
+        eval_sets: evaluation set name -> ``(x, y)`` in the same format.
+        sha256: array file name -> sha256, from the verified manifest.
+    """
+
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    eval_sets: dict[str, tuple[torch.Tensor, torch.Tensor]]
+    sha256: dict[str, str]
+
+
+def load_synthetic(data_dir: str | os.PathLike, device: torch.device) -> TrainingData:
+    """Load a synthetic dataset (manifest-verified) with eval sets ``test`` and
+    ``test_p_only`` / ``test_q_only`` / ``test_both`` (test examples by pattern)."""
+    arrays, meta = manifest.load_dataset(data_dir)
+
+    def tensors(split: str, mask: Any = None) -> tuple[torch.Tensor, torch.Tensor]:
+        x, y = arrays[f"{split}_x"], arrays[f"{split}_y"]
+        if mask is not None:
+            x, y = x[mask], y[mask]
+        return torch.from_numpy(x).to(device), torch.from_numpy(y.astype("float32")).to(device)
+
+    train_x, train_y = tensors("train")
+    eval_sets = {"test": tensors("test")}
+    for name, code in synthetic.PATTERN_CODES.items():
+        mask = arrays["test_pattern"] == code
+        if mask.any():
+            eval_sets[f"test_{name}"] = tensors("test", mask)
+    return TrainingData(train_x, train_y, eval_sets, dict(meta["files"]))
+
+
+LOADERS = {"synthetic": load_synthetic}
+
+
+def loss_and_correct(output: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean loss and number of correct predictions (both 0-d tensors, no host sync).
+
+    A 1-d ``output`` is a binary score against ``target`` in ``{-1, +1}``:
+    logistic loss ``log(1 + exp(-y f))``, correct when ``y f > 0`` (paper,
+    theory section). A 2-d ``output`` holds class logits: cross-entropy,
+    correct when the argmax is the target (official ``train_util.py``).
+    """
+    if output.dim() == 1:
+        margin = target * output
+        return F.softplus(-margin).mean(), (margin > 0).sum()
+    return F.cross_entropy(output, target), (output.argmax(dim=1) == target).sum()
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> tuple[float, float]:
+    """Mean loss and accuracy of ``model`` (eval mode) on ``(x, y)``, in batches."""
+    model.eval()
+    total_loss = torch.zeros((), device=x.device)
+    total_correct = torch.zeros((), device=x.device, dtype=torch.long)
+    for start in range(0, len(x), batch_size):
+        out = model(x[start : start + batch_size])
+        target = y[start : start + batch_size]
+        loss, correct = loss_and_correct(out, target)
+        total_loss += loss * len(target)
+        total_correct += correct
+    return (total_loss / len(x)).item(), (total_correct.double() / len(x)).item()
+
+
+def pick_device(requested: str) -> torch.device:
+    """``"auto"``: CUDA when available, else CPU; ``"cpu"`` / ``"cuda"`` as asked.
+
+    Raises:
+        ConfigError: ``"cuda"`` requested but not available, or an unknown name.
+    """
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("training.device: 'cuda' requested but no CUDA device is available")
+    if requested not in ("cpu", "cuda"):
+        raise ConfigError(f"training.device: expected auto, cpu or cuda, got {requested!r}")
+    return torch.device(requested)
+
+
+def _schedule(cfg: Mapping[str, Any]) -> PiecewiseConstant:
+    return PiecewiseConstant(float(cfg["initial"]), tuple(cfg["milestones"]), tuple(cfg["factors"]))
+
+
+def train(
+    run_cfg: Mapping[str, Any],
+    data: TrainingData,
+    device: torch.device,
+    checkpoint: str | os.PathLike | None = None,
+) -> tuple[pd.DataFrame, nn.Module, int]:
+    """Train one run and return ``(metrics, model, resumed_from_epoch)``.
+
+    ``run_cfg`` is the resolved run config (:func:`lrorder.plan.run_config`).
+    ``metrics`` has :data:`METRIC_COLUMNS`, one row per epoch and evaluation
+    set; ``resumed_from_epoch`` is the last epoch found in ``checkpoint``
+    (0 for a fresh start). The checkpoint (model, optimiser, metrics so far,
+    config hash) is written atomically after every epoch.
+
+    Raises:
+        DataError: the checkpoint belongs to a different run config.
+    """
+    seed = int(run_cfg["seed"])
+    training = run_cfg["training"]
+    lr_schedule = _schedule(run_cfg["lr"])
+    noise_schedule = _schedule(run_cfg["preact_noise"])
+    grad_noise_schedule = _schedule(run_cfg["grad_noise"])
+    config_hash = fileio.json_hash(run_cfg)
+
+    model = build_model(run_cfg["model"], in_dim=int(data.train_x[0].numel()))
+    model.reset_parameters(seeding.torch_generator(seed, "init"))
+    model.to(device)
+    optimizer = torch.optim.SGD(
+        model.parameters(),
+        lr=lr_schedule.initial,
+        momentum=training["momentum"],
+        nesterov=training["nesterov"],
+        weight_decay=training["weight_decay"],
+    )
+    rows: list[dict[str, Any]] = []
+    start_epoch = 1
+    if checkpoint is not None and Path(checkpoint).exists():
+        state = torch.load(checkpoint, map_location=device, weights_only=False)
+        if state["config_hash"] != config_hash:
+            raise DataError(f"{checkpoint}: checkpoint of a different run config; delete it to start over")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        rows = state["rows"]
+        start_epoch = state["epoch"] + 1
+    resumed_from = start_epoch - 1
+
+    n = len(data.train_x)
+    batch_size = int(training["batch_size"])
+    params = [p for p in model.parameters() if p.requires_grad]
+    ident = {"study": run_cfg["study"], "schedule": run_cfg["schedule"], "seed": seed}
+    for epoch in range(start_epoch, int(training["epochs"]) + 1):
+        lr = lr_schedule.value(epoch)
+        sigma = noise_schedule.value(epoch)
+        tau = grad_noise_schedule.value(epoch)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        set_preactivation_noise(model, sigma, seeding.torch_generator(seed, "preact_noise", epoch, device=device))
+        grad_gen = seeding.torch_generator(seed, "grad_noise", epoch, device=device)
+        order = torch.randperm(n, generator=seeding.torch_generator(seed, "order", epoch)).to(device)
+
+        model.train()
+        total_loss = torch.zeros((), device=device)
+        total_correct = torch.zeros((), device=device, dtype=torch.long)
+        for idx in order.split(batch_size):
+            output = model(data.train_x[idx])
+            loss, correct = loss_and_correct(output, data.train_y[idx])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if tau > 0:
+                for p in params:
+                    p.grad.add_(torch.randn(p.shape, generator=grad_gen, device=device), alpha=tau)
+            optimizer.step()
+            total_loss += loss.detach() * len(idx)
+            total_correct += correct
+        rows.append({**ident, "epoch": epoch, "lr": lr, "noise": sigma, "eval_set": "train",
+                     "loss": (total_loss / n).item(), "accuracy": (total_correct.double() / n).item()})
+        for name, (x, y) in data.eval_sets.items():
+            loss_value, accuracy = evaluate(model, x, y, batch_size=max(batch_size, 1024))
+            rows.append({**ident, "epoch": epoch, "lr": lr, "noise": sigma, "eval_set": name,
+                         "loss": loss_value, "accuracy": accuracy})
+        if checkpoint is not None:
+            with fileio.atomic_path(checkpoint) as tmp:
+                torch.save({"config_hash": config_hash, "epoch": epoch, "model": model.state_dict(),
+                            "optimizer": optimizer.state_dict(), "rows": rows}, tmp)
+    return pd.DataFrame(rows, columns=METRIC_COLUMNS), model, resumed_from
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m lrorder.train", description=__doc__.splitlines()[0])
+    parser.add_argument("--data", required=True, help="dataset folder (arrays + manifest.json)")
+    parser.add_argument("--run-config", required=True, help="resolved run config as JSON (lrorder.plan.run_config)")
+    parser.add_argument("--out-metrics", required=True, help="per-epoch tidy metrics CSV")
+    parser.add_argument("--out-model", required=True, help="final model state_dict (.pt)")
+    parser.add_argument("--out-run", required=True, help="provenance JSON (run.json)")
+    parser.add_argument("--checkpoint", help="resumable checkpoint path (removed when the run completes)")
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads for torch")
+    args = parser.parse_args(argv)
+
+    run_cfg = cli.parse_json_arg(args.run_config, "--run-config")
+    for key in ("study", "kind", "schedule", "seed", "model", "training", "lr", "preact_noise", "grad_noise"):
+        if key not in run_cfg:
+            raise ConfigError(f"--run-config: missing key {key!r}")
+    if run_cfg["kind"] not in LOADERS:
+        raise ConfigError(f"--run-config.kind: unknown study kind {run_cfg['kind']!r}")
+    torch.set_num_threads(max(1, args.threads))
+    device = pick_device(run_cfg["training"]["device"])
+    if device.type == "cpu":
+        torch.use_deterministic_algorithms(True)
+
+    started = dt.datetime.now(dt.timezone.utc)
+    t0 = time.perf_counter()
+    data = LOADERS[run_cfg["kind"]](args.data, device)
+    metrics, model, resumed_from = train(run_cfg, data, device, checkpoint=args.checkpoint)
+    wall = time.perf_counter() - t0
+
+    with fileio.atomic_path(args.out_model) as tmp:
+        torch.save(model.state_dict(), tmp)
+    with fileio.atomic_path(args.out_metrics) as tmp:
+        metrics.to_csv(tmp, index=False, float_format="%.8g")
+    fileio.write_json(args.out_run, {
+        "run_config": run_cfg,
+        "run_config_sha256": fileio.json_hash(run_cfg),
+        "dataset": {"path": str(args.data), "manifest_sha256": fileio.sha256_file(Path(args.data) / manifest.MANIFEST),
+                    "files_sha256": data.sha256},
+        "git": provenance.git_state(),
+        "packages": provenance.package_versions(),
+        "device": {"type": device.type,
+                   "name": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+                   "threads": torch.get_num_threads(),
+                   "deterministic_algorithms": torch.are_deterministic_algorithms_enabled()},
+        **provenance.environment(),
+        "resumed_from_epoch": resumed_from,
+        "started_utc": started.isoformat(),
+        "ended_utc": dt.datetime.now(dt.timezone.utc).isoformat(),
+        "wall_time_s": round(wall, 3),
+    })
+    if args.checkpoint is not None:
+        Path(args.checkpoint).unlink(missing_ok=True)
+
+
+if __name__ == "__main__":
+    cli.run(main)

@@ -1,0 +1,49 @@
+# Aggregation: all runs of a study into one tidy table and a summary over
+# seeds; claim checks per study, then one claims table for the campaign.
+
+
+def run_metrics(wildcards):
+    return [
+        rules.train.output.metrics.format(study=wildcards.study, schedule=schedule, seed=seed)
+        for schedule, seed in study_runs(wildcards.study)
+    ]
+
+
+rule aggregate:
+    input:
+        run_metrics,
+    output:
+        metrics=f"{RESULTS}/aggregate/{{study}}/metrics.csv",
+        summary=f"{RESULTS}/aggregate/{{study}}/summary.csv",
+    params:
+        anneal=anneal_flag,
+    log:
+        f"{LOGS}/aggregate/{{study}}.log",
+    shell:
+        "python -m lrorder.aggregate --metrics {input:q} {params.anneal}"
+        " --out-metrics {output.metrics:q} --out-summary {output.summary:q} > {log:q} 2>&1"
+
+
+rule claims_study:
+    input:
+        metrics=rules.aggregate.output.metrics,
+    output:
+        claims=f"{RESULTS}/claims/{{study}}.csv",
+    params:
+        spec=lambda w: json_param(plan.claim_specs(config, w.study)),
+    log:
+        f"{LOGS}/claims/{{study}}.log",
+    shell:
+        "python -m lrorder.claims check --metrics {input.metrics:q} --study {wildcards.study}"
+        " --spec {params.spec:q} --out {output.claims:q} > {log:q} 2>&1"
+
+
+rule claims:
+    input:
+        expand(rules.claims_study.output.claims, study=studies()),
+    output:
+        claims=f"{RESULTS}/claims.csv",
+    log:
+        f"{LOGS}/claims/all.log",
+    shell:
+        "python -m lrorder.claims collect {input:q} --out {output.claims:q} > {log:q} 2>&1"

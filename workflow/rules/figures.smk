@@ -1,0 +1,25 @@
+# Figures: test accuracy vs epoch per evaluation set, one line per schedule,
+# mean and 95% CI over seeds, first anneal marked.
+
+
+rule figure_accuracy:
+    input:
+        metrics=rules.aggregate.output.metrics,
+    output:
+        png=report(
+            f"{RESULTS}/figures/{{study}}/accuracy.png",
+            caption="../report/accuracy.rst",
+            category="Figures",
+            subcategory="{study}",
+        ),
+        pdf=f"{RESULTS}/figures/{{study}}/accuracy.pdf",
+    params:
+        eval_sets=lambda w: " ".join(plan.EVAL_SETS[plan.STUDY_KINDS[w.study]]),
+        anneal=anneal_flag,
+        title=lambda w: f"{w.study} study: accuracy vs epoch (mean, 95% CI over seeds)",
+    log:
+        f"{LOGS}/figures/{{study}}.log",
+    shell:
+        "python -m lrorder.figures curves --metrics {input.metrics:q} --eval-sets {params.eval_sets}"
+        " {params.anneal} --title {params.title:q} --out-png {output.png:q} --out-pdf {output.pdf:q}"
+        " > {log:q} 2>&1"

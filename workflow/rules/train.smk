@@ -1,0 +1,23 @@
+# Training: one job per study x schedule x seed.
+
+
+rule train:
+    input:
+        manifest=rules.synthetic_data.output.manifest,
+    output:
+        metrics=f"{RESULTS}/runs/{{study}}/{{schedule}}/seed{{seed}}/metrics.csv",
+        model=f"{RESULTS}/runs/{{study}}/{{schedule}}/seed{{seed}}/model.pt",
+        run=f"{RESULTS}/runs/{{study}}/{{schedule}}/seed{{seed}}/run.json",
+    params:
+        run_config=lambda w: json_param(plan.run_config(config, w.study, w.schedule, int(w.seed))),
+        data=lambda w, input: os.path.dirname(input.manifest),
+        checkpoint=lambda w, output: os.path.join(os.path.dirname(output.metrics), "checkpoint.pt"),
+    log:
+        f"{LOGS}/train/{{study}}/{{schedule}}/seed{{seed}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/train/{{study}}/{{schedule}}/seed{{seed}}.tsv"
+    threads: 1
+    shell:
+        "python -m lrorder.train --data {params.data:q} --run-config {params.run_config:q}"
+        " --out-metrics {output.metrics:q} --out-model {output.model:q} --out-run {output.run:q}"
+        " --checkpoint {params.checkpoint:q} --threads {threads} > {log:q} 2>&1"
