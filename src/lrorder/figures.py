@@ -52,9 +52,13 @@ def eval_set_label(name: str) -> str:
 
 
 def t_interval(values: pd.Series) -> tuple[float, float]:
-    """95% Student-t CI of the mean over seeds; seaborn ``errorbar`` callable (NaN for one seed)."""
+    """95% Student-t CI of the mean over seeds, clipped to the accuracy range [0, 1].
+
+    The seaborn ``errorbar`` callable (NaN for one seed). With few seeds the
+    t interval can extend past what an accuracy can take; the band is cut there.
+    """
     ci = mean_ci(values)
-    return ci.ci_low, ci.ci_high
+    return max(ci.ci_low, 0.0), min(ci.ci_high, 1.0)
 
 
 def plot_curves(
@@ -111,6 +115,7 @@ def plot_curves(
         ax.set_title(eval_set_label(name))
         ax.set_xlabel("epoch")
         ax.set_ylabel("accuracy")
+        ax.set_ylim(-0.02, 1.02)
         ax.grid(True, alpha=0.3)
     handles = [Line2D([], [], color=palette[s], label=s) for s in schedules]
     if anneal_epoch is not None:

@@ -2,13 +2,6 @@
 # seeds; claim checks per study, then one claims table for the campaign.
 
 
-def run_metrics(wildcards):
-    return [
-        rules.train.output.metrics.format(study=wildcards.study, schedule=schedule, seed=seed)
-        for schedule, seed in study_runs(wildcards.study)
-    ]
-
-
 rule aggregate:
     input:
         run_metrics,
@@ -17,6 +10,8 @@ rule aggregate:
         summary=f"{RESULTS}/aggregate/{{study}}/summary.csv",
     params:
         anneal=anneal_flag,
+    conda:
+        ENV
     log:
         f"{LOGS}/aggregate/{{study}}.log",
     shell:
@@ -31,6 +26,8 @@ rule claims_study:
         claims=f"{RESULTS}/claims/{{study}}.csv",
     params:
         spec=lambda w: json_param(plan.claim_specs(config, w.study)),
+    conda:
+        ENV
     log:
         f"{LOGS}/claims/{{study}}.log",
     shell:
@@ -43,6 +40,8 @@ rule claims:
         expand(rules.claims_study.output.claims, study=studies()),
     output:
         claims=f"{RESULTS}/claims.csv",
+    conda:
+        ENV
     log:
         f"{LOGS}/claims/all.log",
     shell:

@@ -2,19 +2,28 @@
 # and target lists. All logic lives in the lrorder package (lrorder.plan).
 import json
 import os
+import shlex
 import sys
 
 from jsonschema.exceptions import ValidationError
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
+from snakemake_interface_executor_plugins.settings import DeploymentMethod
+
+# Every job runs the lrorder package of this checkout, with the interpreter
+# running Snakemake (a virtual environment need not be activated) or, under
+# --sdm conda, with the job's conda environment.
+SRC = os.path.join(workflow.basedir, "src")
+sys.path.insert(0, SRC)
+_JOB_ENV = f"export PYTHONPATH={shlex.quote(SRC)}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; "
+if DeploymentMethod.CONDA not in workflow.deployment_settings.deployment_method:
+    _JOB_ENV += f"export PATH={shlex.quote(os.path.dirname(sys.executable))}:$PATH; "
+shell.prefix(_JOB_ENV)
 
 from lrorder import plan
 from lrorder.errors import ConfigError
 
-# Jobs call `python -m lrorder.<step>`: put this interpreter's folder first on
-# PATH so that they find the environment Snakemake runs in (a conda env
-# activated with --sdm conda still comes first).
-os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")
+ENV = "../../envs/lrorder.yaml"
 
 try:
     validate(config, "../schemas/config.schema.yaml")
@@ -65,3 +74,11 @@ def anneal_flag(wildcards):
     """``--anneal-epoch E`` for the study's first anneal, or nothing if it never anneals."""
     epoch = plan.anneal_epoch(config, wildcards.study)
     return f"--anneal-epoch {epoch}" if epoch else ""
+
+
+def run_metrics(wildcards):
+    """metrics.csv of every run of the study (input of its aggregation)."""
+    return [
+        rules.train.output.metrics.format(study=wildcards.study, schedule=schedule, seed=seed)
+        for schedule, seed in study_runs(wildcards.study)
+    ]

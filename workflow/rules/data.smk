@@ -8,6 +8,8 @@ rule synthetic_data:
     params:
         data=lambda w: json_param(plan.data_params(config, w.study)),
         outdir=lambda w, output: os.path.dirname(output.manifest),
+    conda:
+        ENV
     log:
         f"{LOGS}/data/{{study}}/seed{{seed}}.log",
     wildcard_constraints:

@@ -17,6 +17,8 @@ rule figure_accuracy:
         eval_sets=lambda w: " ".join(plan.EVAL_SETS[plan.STUDY_KINDS[w.study]]),
         anneal=anneal_flag,
         title=lambda w: f"{w.study} study: accuracy vs epoch (mean, 95% CI over seeds)",
+    conda:
+        ENV
     log:
         f"{LOGS}/figures/{{study}}.log",
     shell:

@@ -12,6 +12,8 @@ rule train:
         run_config=lambda w: json_param(plan.run_config(config, w.study, w.schedule, int(w.seed))),
         data=lambda w, input: os.path.dirname(input.manifest),
         checkpoint=lambda w, output: os.path.join(os.path.dirname(output.metrics), "checkpoint.pt"),
+    conda:
+        ENV
     log:
         f"{LOGS}/train/{{study}}/{{schedule}}/seed{{seed}}.log",
     benchmark:
