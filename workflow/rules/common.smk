@@ -29,7 +29,7 @@ try:
     validate(config, "../schemas/config.schema.yaml")
     plan.check_config(config)
 except WorkflowError as exc:
-    cause = next((arg for arg in exc.args if isinstance(arg, ValidationError)), None)
+    cause = exc.__context__ if isinstance(exc.__context__, ValidationError) else None
     sys.exit(f"config error: {plan.validation_message(cause) if cause else exc}")
 except ConfigError as exc:
     sys.exit(f"config error: {exc}")

@@ -1,0 +1,57 @@
+"""Bad config stops Snakemake before any job with one line naming the key."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+
+from workflow_utils import REPO, make_workdir, snakemake
+
+pytestmark = pytest.mark.workflow
+
+BASE = yaml.safe_load((REPO / "config.yaml").read_text())
+
+
+def _edit(path, value=None, delete=False):
+    def apply(cfg):
+        node = cfg
+        for key in path[:-1]:
+            node = node[key]
+        if delete:
+            del node[path[-1]]
+        else:
+            node[path[-1]] = value
+        return cfg
+
+    return apply
+
+
+S = ("studies", "synthetic")
+CASES = {
+    "unknown schedule in claims": (_edit(S + ("claims", "small"), "smal_lr"), "studies.synthetic.claims.small", "smal_lr"),
+    "unknown schedule form": (_edit(S + ("schedules", "large_lr", "lr", "form"), "cosine"), "studies.synthetic.schedules.large_lr.lr.form", "cosine"),
+    "negative lr": (_edit(S + ("schedules", "small_lr", "lr", "initial"), -0.05), "studies.synthetic.schedules.small_lr.lr.initial", "-0.05"),
+    "zero lr": (_edit(S + ("schedules", "small_lr", "lr", "initial"), 0), "studies.synthetic.schedules.small_lr.lr.initial", "0"),
+    "missing seeds": (_edit(S + ("seeds",), delete=True), "studies.synthetic", "'seeds' is a required property"),
+    "misspelled key": (_edit(S + ("training", "epoch"), 10), "studies.synthetic.training", "'epoch' was unexpected"),
+    "wrong type": (_edit(S + ("training", "epochs"), "ten"), "studies.synthetic.training.epochs", "'ten' is not of type 'integer'"),
+    "empty seed list": (_edit(S + ("seeds",), []), "studies.synthetic.seeds", "[]"),
+    "milestone past the end": (_edit(S + ("schedules", "large_lr", "lr", "milestones"), [500]), "studies.synthetic.schedules.large_lr.lr.milestones", "500"),
+}
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_bad_config_one_line(tmp_path, name):
+    edit, key, detail = CASES[name]
+    workdir = make_workdir(tmp_path / "wd")
+    (workdir / "config.yaml").write_text(yaml.safe_dump(edit(copy.deepcopy(BASE))))
+    result = snakemake(workdir, "--cores", "1")
+    assert result.returncode != 0
+    lines = [line for line in result.stderr.splitlines() if line.strip() and not line.startswith("Using workflow specific profile")]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("config error: ")
+    assert key in lines[0] and detail in lines[0]
+    assert "Traceback" not in result.stderr
+    assert not (workdir / "results").exists()

@@ -1,0 +1,89 @@
+"""End-to-end runs of the Snakemake workflow on presets/smoke.yaml."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+import yaml
+
+from lrorder import manifest
+from workflow_utils import make_workdir, planned_jobs, snakemake
+
+pytestmark = pytest.mark.workflow
+
+SMOKE = ("--configfile", "presets/smoke.yaml")
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    workdir = make_workdir(tmp_path_factory.mktemp("smoke"))
+    result = snakemake(workdir, "--cores", "2", *SMOKE)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return workdir
+
+
+def test_smoke_outputs(smoke_run):
+    results = smoke_run / "results" / "smoke"
+    claims = pd.read_csv(results / "claims.csv")
+    assert list(claims["claim"].astype(str)) == ["5a", "5b", "4"]
+    assert set(claims["verdict"]) <= {"reproduced", "not reproduced", "inconclusive"}
+    assert (claims["n_seeds"] == 2).all()
+
+    metrics = pd.read_csv(results / "aggregate" / "synthetic" / "metrics.csv")
+    # 3 schedules x 2 seeds x 6 epochs x (train + 4 test sets)
+    assert len(metrics) == 3 * 2 * 6 * 5
+    summary = pd.read_csv(results / "aggregate" / "synthetic" / "summary.csv")
+    pre = summary[summary["statistic"] == "pre_anneal_accuracy"]
+    assert set(pre["epoch"]) == {3}  # smoke anneals at epoch 4
+
+    for png in (results / "figures" / "synthetic").glob("*.png"):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (results / "figures" / "synthetic" / "accuracy.pdf").read_bytes()[:5] == b"%PDF-"
+
+
+def test_runs_have_provenance_and_no_checkpoint(smoke_run):
+    runs = smoke_run / "results" / "smoke" / "runs" / "synthetic"
+    run_dirs = sorted(p.parent for p in runs.glob("*/seed*/run.json"))
+    assert len(run_dirs) == 6
+    for run_dir in run_dirs:
+        info = json.loads((run_dir / "run.json").read_text())
+        assert info["run_config"]["schedule"] == run_dir.parent.name
+        assert info["run_config"]["seed"] == int(run_dir.name.removeprefix("seed"))
+        assert len(info["run_config_sha256"]) == 64
+        assert not (run_dir / "checkpoint.pt").exists()
+    data_dir = smoke_run / "results" / "smoke" / "data" / "synthetic" / "seed0"
+    arrays, meta = manifest.load_dataset(data_dir)
+    assert meta["params"]["n_train"] == 200 and arrays["train_x"].shape == (200, 44)
+
+
+def test_second_run_does_nothing(smoke_run):
+    result = snakemake(smoke_run, "-n", *SMOKE)
+    assert result.returncode == 0
+    assert planned_jobs(result) == {}
+    assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_changing_one_lr_reruns_only_that_schedule(smoke_run):
+    override = smoke_run / "lr_change.yaml"
+    override.write_text(yaml.safe_dump({"studies": {"synthetic": {"schedules": {"small_lr": {"lr": {"initial": 0.06}}}}}}))
+    result = snakemake(smoke_run, "-n", *SMOKE, "--configfile", str(override))
+    assert result.returncode == 0, result.stderr[-2000:]
+    jobs = planned_jobs(result)
+    assert jobs.get("train") == 2  # small_lr x 2 seeds
+    assert "synthetic_data" not in jobs
+    assert {"aggregate", "claims_study", "claims", "figure_accuracy"} <= set(jobs)
+
+
+def test_adding_a_seed_adds_only_its_runs(smoke_run):
+    override = smoke_run / "seed_add.yaml"
+    override.write_text(yaml.safe_dump({"studies": {"synthetic": {"seeds": [0, 1, 2]}}}))
+    jobs = planned_jobs(snakemake(smoke_run, "-n", *SMOKE, "--configfile", str(override)))
+    assert jobs.get("train") == 3 and jobs.get("synthetic_data") == 1
+
+
+def test_lint_is_clean(smoke_run):
+    result = snakemake(smoke_run, "--lint")
+    assert result.returncode == 0
+    assert "Congratulations, your workflow is in a good condition!" in result.stdout + result.stderr

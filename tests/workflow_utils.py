@@ -1,0 +1,51 @@
+"""Run the Snakemake workflow on a copy of the repository in a temporary folder."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+WORKFLOW_FILES = ("Snakefile", "config.yaml", "workflow", "presets", "profiles", "envs")
+
+
+def make_workdir(path: Path) -> Path:
+    """Copy the workflow files into ``path``; link the package source."""
+    path.mkdir(parents=True, exist_ok=True)
+    for name in WORKFLOW_FILES:
+        src = REPO / name
+        if src.is_dir():
+            shutil.copytree(src, path / name)
+        else:
+            shutil.copy2(src, path / name)
+    (path / "src").symlink_to(REPO / "src")
+    return path
+
+
+def snakemake(workdir: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run ``snakemake ARGS`` in ``workdir`` with this interpreter; capture output."""
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", *args],
+        cwd=workdir,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def planned_jobs(result: subprocess.CompletedProcess) -> dict[str, int]:
+    """Job counts per rule from the 'Job stats' table of a dry run (empty if nothing to do)."""
+    counts: dict[str, int] = {}
+    lines = result.stdout.splitlines() + result.stderr.splitlines()
+    try:
+        start = next(i for i, line in enumerate(lines) if line.startswith("Job stats:"))
+    except StopIteration:
+        return counts
+    for line in lines[start + 3 :]:
+        parts = line.split()
+        if len(parts) != 2 or not parts[1].isdigit() or parts[0] == "total":
+            break
+        counts[parts[0]] = int(parts[1])
+    return counts
