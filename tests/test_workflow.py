@@ -68,7 +68,7 @@ def test_second_run_does_nothing(smoke_run):
 def test_changing_one_lr_reruns_only_that_schedule(smoke_run):
     override = smoke_run / "lr_change.yaml"
     override.write_text(yaml.safe_dump({"studies": {"synthetic": {"schedules": {"small_lr": {"lr": {"initial": 0.06}}}}}}))
-    result = snakemake(smoke_run, "-n", *SMOKE, "--configfile", str(override))
+    result = snakemake(smoke_run, "-n", "--configfile", "presets/smoke.yaml", str(override))
     assert result.returncode == 0, result.stderr[-2000:]
     jobs = planned_jobs(result)
     assert jobs.get("train") == 2  # small_lr x 2 seeds
@@ -79,7 +79,7 @@ def test_changing_one_lr_reruns_only_that_schedule(smoke_run):
 def test_adding_a_seed_adds_only_its_runs(smoke_run):
     override = smoke_run / "seed_add.yaml"
     override.write_text(yaml.safe_dump({"studies": {"synthetic": {"seeds": [0, 1, 2]}}}))
-    jobs = planned_jobs(snakemake(smoke_run, "-n", *SMOKE, "--configfile", str(override)))
+    jobs = planned_jobs(snakemake(smoke_run, "-n", "--configfile", "presets/smoke.yaml", str(override)))
     assert jobs.get("train") == 3 and jobs.get("synthetic_data") == 1
 
 
