@@ -46,7 +46,7 @@ def save_dataset(
         filename = f"{name}.npy"
         with fileio.atomic_path(directory / filename) as tmp:
             with open(tmp, "wb") as fh:
-                np.save(fh, np.ascontiguousarray(array), allow_pickle=False)
+                np.save(fh, np.asarray(array, order="C"), allow_pickle=False)  # ascontiguousarray made 0-d arrays 1-d
         files[filename] = fileio.sha256_file(directory / filename)
     manifest = {
         "generator": generator,

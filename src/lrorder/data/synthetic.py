@@ -109,7 +109,8 @@ def sample(
     """
     w_star, z, zeta = constants["w_star"], constants["z"], constants["zeta"]
     y = rng.choice(np.array([-1, 1], dtype=np.int8), size=n)
-    both = 1.0 - params.p_only - params.q_only
+    # Clamp: e.g. 1.0 - 0.8 - 0.2 is -5.6e-17 in floating point, which numpy rejects.
+    both = max(0.0, 1.0 - params.p_only - params.q_only)
     pattern = rng.choice(
         np.array([PATTERN_CODES["both"], PATTERN_CODES["p_only"], PATTERN_CODES["q_only"]], dtype=np.uint8),
         size=n,

@@ -1,0 +1,431 @@
+"""Tests of lrorder.train: one training run, metrics, determinism, resume, CLI."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import subprocess
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from lrorder import fileio, manifest, train
+from lrorder.data import synthetic
+from lrorder.errors import ConfigError, DataError
+
+CPU = torch.device("cpu")
+PARAMS = synthetic.SyntheticParams(n_train=200, n_test=200, p_dim=20, q_dim=4)
+EVAL_SETS = ["test", "test_both", "test_p_only", "test_q_only"]
+
+
+def run_cfg(**over) -> dict:
+    """A resolved run config (the shape of lrorder.plan.run_config) for the tiny dataset."""
+    cfg = {
+        "study": "synthetic",
+        "kind": "synthetic",
+        "schedule": "large_lr",
+        "seed": 0,
+        "model": {"name": "two_layer", "width": 8, "activation": "relu", "negative_slope": 0.1,
+                  "split_at": None, "noise_shared_over_batch": False},
+        "training": {"epochs": 3, "batch_size": 50, "momentum": 0.0, "nesterov": False,
+                     "weight_decay": 1e-4, "device": "cpu"},
+        "lr": {"initial": 1.0, "milestones": [2], "factors": [0.05]},
+        "preact_noise": {"initial": 0.5, "milestones": [3], "factors": [0.0]},
+        "grad_noise": {"initial": 0.0, "milestones": [], "factors": []},
+    }
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(cfg.get(key), dict):
+            cfg[key] = {**cfg[key], **value}
+        else:
+            cfg[key] = value
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("data")
+    manifest.save_dataset(out, synthetic.generate(PARAMS, seed=0), generator=synthetic.GENERATOR,
+                          generator_version=synthetic.GENERATOR_VERSION,
+                          params={**asdict(PARAMS), "pattern_codes": synthetic.PATTERN_CODES}, seed=0)
+    return out
+
+
+@pytest.fixture(scope="module")
+def data(data_dir: Path) -> train.TrainingData:
+    return train.load_synthetic(data_dir, CPU)
+
+
+@pytest.fixture(scope="module")
+def baseline(data: train.TrainingData):
+    """An uninterrupted run of the default config, without a checkpoint."""
+    metrics, model, resumed = train.train(run_cfg(), data, CPU)
+    return metrics, {k: v.clone() for k, v in model.state_dict().items()}, resumed
+
+
+def states_equal(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+# --------------------------------------------------------------------------- data loading
+
+
+def test_load_synthetic(data_dir: Path, data: train.TrainingData) -> None:
+    arrays, meta = manifest.load_dataset(data_dir)
+    assert data.train_x.dtype == torch.float32 and data.train_x.shape == (200, 24)
+    assert data.train_y.dtype == torch.float32 and data.train_y.shape == (200,)
+    assert set(data.train_y.tolist()) == {-1.0, 1.0}
+    assert sorted(data.eval_sets) == EVAL_SETS
+    assert data.eval_sets["test"][0].shape == (200, 24)
+    for name, code in synthetic.PATTERN_CODES.items():
+        x, y = data.eval_sets[f"test_{name}"]
+        mask = arrays["test_pattern"] == code
+        assert len(x) == int(mask.sum()) > 0
+        assert np.array_equal(x.numpy(), arrays["test_x"][mask])
+        assert np.array_equal(y.numpy(), arrays["test_y"][mask].astype(np.float32))
+    assert data.sha256 == meta["files"]
+
+
+def test_load_synthetic_skips_absent_patterns(tmp_path: Path) -> None:
+    params = synthetic.SyntheticParams(n_train=20, n_test=30, p_dim=3, q_dim=2, p_only=0.0, q_only=0.0)
+    manifest.save_dataset(tmp_path, synthetic.generate(params, 0), generator="g", generator_version="1",
+                          params={}, seed=0)
+    assert sorted(train.load_synthetic(tmp_path, CPU).eval_sets) == ["test", "test_both"]
+
+
+# --------------------------------------------------------------------------- loss
+
+
+def test_logistic_loss_hand_computed() -> None:
+    output = torch.tensor([0.0, 2.0, -1.0, 3.0])
+    target = torch.tensor([1.0, -1.0, -1.0, 1.0])
+    # margins y f: 0, -2, 1, 3
+    expected = (math.log(2) + math.log(1 + math.exp(2)) + math.log(1 + math.exp(-1)) + math.log(1 + math.exp(-3))) / 4
+    loss, correct = train.loss_and_correct(output, target)
+    assert loss.dim() == 0 and correct.dim() == 0
+    assert loss.item() == pytest.approx(expected, rel=1e-6)
+    assert correct.item() == 2  # margin 0 is not correct
+    # large margins: no overflow
+    loss, correct = train.loss_and_correct(torch.tensor([100.0, -100.0]), torch.tensor([-1.0, -1.0]))
+    assert loss.item() == pytest.approx(50.0, rel=1e-6)
+    assert correct.item() == 1
+
+
+def test_cross_entropy_hand_computed() -> None:
+    output = torch.tensor([[1.0, 0.0, 0.0], [0.0, 2.0, 0.0]])
+    target = torch.tensor([0, 2])
+    lse1 = math.log(math.e + 2)
+    lse2 = math.log(2 + math.exp(2))
+    expected = ((lse1 - 1.0) + (lse2 - 0.0)) / 2
+    loss, correct = train.loss_and_correct(output, target)
+    assert loss.item() == pytest.approx(expected, rel=1e-6)
+    assert correct.item() == 1
+
+
+def test_evaluate_batches_and_eval_mode() -> None:
+    net = train.build_model({"name": "two_layer", "width": 4, "activation": "relu", "negative_slope": 0.1,
+                             "split_at": None, "noise_shared_over_batch": False}, in_dim=3)
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(10, 3, generator=g)
+    y = torch.sign(torch.randn(10, generator=g))
+    train.set_preactivation_noise(net, 5.0, g)
+    net.train()
+    loss_full, acc_full = train.evaluate(net, x, y, batch_size=100)
+    loss_batched, acc_batched = train.evaluate(net, x, y, batch_size=3)  # 3+3+3+1
+    assert not net.training
+    net.noise.sigma = 0.0
+    with torch.no_grad():
+        ref_loss, ref_correct = train.loss_and_correct(net(x), y)
+    assert loss_full == pytest.approx(ref_loss.item(), rel=1e-6)
+    assert loss_batched == pytest.approx(ref_loss.item(), rel=1e-6)
+    assert acc_full == acc_batched == ref_correct.item() / 10
+
+
+def test_pick_device() -> None:
+    assert train.pick_device("cpu") == CPU
+    assert train.pick_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    with pytest.raises(ConfigError, match="training.device"):
+        train.pick_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="training.device: 'cuda' requested"):
+            train.pick_device("cuda")
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+def test_metrics_columns_and_rows(baseline) -> None:
+    metrics, _, resumed = baseline
+    assert resumed == 0
+    assert list(metrics.columns) == train.METRIC_COLUMNS
+    assert train.METRIC_COLUMNS == ["study", "schedule", "seed", "epoch", "lr", "noise", "eval_set", "loss", "accuracy"]
+    assert len(metrics) == 3 * (1 + 4)
+    assert metrics["epoch"].tolist() == [e for e in (1, 2, 3) for _ in range(5)]
+    assert metrics["eval_set"].tolist() == ["train", "test", "test_both", "test_p_only", "test_q_only"] * 3
+    assert set(metrics["study"]) == {"synthetic"}
+    assert set(metrics["schedule"]) == {"large_lr"}
+    assert set(metrics["seed"]) == {0}
+    assert metrics["accuracy"].between(0, 1).all()
+    assert (metrics["loss"] > 0).all()
+    assert metrics.notna().all().all()
+
+
+def test_lr_and_noise_columns_follow_schedules(baseline) -> None:
+    metrics, _, _ = baseline
+    per_epoch = metrics.groupby("epoch")[["lr", "noise"]].agg(set)
+    assert per_epoch["lr"].tolist() == [{1.0}, {0.05}, {0.05}]
+    assert per_epoch["noise"].tolist() == [{0.5}, {0.5}, {0.0}]
+
+
+def test_last_epoch_eval_rows_match_returned_model(data: train.TrainingData, baseline) -> None:
+    metrics, state, _ = baseline
+    net = train.build_model(run_cfg()["model"], in_dim=24)
+    net.load_state_dict(state)
+    last = metrics[metrics["epoch"] == 3].set_index("eval_set")
+    for name, (x, y) in data.eval_sets.items():
+        loss, acc = train.evaluate(net, x, y, batch_size=1024)
+        assert last.loc[name, "loss"] == loss
+        assert last.loc[name, "accuracy"] == acc
+    # test accuracy is the pattern-weighted mean of the parts
+    sizes = {name: len(data.eval_sets[name][0]) for name in EVAL_SETS}
+    parts = sum(last.loc[n, "accuracy"] * sizes[n] for n in EVAL_SETS[1:]) / sizes["test"]
+    assert last.loc["test", "accuracy"] == pytest.approx(parts)
+
+
+def test_zero_lr_train_row_is_full_batch_loss(data: train.TrainingData) -> None:
+    # lr 0 and no noise: the model never changes, so the epoch's running mean of
+    # the minibatch loss equals the loss on the whole training set, and the
+    # evaluation rows are the same in every epoch.
+    cfg = run_cfg(lr={"initial": 0.0, "milestones": [], "factors": []},
+                  preact_noise={"initial": 0.0, "milestones": [], "factors": []}, training={"epochs": 2})
+    metrics, model, _ = train.train(cfg, data, CPU)
+    loss, acc = train.evaluate(model, data.train_x, data.train_y, batch_size=1024)
+    train_rows = metrics[metrics["eval_set"] == "train"]
+    assert train_rows["loss"].tolist() == pytest.approx([loss, loss], rel=1e-6)
+    assert train_rows["accuracy"].tolist() == pytest.approx([acc, acc])
+    e1 = metrics[metrics["epoch"] == 1].drop(columns="epoch").reset_index(drop=True)
+    e2 = metrics[metrics["epoch"] == 2].drop(columns="epoch").reset_index(drop=True)
+    pd.testing.assert_frame_equal(e1, e2, check_exact=True)
+
+
+def test_training_learns(data: train.TrainingData) -> None:
+    # a small, stable LR (at width 8, LR 1.0 kills most ReLU units on this data)
+    cfg = run_cfg(model={"width": 32}, training={"epochs": 8}, lr={"initial": 0.01, "milestones": [], "factors": []},
+                  preact_noise={"initial": 0.0, "milestones": [], "factors": []})
+    metrics, _, _ = train.train(cfg, data, CPU)
+    train_rows = metrics[metrics["eval_set"] == "train"]
+    losses = train_rows["loss"].to_numpy()
+    assert (np.diff(losses) < 0).all()  # full-batch-like descent at this LR
+    assert losses[-1] < losses[0] - 0.05
+    assert train_rows["accuracy"].iloc[-1] > 0.7  # chance is about 0.5
+
+
+# --------------------------------------------------------------------------- determinism
+
+
+def test_same_seed_identical(data: train.TrainingData, baseline) -> None:
+    metrics, state, _ = baseline
+    again, model, _ = train.train(run_cfg(), data, CPU)
+    pd.testing.assert_frame_equal(again, metrics, check_exact=True)
+    assert states_equal(model.state_dict(), state)
+
+
+def test_different_seed_differs(data: train.TrainingData, baseline) -> None:
+    metrics, state, _ = baseline
+    other, model, _ = train.train(run_cfg(seed=1), data, CPU)
+    assert set(other["seed"]) == {1}
+    assert not np.array_equal(other["loss"].to_numpy(), metrics["loss"].to_numpy())
+    assert not torch.equal(model.state_dict()["hidden.weight"], state["hidden.weight"])
+
+
+def test_grad_noise_changes_result_and_is_reproducible(data: train.TrainingData, baseline) -> None:
+    metrics, state, _ = baseline
+    cfg = run_cfg(grad_noise={"initial": 0.1, "milestones": [], "factors": []})
+    noisy, model, _ = train.train(cfg, data, CPU)
+    assert not torch.equal(model.state_dict()["hidden.weight"], state["hidden.weight"])
+    # epoch 1 train row differs only after the first step; the eval rows differ at once
+    assert not np.array_equal(noisy["loss"].to_numpy(), metrics["loss"].to_numpy())
+    again, model2, _ = train.train(cfg, data, CPU)
+    pd.testing.assert_frame_equal(again, noisy, check_exact=True)
+    assert states_equal(model.state_dict(), model2.state_dict())
+
+
+def test_preact_noise_changes_result(data: train.TrainingData, baseline) -> None:
+    metrics, state, _ = baseline
+    cfg = run_cfg(preact_noise={"initial": 0.0, "milestones": [], "factors": []})
+    clean, model, _ = train.train(cfg, data, CPU)
+    assert set(clean["noise"]) == {0.0}
+    first_train = lambda m: m[(m["epoch"] == 1) & (m["eval_set"] == "train")]["loss"].item()  # noqa: E731
+    assert first_train(clean) != first_train(metrics)
+    assert not torch.equal(model.state_dict()["hidden.weight"], state["hidden.weight"])
+
+
+def test_momentum_and_split_run(data: train.TrainingData) -> None:
+    cfg = run_cfg(training={"momentum": 0.9, "nesterov": True}, model={"split_at": 20, "activation": "leaky_relu"},
+                  lr={"initial": 0.1, "milestones": [2], "factors": [0.1]})
+    metrics, model, _ = train.train(cfg, data, CPU)
+    assert len(metrics) == 15
+    w = model.state_dict()["hidden.weight"] * model.state_dict()["mask"]
+    assert (w[:4, 20:] == 0).all() and (w[4:, :20] == 0).all()
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+
+def test_completed_checkpoint_resumes_at_end(tmp_path: Path, data: train.TrainingData, baseline) -> None:
+    metrics, state, _ = baseline
+    ckpt = tmp_path / "run.ckpt"
+    first, _, resumed = train.train(run_cfg(), data, CPU, checkpoint=ckpt)
+    assert resumed == 0
+    assert ckpt.exists()
+    pd.testing.assert_frame_equal(first, metrics, check_exact=True)
+    saved = torch.load(ckpt, weights_only=False)
+    assert saved["epoch"] == 3
+    assert saved["config_hash"] == fileio.json_hash(run_cfg())
+    again, model, resumed = train.train(run_cfg(), data, CPU, checkpoint=ckpt)
+    assert resumed == 3
+    pd.testing.assert_frame_equal(again, metrics, check_exact=True)
+    assert states_equal(model.state_dict(), state)
+    assert [p.name for p in tmp_path.iterdir()] == ["run.ckpt"]  # no temp files left
+
+
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+def test_interrupted_run_resumes_bitwise(tmp_path: Path, data: train.TrainingData, monkeypatch, momentum) -> None:
+    cfg = run_cfg(training={"momentum": momentum},
+                  grad_noise={"initial": 0.01, "milestones": [], "factors": []})
+    uninterrupted, model_ref, _ = train.train(cfg, data, CPU)
+
+    ckpt = tmp_path / "run.ckpt"
+    real_evaluate = train.evaluate
+    calls = {"n": 0}
+
+    def failing_evaluate(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] > 2 * len(data.eval_sets):  # first evaluation of epoch 3
+            raise KeyboardInterrupt("killed in epoch 3")
+        return real_evaluate(*args, **kwargs)
+
+    monkeypatch.setattr(train, "evaluate", failing_evaluate)
+    with pytest.raises(KeyboardInterrupt):
+        train.train(cfg, data, CPU, checkpoint=ckpt)
+    assert torch.load(ckpt, weights_only=False)["epoch"] == 2
+    monkeypatch.setattr(train, "evaluate", real_evaluate)
+
+    resumed_metrics, model, resumed = train.train(cfg, data, CPU, checkpoint=ckpt)
+    assert resumed == 2
+    pd.testing.assert_frame_equal(resumed_metrics, uninterrupted, check_exact=True)
+    assert states_equal(model.state_dict(), model_ref.state_dict())
+    assert torch.load(ckpt, weights_only=False)["epoch"] == 3
+
+
+def test_checkpoint_of_other_config_raises(tmp_path: Path, data: train.TrainingData) -> None:
+    ckpt = tmp_path / "run.ckpt"
+    train.train(run_cfg(training={"epochs": 1}), data, CPU, checkpoint=ckpt)
+    for other in (run_cfg(training={"epochs": 1}, seed=1), run_cfg(training={"epochs": 2})):
+        with pytest.raises(DataError) as exc:
+            train.train(other, data, CPU, checkpoint=ckpt)
+        assert str(exc.value) == f"{ckpt}: checkpoint of a different run config; delete it to start over"
+
+
+def test_missing_checkpoint_starts_fresh(tmp_path: Path, data: train.TrainingData, baseline) -> None:
+    metrics, _, _ = baseline
+    ckpt = tmp_path / "sub" / "run.ckpt"
+    out, _, resumed = train.train(run_cfg(), data, CPU, checkpoint=ckpt)
+    assert resumed == 0
+    pd.testing.assert_frame_equal(out, metrics, check_exact=True)
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def cli(data_dir: Path, out: Path, cfg: dict, checkpoint: Path | None = None) -> subprocess.CompletedProcess:
+    args = [sys.executable, "-m", "lrorder.train", "--data", str(data_dir), "--run-config", json.dumps(cfg),
+            "--out-metrics", str(out / "metrics.csv"), "--out-model", str(out / "model.pt"),
+            "--out-run", str(out / "run.json")]
+    if checkpoint is not None:
+        args += ["--checkpoint", str(checkpoint)]
+    return subprocess.run(args, capture_output=True, text=True, timeout=300)
+
+
+def test_cli_end_to_end(tmp_path: Path, data_dir: Path, baseline) -> None:
+    metrics, state, _ = baseline
+    out = tmp_path / "run"
+    ckpt = out / "checkpoint.pt"
+    res = cli(data_dir, out, run_cfg(), checkpoint=ckpt)
+    assert res.returncode == 0, res.stderr
+    assert not ckpt.exists()
+    assert sorted(p.name for p in out.iterdir()) == ["metrics.csv", "model.pt", "run.json"]
+
+    csv = pd.read_csv(out / "metrics.csv")
+    assert list(csv.columns) == train.METRIC_COLUMNS
+    assert len(csv) == 15
+    assert csv["eval_set"].tolist() == metrics["eval_set"].tolist()
+    np.testing.assert_allclose(csv["loss"], metrics["loss"], rtol=1e-6)
+    np.testing.assert_allclose(csv["accuracy"], metrics["accuracy"], rtol=1e-6)
+
+    saved = torch.load(out / "model.pt", weights_only=True)
+    assert set(saved) == {"hidden.weight", "hidden.bias", "a", "mask"}
+    for key in saved:
+        assert torch.allclose(saved[key], state[key], rtol=1e-5, atol=1e-7)
+
+    run = json.loads((out / "run.json").read_text())
+    for key in ("run_config", "run_config_sha256", "dataset", "git", "packages", "device", "wall_time_s",
+                "resumed_from_epoch", "started_utc", "ended_utc", "host", "argv"):
+        assert key in run, key
+    assert run["run_config"] == run_cfg()
+    assert run["run_config_sha256"] == fileio.json_hash(run_cfg())
+    assert run["dataset"]["files_sha256"] == manifest.read_manifest(data_dir)["files"]
+    assert run["dataset"]["manifest_sha256"] == fileio.sha256_file(data_dir / "manifest.json")
+    assert set(run["git"]) == {"commit", "dirty"}
+    assert run["packages"]["torch"].split("+")[0] == torch.__version__.split("+")[0]
+    assert run["packages"]["lrorder"] == "0.1.0"
+    assert run["device"]["type"] == "cpu"
+    assert run["device"]["threads"] == 1
+    assert run["device"]["deterministic_algorithms"] is True
+    assert run["resumed_from_epoch"] == 0
+    assert isinstance(run["wall_time_s"], float) and run["wall_time_s"] >= 0
+
+
+def test_cli_corrupted_dataset_exits_2(tmp_path: Path, data_dir: Path) -> None:
+    bad = tmp_path / "data"
+    shutil.copytree(data_dir, bad)
+    target = bad / "train_x.npy"
+    raw = bytearray(target.read_bytes())
+    raw[-3] ^= 0x01
+    target.write_bytes(bytes(raw))
+    out = tmp_path / "run"
+    res = cli(bad, out, run_cfg())
+    assert res.returncode == 2
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1, res.stderr
+    assert lines[0].startswith("error: ")
+    assert str(target) in lines[0]
+    assert "Traceback" not in res.stderr
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("cfg", "needle"),
+    [
+        ("{", "--run-config: expected a JSON value"),
+        (json.dumps({k: v for k, v in run_cfg().items() if k != "lr"}), "--run-config: missing key 'lr'"),
+        (json.dumps(run_cfg(kind="cifar")), "--run-config.kind: unknown study kind 'cifar'"),
+        (json.dumps(run_cfg(training={"device": "tpu"})), "training.device"),
+    ],
+)
+def test_main_bad_run_config(tmp_path: Path, data_dir: Path, capsys, cfg: str, needle: str) -> None:
+    from lrorder import cli as lr_cli
+
+    argv = ["--data", str(data_dir), "--run-config", cfg, "--out-metrics", str(tmp_path / "m.csv"),
+            "--out-model", str(tmp_path / "m.pt"), "--out-run", str(tmp_path / "r.json")]
+    with pytest.raises(SystemExit) as exc:
+        lr_cli.run(train.main, argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and needle in err[0]
+    assert list(tmp_path.iterdir()) == []
