@@ -100,8 +100,11 @@ def _scores(df: pd.DataFrame, spec: dict[str, Any], schedule: str) -> pd.Series:
     """Per-seed score of one schedule, indexed by seed; ``score(a) - score(b)`` is the statistic.
 
     ``gap``: accuracy on ``eval_set`` at ``epoch``. ``epochs_to_threshold``:
-    minus the first epoch at which accuracy >= threshold (last epoch + 1 when
-    never reached), so that a schedule that gets there earlier scores higher.
+    minus the first epoch from which accuracy stays >= threshold up to the
+    last epoch (last epoch + 1 when it ends below), so that a schedule that
+    settles there earlier scores higher. "Stays" makes the statistic robust to
+    the period-2 oscillation of a large LR, which crosses a threshold now and
+    then long before it has fitted the pattern.
     """
     runs = df[(df["schedule"] == schedule) & (df["eval_set"] == spec["eval_set"])]
     last = runs.groupby("seed")["epoch"].max()
@@ -117,9 +120,10 @@ def _scores(df: pd.DataFrame, spec: dict[str, Any], schedule: str) -> pd.Series:
                 )
             at = runs[runs["epoch"] == spec["epoch"]]
         return at.set_index("seed")["accuracy"].astype(float)
-    hit = runs[runs["accuracy"] >= spec["threshold"]].groupby("seed")["epoch"].min()
-    first = hit.reindex(last.index).fillna(last + 1)
-    return -first.astype(float)
+    below = runs[runs["accuracy"] < spec["threshold"]].groupby("seed")["epoch"].max()
+    first_epoch = runs.groupby("seed")["epoch"].min()
+    settled = (below + 1).reindex(last.index).fillna(first_epoch)
+    return -settled.astype(float)
 
 
 def _statistic_text(spec: dict[str, Any]) -> str:
@@ -127,7 +131,7 @@ def _statistic_text(spec: dict[str, Any]) -> str:
     if spec["test"] == "gap":
         when = "final" if spec["epoch"] == "final" else f"epoch {spec['epoch']}"
         return f"{when} {spec['eval_set']} accuracy: {spec['a']} - {spec['b']}"
-    return (f"epochs to {spec['eval_set']} accuracy >= {spec['threshold']:g}: "
+    return (f"epochs until {spec['eval_set']} accuracy stays >= {spec['threshold']:g}: "
             f"{spec['b']} - {spec['a']}")
 
 
@@ -181,9 +185,10 @@ def check_claims(df: pd.DataFrame, specs: Sequence[dict[str, Any]], study: str) 
 
     - ``gap``: accuracy[a] - accuracy[b] on ``eval_set`` at ``epoch``
       (``"final"``: each run's last epoch); units: accuracy fraction;
-    - ``epochs_to_threshold``: (first epoch with b's accuracy >= threshold)
-      - (first epoch with a's accuracy >= threshold), a run that never gets
-      there counting as its last epoch + 1; units: epochs; positive = a first.
+    - ``epochs_to_threshold``: (first epoch from which b's accuracy stays
+      >= threshold to the end of the run) - (the same for a), a run that ends
+      below it counting as its last epoch + 1; units: epochs; positive = a
+      settles first.
 
     ``mean, std, ci_low, ci_high`` are :func:`lrorder.stats.mean_ci` of those
     values (95% Student-t over seeds) and ``verdict`` is

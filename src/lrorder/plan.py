@@ -18,6 +18,18 @@ from lrorder.errors import ConfigError
 #: Study name -> kind of study (the kind selects data generator and loader).
 STUDY_KINDS = {"synthetic": "synthetic"}
 
+#: Package modules whose code decides each step's outputs, relative to the
+#: package folder. They are inputs of the step's rule, so editing one reruns
+#: exactly the jobs whose results it can change (plumbing such as the CLI and
+#: file helpers is left out on purpose).
+STEP_MODULES = {
+    "synthetic_data": ["data/synthetic.py", "seeding.py"],
+    "train": ["train.py", "models/__init__.py", "models/noise.py", "models/two_layer.py", "schedules.py", "seeding.py"],
+    "aggregate": ["aggregate.py", "stats.py"],
+    "claims": ["claims.py", "stats.py"],
+    "figures": ["figures.py", "stats.py"],
+}
+
 #: Evaluation sets each kind of study reports (metrics.csv ``eval_set``).
 EVAL_SETS = {"synthetic": ["test", "test_p_only", "test_q_only", "test_both"]}
 

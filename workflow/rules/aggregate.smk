@@ -4,7 +4,8 @@
 
 rule aggregate:
     input:
-        run_metrics,
+        metrics=run_metrics,
+        code=code("aggregate"),
     output:
         metrics=f"{RESULTS}/aggregate/{{study}}/metrics.csv",
         summary=f"{RESULTS}/aggregate/{{study}}/summary.csv",
@@ -15,13 +16,14 @@ rule aggregate:
     log:
         f"{LOGS}/aggregate/{{study}}.log",
     shell:
-        "python -m lrorder.aggregate --metrics {input:q} {params.anneal}"
+        "python -m lrorder.aggregate --metrics {input.metrics:q} {params.anneal}"
         " --out-metrics {output.metrics:q} --out-summary {output.summary:q} > {log:q} 2>&1"
 
 
 rule claims_study:
     input:
         metrics=rules.aggregate.output.metrics,
+        code=code("claims"),
     output:
         claims=f"{RESULTS}/claims/{{study}}.csv",
     params:
@@ -37,7 +39,8 @@ rule claims_study:
 
 rule claims:
     input:
-        expand(rules.claims_study.output.claims, study=studies()),
+        claims=expand(rules.claims_study.output.claims, study=studies()),
+        code=code("claims"),
     output:
         claims=f"{RESULTS}/claims.csv",
     conda:
@@ -45,4 +48,4 @@ rule claims:
     log:
         f"{LOGS}/claims/all.log",
     shell:
-        "python -m lrorder.claims collect {input:q} --out {output.claims:q} > {log:q} 2>&1"
+        "python -m lrorder.claims collect {input.claims:q} --out {output.claims:q} > {log:q} 2>&1"

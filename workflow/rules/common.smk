@@ -82,3 +82,8 @@ def run_metrics(wildcards):
         rules.train.output.metrics.format(study=wildcards.study, schedule=schedule, seed=seed)
         for schedule, seed in study_runs(wildcards.study)
     ]
+
+
+def code(step):
+    """Source files of the package modules that decide a step's outputs."""
+    return [os.path.join(SRC, "lrorder", module) for module in plan.STEP_MODULES[step]]

@@ -3,6 +3,8 @@
 
 
 rule synthetic_data:
+    input:
+        code=code("synthetic_data"),
     output:
         manifest=f"{RESULTS}/data/{{study}}/seed{{seed}}/manifest.json",
     params:

@@ -5,6 +5,7 @@
 rule figure_accuracy:
     input:
         metrics=rules.aggregate.output.metrics,
+        code=code("figures"),
     output:
         png=report(
             f"{RESULTS}/figures/{{study}}/accuracy.png",

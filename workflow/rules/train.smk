@@ -4,6 +4,7 @@
 rule train:
     input:
         manifest=rules.synthetic_data.output.manifest,
+        code=code("train"),
     output:
         metrics=f"{RESULTS}/runs/{{study}}/{{schedule}}/seed{{seed}}/metrics.csv",
         model=f"{RESULTS}/runs/{{study}}/{{schedule}}/seed{{seed}}/model.pt",
