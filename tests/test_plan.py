@@ -88,7 +88,7 @@ def test_run_config_contents(smoke: dict) -> None:
         "kind": "synthetic",
         "schedule": "large_lr",
         "seed": 1,
-        "model": {"name": "two_layer", "width": 16, "activation": "relu", "negative_slope": 0.1,
+        "model": {"name": "two_layer", "width": 16, "activation": "leaky_relu", "negative_slope": 0.1,
                   "split_at": None, "noise_shared_over_batch": False},
         "training": {"epochs": 6, "batch_size": 50, "momentum": 0.0, "nesterov": False, "weight_decay": 1e-4,
                      "device": "cpu"},

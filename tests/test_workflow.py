@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pandas as pd
 import pytest
@@ -81,6 +82,26 @@ def test_adding_a_seed_adds_only_its_runs(smoke_run):
     override.write_text(yaml.safe_dump({"studies": {"synthetic": {"seeds": [0, 1, 2]}}}))
     jobs = planned_jobs(snakemake(smoke_run, "-n", "--configfile", "presets/smoke.yaml", str(override)))
     assert jobs.get("train") == 3 and jobs.get("synthetic_data") == 1
+
+
+@pytest.mark.parametrize(
+    ("module", "expected", "unaffected"),
+    [
+        ("figures.py", {"figure_accuracy": 1}, {"train", "aggregate", "claims_study", "synthetic_data"}),
+        ("claims.py", {"claims_study": 1, "claims": 1}, {"train", "aggregate", "figure_accuracy"}),
+        ("train.py", {"train": 6, "aggregate": 1}, {"synthetic_data"}),
+    ],
+)
+def test_code_edit_reruns_only_dependent_jobs(smoke_run, module, expected, unaffected):
+    source = smoke_run / "src" / "lrorder" / module
+    stat = source.stat()
+    os.utime(source, (stat.st_atime, stat.st_mtime + 3600))
+    try:
+        jobs = planned_jobs(snakemake(smoke_run, "-n", *SMOKE))
+    finally:
+        os.utime(source, (stat.st_atime, stat.st_mtime))
+    assert {rule: jobs.get(rule) for rule in expected} == expected
+    assert not unaffected & set(jobs)
 
 
 def test_lint_is_clean(smoke_run):

@@ -8,19 +8,18 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-WORKFLOW_FILES = ("Snakefile", "config.yaml", "workflow", "presets", "profiles", "envs")
+WORKFLOW_FILES = ("Snakefile", "config.yaml", "workflow", "presets", "profiles", "envs", "src")
 
 
 def make_workdir(path: Path) -> Path:
-    """Copy the workflow files into ``path``; link the package source."""
+    """Copy the workflow files and the package source into ``path``."""
     path.mkdir(parents=True, exist_ok=True)
     for name in WORKFLOW_FILES:
         src = REPO / name
         if src.is_dir():
-            shutil.copytree(src, path / name)
+            shutil.copytree(src, path / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
         else:
             shutil.copy2(src, path / name)
-    (path / "src").symlink_to(REPO / "src")
     return path
 
 

@@ -20,7 +20,7 @@ from typing import Sequence
 
 import pandas as pd
 
-from lrorder import cli
+from lrorder import cli, fileio
 from lrorder.errors import ConfigError, DataError
 from lrorder.fileio import atomic_path
 from lrorder.stats import mean_ci
@@ -46,14 +46,7 @@ def read_metrics(path: str | os.PathLike) -> pd.DataFrame:
             rows for the same (study, schedule, seed, eval_set, epoch). The
             message names the file.
     """
-    try:
-        df = pd.read_csv(path, dtype={"study": str, "schedule": str, "eval_set": str})
-    except FileNotFoundError:
-        raise DataError(f"{path}: metrics file not found") from None
-    except pd.errors.EmptyDataError:
-        raise DataError(f"{path}: metrics file is empty") from None
-    except (OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
-        raise DataError(f"{path}: cannot read as CSV ({type(exc).__name__})") from None
+    df = fileio.read_csv(path, "metrics", dtype={"study": str, "schedule": str, "eval_set": str})
     missing = [c for c in METRIC_COLUMNS if c not in df.columns]
     if missing:
         raise DataError(f"{path}: missing column(s) {', '.join(missing)}; expected {', '.join(METRIC_COLUMNS)}")

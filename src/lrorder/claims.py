@@ -25,7 +25,7 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from lrorder import cli
+from lrorder import cli, fileio
 from lrorder.aggregate import load_runs
 from lrorder.errors import ConfigError, DataError
 from lrorder.fileio import atomic_path
@@ -238,14 +238,7 @@ def collect(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
     """
     frames = []
     for path in paths:
-        try:
-            t = pd.read_csv(path)
-        except FileNotFoundError:
-            raise DataError(f"{path}: claims file not found") from None
-        except pd.errors.EmptyDataError:
-            raise DataError(f"{path}: claims file is empty") from None
-        except (OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
-            raise DataError(f"{path}: cannot read as CSV ({type(exc).__name__})") from None
+        t = fileio.read_csv(path, "claims")
         if list(t.columns) != list(CLAIM_COLUMNS):
             raise DataError(f"{path}: expected columns {', '.join(CLAIM_COLUMNS)}")
         frames.append(t)

@@ -16,6 +16,10 @@ import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
+import pandas as pd
+
+from lrorder.errors import DataError
+
 _CHUNK = 1 << 20
 
 
@@ -79,3 +83,22 @@ def canonical_json(obj: Any) -> str:
 def json_hash(obj: Any) -> str:
     """Return the hex SHA-256 of ``obj``'s canonical JSON (stable across runs)."""
     return hashlib.sha256(canonical_json(obj).encode("utf-8")).hexdigest()
+
+
+def read_csv(path: str | os.PathLike, what: str, **kwargs: Any) -> pd.DataFrame:
+    """Read a CSV table with :func:`pandas.read_csv` (``kwargs`` passed on).
+
+    ``what`` names the table in error messages ("metrics", "claims").
+
+    Raises:
+        DataError: the file is missing, empty or not readable as CSV; the
+            message names the file.
+    """
+    try:
+        return pd.read_csv(path, **kwargs)
+    except FileNotFoundError:
+        raise DataError(f"{path}: {what} file not found") from None
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path}: {what} file is empty") from None
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise DataError(f"{path}: cannot read as CSV ({type(exc).__name__})") from None

@@ -8,7 +8,12 @@ rule aggregate:
         code=code("aggregate"),
     output:
         metrics=f"{RESULTS}/aggregate/{{study}}/metrics.csv",
-        summary=f"{RESULTS}/aggregate/{{study}}/summary.csv",
+        summary=report(
+            f"{RESULTS}/aggregate/{{study}}/summary.csv",
+            caption="../report/summary.rst",
+            category="Tables",
+            subcategory="{study}",
+        ),
     params:
         anneal=anneal_flag,
     conda:
@@ -42,7 +47,7 @@ rule claims:
         claims=expand(rules.claims_study.output.claims, study=studies()),
         code=code("claims"),
     output:
-        claims=f"{RESULTS}/claims.csv",
+        claims=report(f"{RESULTS}/claims.csv", caption="../report/claims.rst", category="Tables"),
     conda:
         ENV
     log:
