@@ -299,7 +299,7 @@ def test_net_shared_noise_same_shift_for_every_example() -> None:
 
 def test_build_model_two_layer() -> None:
     net = build_model(model_cfg(width=8, activation="leaky_relu", negative_slope=0.2, split_at=3,
-                                noise_shared_over_batch=True), in_dim=5)
+                                noise_shared_over_batch=True), (5,))
     assert isinstance(net, TwoLayerNet)
     assert net.hidden.weight.shape == (8, 5)
     assert net.activation == "leaky_relu"
@@ -310,5 +310,5 @@ def test_build_model_two_layer() -> None:
 
 def test_build_model_unknown_name() -> None:
     with pytest.raises(ConfigError) as exc:
-        build_model(model_cfg(name="wrn"), in_dim=5)
-    assert str(exc.value) == "model.name: unknown model 'wrn' (expected: two_layer)"
+        build_model(model_cfg(name="wrn"), (5,))
+    assert str(exc.value) == "model.name: unknown model 'wrn' (expected one of: two_layer, wide_resnet, small_cnn)"

@@ -129,7 +129,7 @@ def test_cross_entropy_hand_computed() -> None:
 
 def test_evaluate_batches_and_eval_mode() -> None:
     net = train.build_model({"name": "two_layer", "width": 4, "activation": "relu", "negative_slope": 0.1,
-                             "split_at": None, "noise_shared_over_batch": False}, in_dim=3)
+                             "split_at": None, "noise_shared_over_batch": False}, (3,))
     g = torch.Generator().manual_seed(0)
     x = torch.randn(10, 3, generator=g)
     y = torch.sign(torch.randn(10, generator=g))
@@ -184,7 +184,7 @@ def test_lr_and_noise_columns_follow_schedules(baseline) -> None:
 
 def test_last_epoch_eval_rows_match_returned_model(data: train.TrainingData, baseline) -> None:
     metrics, state, _ = baseline
-    net = train.build_model(run_cfg()["model"], in_dim=24)
+    net = train.build_model(run_cfg()["model"], (24,))
     net.load_state_dict(state)
     last = metrics[metrics["epoch"] == 3].set_index("eval_set")
     for name, (x, y) in data.eval_sets.items():

@@ -152,7 +152,7 @@ def train(
     grad_noise_schedule = _schedule(run_cfg["grad_noise"])
     config_hash = fileio.json_hash(run_cfg)
 
-    model = build_model(run_cfg["model"], in_dim=int(data.train_x[0].numel()))
+    model = build_model(run_cfg["model"], tuple(data.train_x.shape[1:]))
     model.reset_parameters(seeding.torch_generator(seed, "init"))
     model.to(device)
     optimizer = torch.optim.SGD(
