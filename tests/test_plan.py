@@ -325,5 +325,6 @@ def test_schema_defaults_filled(smoke: dict) -> None:
 
 
 def test_study_kinds_and_eval_sets() -> None:
-    assert plan.STUDY_KINDS == {"synthetic": "synthetic"}
+    assert plan.STUDY_KINDS == {"synthetic": "synthetic", "clean": "image", "patch": "patch"}
+    assert plan.EVAL_SETS["patch"] == ["test_clean", "test_patched", "patch_only"]
     assert plan.EVAL_SETS["synthetic"] == ["test", "test_p_only", "test_q_only", "test_both"]

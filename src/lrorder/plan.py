@@ -16,7 +16,15 @@ from lrorder import schedules
 from lrorder.errors import ConfigError
 
 #: Study name -> kind of study (the kind selects data generator and loader).
-STUDY_KINDS = {"synthetic": "synthetic"}
+STUDY_KINDS = {"synthetic": "synthetic", "clean": "image", "patch": "patch"}
+
+#: Model config keys that belong to each model name (the others are dropped
+#: from a run's config, so that they cannot trigger a rerun).
+MODEL_KEYS = {
+    "two_layer": ("name", "width", "activation", "negative_slope", "noise_shared_over_batch"),
+    "small_cnn": ("name", "widths"),
+    "wide_resnet": ("name", "depth", "widen_factor"),
+}
 
 #: Package modules whose code decides each step's outputs, relative to the
 #: package folder. They are inputs of the step's rule, so editing one reruns
@@ -31,7 +39,18 @@ STEP_MODULES = {
 }
 
 #: Evaluation sets each kind of study reports (metrics.csv ``eval_set``).
-EVAL_SETS = {"synthetic": ["test", "test_p_only", "test_q_only", "test_both"]}
+EVAL_SETS = {
+    "synthetic": ["test", "test_p_only", "test_q_only", "test_both"],
+    "image": ["test"],
+    "patch": ["test_clean", "test_patched", "patch_only"],
+}
+
+#: Evaluation sets drawn in each kind's accuracy figure (Figure 1: train and test).
+FIGURE_SETS = {
+    "synthetic": EVAL_SETS["synthetic"],
+    "image": ["train", "test"],
+    "patch": EVAL_SETS["patch"],
+}
 
 
 def validation_message(error: ValidationError) -> str:
@@ -71,13 +90,51 @@ def check_config(config: Mapping[str, Any]) -> None:
                 raise ConfigError(
                     f"studies.{study}.claims.{role}: unknown schedule {name!r} (defined: {', '.join(names)})"
                 )
-        if study_cfg["model"]["split"] and study_cfg["model"]["width"] % 2:
+        model = study_cfg["model"]
+        if model.get("split") and model["width"] % 2:
             raise ConfigError(f"studies.{study}.model.width: must be even when model.split is true")
+        if model["name"] == "wide_resnet" and (model["depth"] - 4) % 6:
+            raise ConfigError(f"studies.{study}.model.depth: expected 6n + 4 (e.g. 16, 22, 28), got {model['depth']}")
+    _check_shared_datasets(config)
+
+
+def _check_shared_datasets(config: Mapping[str, Any]) -> None:
+    """Image studies naming the same dataset share its artifact, so their settings must agree."""
+    seen: dict[str, tuple[str, Any]] = {}
+    for study, study_cfg in config["studies"].items():
+        if "dataset" not in study_cfg:
+            continue
+        dataset = study_cfg["dataset"]
+        first = seen.setdefault(dataset["name"], (study, dataset))
+        if first[1] != dataset:
+            raise ConfigError(
+                f"studies.{study}.dataset: differs from studies.{first[0]}.dataset for the same "
+                f"dataset {dataset['name']!r}; use the same split settings"
+            )
 
 
 def data_params(config: Mapping[str, Any], study: str) -> dict[str, Any]:
-    """Parameters of the study's dataset generator (``SyntheticParams`` fields)."""
+    """Parameters of the synthetic study's generator (``SyntheticParams`` fields)."""
     return copy.deepcopy(dict(config["studies"][study]["data"]))
+
+
+def image_dataset(config: Mapping[str, Any], study: str) -> dict[str, Any]:
+    """The image dataset entry of an image study (``name`` plus its split settings)."""
+    return copy.deepcopy(dict(config["studies"][study]["dataset"]))
+
+
+def image_split_params(config: Mapping[str, Any], study: str) -> dict[str, Any]:
+    """Split settings passed to ``lrorder.data.images build --params`` (none for cifar10)."""
+    dataset = image_dataset(config, study)
+    if dataset["name"] == "mnist5k":
+        return {"test_fraction": dataset["test_fraction"], "split_seed": dataset["split_seed"]}
+    return {}
+
+
+def patch_params(config: Mapping[str, Any], study: str) -> tuple[dict[str, Any], int]:
+    """``(PatchParams fields, patch seed)`` of the patch study."""
+    patch = copy.deepcopy(dict(config["studies"][study]["patch"]))
+    return patch, int(patch.pop("seed"))
 
 
 def run_config(config: Mapping[str, Any], study: str, schedule: str, seed: int) -> dict[str, Any]:
@@ -89,9 +146,10 @@ def run_config(config: Mapping[str, Any], study: str, schedule: str, seed: int) 
     study_cfg = config["studies"][study]
     if schedule not in study_cfg["schedules"]:
         raise ConfigError(f"studies.{study}.schedules: no schedule named {schedule!r}")
-    model = copy.deepcopy(dict(study_cfg["model"]))
-    split = model.pop("split")
-    model["split_at"] = study_cfg["data"]["p_dim"] if split else None
+    model = {key: copy.deepcopy(value) for key, value in study_cfg["model"].items()
+             if key in MODEL_KEYS[study_cfg["model"]["name"]]}
+    if STUDY_KINDS[study] == "synthetic":
+        model["split_at"] = study_cfg["data"]["p_dim"] if study_cfg["model"]["split"] else None
     return {
         "study": study,
         "kind": STUDY_KINDS[study],
@@ -109,44 +167,59 @@ def anneal_epoch(config: Mapping[str, Any], study: str) -> int | None:
     return _schedule(config, study, large, "lr").first_milestone
 
 
+def _gap(claim_id: str, description: str, a: str, b: str, eval_set: str, epoch: int | str,
+         min_effect: float, reference: str | None = None) -> dict[str, Any]:
+    spec = {"id": claim_id, "description": description, "test": "gap", "a": a, "b": b,
+            "eval_set": eval_set, "epoch": epoch, "min_effect": min_effect}
+    if reference is not None:
+        spec["reference"] = reference
+    return spec
+
+
 def claim_specs(config: Mapping[str, Any], study: str) -> list[dict[str, Any]]:
-    """Claim specs of a study for :func:`lrorder.claims.check_claims` (paper.md section 4)."""
+    """Claim specs of a study for :func:`lrorder.claims.check_claims` (paper.md section 4).
+
+    synthetic: claims 5a, 5b and 4; clean (Figure 1): claims 1 and 2; patch:
+    claims 2, 3a, 3b and 4. Claim 4 only when the ``noise`` role is set; claims
+    at "the last epoch before the first anneal" only when the large LR anneals.
+    """
     claims = config["studies"][study]["claims"]
     large, small, noise = claims["large"], claims["small"], claims.get("noise")
-    specs: list[dict[str, Any]] = [
-        {
+    effect = claims["min_effect"]
+    anneal = anneal_epoch(config, study)
+    kind = STUDY_KINDS[study]
+    specs: list[dict[str, Any]] = []
+    if kind == "synthetic":
+        specs.append({
             "id": "5a",
-            "description": "the small LR fits Q first: it reaches the Q-only test accuracy threshold in fewer epochs",
-            "test": "epochs_to_threshold",
-            "a": small,
-            "b": large,
-            "eval_set": "test_q_only",
-            "threshold": claims["q_threshold"],
-            "min_effect": claims["min_effect_epochs"],
-        },
-        {
-            "id": "5b",
-            "description": "the large LR (annealed) ends with higher P-only test accuracy than the small LR",
-            "test": "gap",
-            "a": large,
-            "b": small,
-            "eval_set": "test_p_only",
-            "epoch": "final",
-            "min_effect": claims["min_effect"],
-        },
-    ]
+            "description": "the small LR fits Q first: its Q-only test accuracy settles above the threshold in fewer epochs",
+            "test": "epochs_to_threshold", "a": small, "b": large, "eval_set": "test_q_only",
+            "threshold": claims["q_threshold"], "min_effect": claims["min_effect_epochs"],
+        })
+        specs.append(_gap("5b", "the large LR (annealed) ends with higher P-only test accuracy than the small LR",
+                          large, small, "test_p_only", "final", effect))
+        test_set = "test_p_only"
+    elif kind == "image":
+        if anneal is not None and anneal > 1:
+            specs.append(_gap("1", "before the first anneal, the small LR has higher test accuracy than the large LR",
+                              small, large, "test", anneal - 1, effect))
+        specs.append(_gap("2", "after training, the large LR (annealed) has higher test accuracy than the small LR",
+                          large, small, "test", "final", effect))
+        test_set = "test"
+    else:
+        specs.append(_gap("2", "after training, the large LR (annealed) has higher clean test accuracy than the small LR",
+                          large, small, "test_clean", "final", effect))
+        specs.append({
+            "id": "3a",
+            "description": "the small LR learns the patch first: its patch-only accuracy settles above the threshold in fewer epochs",
+            "test": "epochs_to_threshold", "a": small, "b": large, "eval_set": "patch_only",
+            "threshold": claims["patch_only_threshold"], "min_effect": 1,
+        })
+        if anneal is not None and anneal > 1:
+            specs.append(_gap("3b", "before the first anneal, the small LR has higher patch-only accuracy than the large LR",
+                              small, large, "patch_only", anneal - 1, effect))
+        test_set = "test_clean"
     if noise is not None:
-        specs.append(
-            {
-                "id": "4",
-                "description": "annealed pre-activation noise on the small LR recovers part of the P-only gap",
-                "test": "gap",
-                "a": noise,
-                "b": small,
-                "reference": large,
-                "eval_set": "test_p_only",
-                "epoch": "final",
-                "min_effect": claims["min_effect"],
-            }
-        )
+        specs.append(_gap("4", "pre-activation noise on the small LR recovers part of the gap to the large LR",
+                          noise, small, test_set, "final", effect, reference=large))
     return specs
