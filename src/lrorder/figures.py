@@ -4,31 +4,36 @@ Usage::
 
     python -m lrorder.figures curves --metrics ALL.csv --eval-sets SET [SET ...] \\
         [--anneal-epoch E] --title TEXT --out-png X.png --out-pdf X.pdf
+    python -m lrorder.figures patch-examples --dataset-dir DIR --patch-dir DIR \\
+        [--epoch E] [--n-per-kind N] --out-png X.png --out-pdf X.pdf
 
 The curves are the paper's Figure 1 (clean study) and patch-experiment plots
 (``paper.md`` section 3), and the learning-order view of the synthetic study
 (section 1: P-only, Q-only and both-pattern test accuracy), drawn with the
-seed-level uncertainty of section 4.
+seed-level uncertainty of section 4. ``patch-examples`` shows training
+images of the patch experiment as the model sees them (section 3).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 import matplotlib
 
 matplotlib.use("Agg")
 
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.patches import Rectangle  # noqa: E402
 
-from lrorder import cli  # noqa: E402
+from lrorder import cli, manifest  # noqa: E402
 from lrorder.aggregate import load_runs  # noqa: E402
-from lrorder.errors import ConfigError  # noqa: E402
+from lrorder.errors import ConfigError, DataError  # noqa: E402
 from lrorder.fileio import atomic_path  # noqa: E402
 from lrorder.stats import mean_ci  # noqa: E402
 
@@ -125,6 +130,99 @@ def plot_curves(
     return fig
 
 
+#: Row titles of :func:`plot_patch_examples`, in row order.
+PATCH_KINDS = ("clean", "image + patch", "patch only")
+
+
+def plot_patch_examples(
+    images: np.ndarray,
+    labels: np.ndarray,
+    class_names: Sequence[str],
+    mean: Sequence[float],
+    std: Sequence[float],
+    patch_arrays: Mapping[str, Any],
+    patch_params: Any,
+    seed: int,
+    epoch: int = 1,
+    n_per_kind: int = 4,
+) -> Figure:
+    """Training images of the patch experiment as the model sees them in ``epoch``.
+
+    One row per kind of :data:`PATCH_KINDS` (clean: not in the fixed patched
+    set; image + patch and patch only: the patched images by that epoch's
+    draws, :func:`lrorder.data.patch.epoch_draws`), the first ``n_per_kind``
+    training images of each kind. Each panel is titled ``"<kind>: <class
+    name> (<label>)"``. Images are un-normalised (``x * std + mean``, clipped
+    to [0, 1]) for display, so a zeroed (normalised) image shows the mean
+    colour; one channel is drawn with the grey colormap; a thin red square
+    outlines the patch in the image + patch row. Source: paper.md
+    section 3 and the official ``data_util.py`` (``vis_imgs``).
+
+    Args:
+        images: uint8 ``(N, H, W, C)`` training images.
+        labels: int ``(N,)`` class indices.
+        class_names: name of each class.
+        mean, std: per-channel normalisation in [0, 1] pixel units (the image
+            dataset manifest's ``mean`` and ``std``).
+        patch_arrays: the arrays of :func:`lrorder.data.patch.make_patch_arrays`.
+        patch_params: the :class:`lrorder.data.patch.PatchParams`.
+        seed: run seed of the per-epoch draws (the patch folder's seed).
+        epoch: 1-indexed epoch whose draws are shown.
+        n_per_kind: panels per row.
+
+    Returns:
+        A matplotlib Figure not registered with pyplot; a row with no image of
+        its kind shows one empty panel titled ``"<kind>: none"``.
+
+    Raises:
+        ConfigError: ``n_per_kind`` < 1.
+        DataError: the patch arrays do not match the images.
+    """
+    import torch  # noqa: PLC0415  (lazy: the curves subcommand does not need torch)
+
+    from lrorder.data import patch  # noqa: PLC0415
+
+    if n_per_kind < 1:
+        raise ConfigError(f"--n-per-kind: expected a positive integer, got {n_per_kind}")
+    n, h, w, c = images.shape
+    patcher = patch.TrainPatcher(patch_arrays, patch_params, (h, w))
+    if patcher.n_train != n or labels.shape[0] != n:
+        raise DataError(f"patch arrays: made for {patcher.n_train} training images, the dataset has {n}")
+    draws = patcher.epoch_draws(seed, epoch)
+    top, left = patcher.location
+    s = patcher.z.shape[-1]
+    patched = patcher.train_patched.numpy()
+    only = draws.patch_only.numpy() & patched
+    picks = [np.flatnonzero(~patched), np.flatnonzero(patched & ~only), np.flatnonzero(only)]
+    picks = [p[:n_per_kind] for p in picks]
+
+    fig = Figure(figsize=(1.7 * n_per_kind, 1.9 * len(PATCH_KINDS)), layout="constrained")
+    axes = fig.subplots(len(PATCH_KINDS), n_per_kind, squeeze=False)
+    m = np.asarray(mean, dtype=np.float32).reshape(1, -1, 1, 1)
+    sd = np.asarray(std, dtype=np.float32).reshape(1, -1, 1, 1)
+    for row, (kind, index) in enumerate(zip(PATCH_KINDS, picks)):
+        for ax in axes[row]:
+            ax.set_axis_off()
+        if len(index) == 0:
+            axes[row][0].set_title(f"{kind}: none", fontsize=8)
+            continue
+        idx = torch.from_numpy(index.astype(np.int64))
+        y = torch.from_numpy(np.asarray(labels)[index].astype(np.int64))
+        x = patch.normalise_images(images[index], mean, std)
+        shown = patcher.patch_train_batch(x, y, idx, draws).numpy()
+        shown = np.clip(shown * sd + m, 0.0, 1.0).transpose(0, 2, 3, 1)
+        for ax, img, label in zip(axes[row], shown, y.tolist()):
+            if c == 1:
+                ax.imshow(img[:, :, 0], cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
+            else:
+                ax.imshow(img, interpolation="nearest")
+            ax.set_title(f"{kind}: {class_names[label]} ({label})", fontsize=8)
+            if kind == "image + patch":  # outline the patch, which can be hard to see on a photo
+                ax.add_patch(Rectangle((left - 0.5, top - 0.5), s, s, fill=False, edgecolor="red", linewidth=0.6))
+    fig.suptitle(f"Patch experiment: training images as seen in epoch {epoch}")
+    return fig
+
+
 def save_figure(fig: Figure, out_png: str | os.PathLike, out_pdf: str | os.PathLike) -> None:
     """Write ``fig`` atomically as PNG (150 dpi) and PDF, without timestamps or version stamps."""
     with atomic_path(out_png) as tmp:
@@ -144,10 +242,36 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--title", required=True, metavar="TEXT")
     p.add_argument("--out-png", required=True, metavar="X.png")
     p.add_argument("--out-pdf", required=True, metavar="X.pdf")
+    p = sub.add_parser("patch-examples", help="clean, patched and patch-only training images (patch experiment)")
+    p.add_argument("--dataset-dir", required=True, metavar="DIR", help="image dataset folder (manifest-verified)")
+    p.add_argument("--patch-dir", required=True, metavar="DIR", help="patch arrays folder made from that dataset")
+    p.add_argument("--epoch", type=int, default=1, metavar="E", help="epoch whose draws are shown (default 1)")
+    p.add_argument("--n-per-kind", type=int, default=4, metavar="N", help="images per row (default 4)")
+    p.add_argument("--out-png", required=True, metavar="X.png")
+    p.add_argument("--out-pdf", required=True, metavar="X.pdf")
     args = parser.parse_args(argv)
 
-    fig = plot_curves(load_runs([args.metrics]), args.eval_sets, args.anneal_epoch, args.title)
+    if args.command == "patch-examples":
+        fig = _patch_examples_from_dirs(args.dataset_dir, args.patch_dir, args.epoch, args.n_per_kind)
+    else:
+        fig = plot_curves(load_runs([args.metrics]), args.eval_sets, args.anneal_epoch, args.title)
     save_figure(fig, args.out_png, args.out_pdf)
+
+
+def _patch_examples_from_dirs(dataset_dir: str, patch_dir: str, epoch: int, n_per_kind: int) -> Figure:
+    """:func:`plot_patch_examples` from an image dataset folder and its patch folder (both verified)."""
+    from lrorder.data import patch  # noqa: PLC0415  (lazy: imports torch)
+
+    arrays, meta = manifest.load_dataset(dataset_dir)
+    params = meta.get("params", {})
+    for key in ("class_names", "mean", "std"):
+        if key not in params:
+            raise DataError(f"{dataset_dir}/manifest.json: params.{key} missing (not an image dataset?)")
+    patch_arrays, patch_params, patch_meta = patch.load_patch_arrays(patch_dir, dataset_dir)
+    return plot_patch_examples(
+        arrays["train_x"], arrays["train_y"], params["class_names"], params["mean"], params["std"],
+        patch_arrays, patch_params, seed=int(patch_meta["seed"]), epoch=epoch, n_per_kind=n_per_kind,
+    )
 
 
 if __name__ == "__main__":
