@@ -109,7 +109,8 @@ def test_run_config_has_every_key_train_needs(smoke: dict) -> None:
     rc = plan.run_config(smoke, "synthetic", "small_lr", 0)
     for key in ("study", "kind", "schedule", "seed", "model", "training", "lr", "preact_noise", "grad_noise"):
         assert key in rc
-    assert rc["kind"] in train.LOADERS
+    assert rc["kind"] in train.KINDS
+    assert set(plan.STUDY_KINDS.values()) == set(train.KINDS)
     assert rc["model"].keys() == {"name", "width", "activation", "negative_slope", "split_at",
                                   "noise_shared_over_batch"}
 

@@ -180,7 +180,7 @@ def plot_patch_examples(
     """
     import torch  # noqa: PLC0415  (lazy: the curves subcommand does not need torch)
 
-    from lrorder.data import patch  # noqa: PLC0415
+    from lrorder.data import patch, pipeline  # noqa: PLC0415  (lazy: imports torch)
 
     if n_per_kind < 1:
         raise ConfigError(f"--n-per-kind: expected a positive integer, got {n_per_kind}")
@@ -208,7 +208,8 @@ def plot_patch_examples(
             continue
         idx = torch.from_numpy(index.astype(np.int64))
         y = torch.from_numpy(np.asarray(labels)[index].astype(np.int64))
-        x = patch.normalise_images(images[index], mean, std)
+        x = pipeline.normalize(torch.from_numpy(images[index]), pipeline.channel_stats(mean, "cpu"),
+                               pipeline.channel_stats(std, "cpu"))
         shown = patcher.patch_train_batch(x, y, idx, draws).numpy()
         shown = np.clip(shown * sd + m, 0.0, 1.0).transpose(0, 2, 3, 1)
         for ax, img, label in zip(axes[row], shown, y.tolist()):

@@ -32,10 +32,16 @@ MODEL_KEYS = {
 #: file helpers is left out on purpose).
 STEP_MODULES = {
     "synthetic_data": ["data/synthetic.py", "seeding.py"],
-    "train": ["train.py", "models/__init__.py", "models/noise.py", "models/two_layer.py", "schedules.py", "seeding.py"],
+    "fetch_cifar10": ["data/images.py"],
+    "image_data": ["data/images.py", "seeding.py"],
+    "patch_data": ["data/patch.py", "seeding.py"],
+    "train": ["train.py", "study_data.py", "data/pipeline.py", "data/patch.py", "models/__init__.py",
+              "models/noise.py", "models/two_layer.py", "models/small_cnn.py", "models/wideresnet.py",
+              "schedules.py", "seeding.py"],
     "aggregate": ["aggregate.py", "stats.py"],
     "claims": ["claims.py", "stats.py"],
     "figures": ["figures.py", "stats.py"],
+    "patch_examples": ["figures.py", "data/patch.py"],
 }
 
 #: Evaluation sets each kind of study reports (metrics.csv ``eval_set``).

@@ -31,53 +31,17 @@ import torch.nn.functional as F
 from torch import nn
 
 from lrorder import cli, fileio, manifest, provenance, seeding
-from lrorder.data import synthetic
 from lrorder.errors import ConfigError, DataError
 from lrorder.models import build_model, set_preactivation_noise
+from lrorder.study_data import TrainingData, load_images, load_synthetic
 from lrorder.schedules import PiecewiseConstant
+
+#: Kinds of study this entry point trains (``lrorder.plan.STUDY_KINDS`` values).
+KINDS = ("synthetic", "image", "patch")
 
 METRIC_COLUMNS = ["study", "schedule", "seed", "epoch", "lr", "noise", "eval_set", "loss", "accuracy"]
 
 
-@dataclass
-class TrainingData:
-    """A study's data as tensors on the training device.
-
-    Attributes:
-        train_x: float32 ``(N, ...)``; train_y: labels, float32 ``(N,)`` in
-            ``{-1, +1}`` for a binary score model, int64 ``(N,)`` class
-            indices for a classifier.
-        eval_sets: evaluation set name -> ``(x, y)`` in the same format.
-        sha256: array file name -> sha256, from the verified manifest.
-    """
-
-    train_x: torch.Tensor
-    train_y: torch.Tensor
-    eval_sets: dict[str, tuple[torch.Tensor, torch.Tensor]]
-    sha256: dict[str, str]
-
-
-def load_synthetic(data_dir: str | os.PathLike, device: torch.device) -> TrainingData:
-    """Load a synthetic dataset (manifest-verified) with eval sets ``test`` and
-    ``test_p_only`` / ``test_q_only`` / ``test_both`` (test examples by pattern)."""
-    arrays, meta = manifest.load_dataset(data_dir)
-
-    def tensors(split: str, mask: Any = None) -> tuple[torch.Tensor, torch.Tensor]:
-        x, y = arrays[f"{split}_x"], arrays[f"{split}_y"]
-        if mask is not None:
-            x, y = x[mask], y[mask]
-        return torch.from_numpy(x).to(device), torch.from_numpy(y.astype("float32")).to(device)
-
-    train_x, train_y = tensors("train")
-    eval_sets = {"test": tensors("test")}
-    for name, code in synthetic.PATTERN_CODES.items():
-        mask = arrays["test_pattern"] == code
-        if mask.any():
-            eval_sets[f"test_{name}"] = tensors("test", mask)
-    return TrainingData(train_x, train_y, eval_sets, dict(meta["files"]))
-
-
-LOADERS = {"synthetic": load_synthetic}
 
 
 def loss_and_correct(output: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -94,14 +58,53 @@ def loss_and_correct(output: torch.Tensor, target: torch.Tensor) -> tuple[torch.
     return F.cross_entropy(output, target), (output.argmax(dim=1) == target).sum()
 
 
+@dataclass(frozen=True)
+class Precision:
+    """Numeric precision and memory layout of a run.
+
+    ``bf16``: forward passes under ``torch.autocast`` in bfloat16 (the loss
+    is computed in float32). ``memory_format``: ``torch.channels_last`` for
+    4-d inputs of convolutional models, else ``torch.preserve_format``.
+    Defaults (design.md, "Conventions"): bf16 and channels_last on CUDA,
+    float32 and the default layout on the CPU.
+    """
+
+    device_type: str
+    bf16: bool
+    memory_format: torch.memory_format
+
+    @classmethod
+    def resolve(cls, training: Mapping[str, Any], device: torch.device) -> Precision:
+        cuda = device.type == "cuda"
+        precision = training.get("precision", "fp32")
+        channels_last = training.get("channels_last", False)
+        bf16 = precision == "bf16" or (precision == "auto" and cuda)
+        last = channels_last is True or (channels_last == "auto" and cuda)
+        return cls(device.type, bf16, torch.channels_last if last else torch.preserve_format)
+
+    def autocast(self) -> torch.autocast:
+        return torch.autocast(self.device_type, dtype=torch.bfloat16, enabled=self.bf16)
+
+    def layout(self, x: torch.Tensor) -> torch.Tensor:
+        if self.memory_format is torch.channels_last and x.dim() == 4:
+            return x.contiguous(memory_format=torch.channels_last)
+        return x
+
+
+FP32 = Precision("cpu", False, torch.preserve_format)
+
+
 @torch.no_grad()
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> tuple[float, float]:
-    """Mean loss and accuracy of ``model`` (eval mode) on ``(x, y)``, in batches."""
+def evaluate(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int, precision: Precision = FP32
+) -> tuple[float, float]:
+    """Mean loss and accuracy of ``model`` (eval mode, no noise) on ``(x, y)``, in batches."""
     model.eval()
     total_loss = torch.zeros((), device=x.device)
     total_correct = torch.zeros((), device=x.device, dtype=torch.long)
     for start in range(0, len(x), batch_size):
-        out = model(x[start : start + batch_size])
+        with precision.autocast():
+            out = model(precision.layout(x[start : start + batch_size])).float()
         target = y[start : start + batch_size]
         loss, correct = loss_and_correct(out, target)
         total_loss += loss * len(target)
@@ -152,9 +155,10 @@ def train(
     grad_noise_schedule = _schedule(run_cfg["grad_noise"])
     config_hash = fileio.json_hash(run_cfg)
 
-    model = build_model(run_cfg["model"], tuple(data.train_x.shape[1:]))
+    model = build_model(run_cfg["model"], data.input_shape, data.num_classes)
     model.reset_parameters(seeding.torch_generator(seed, "init"))
-    model.to(device)
+    precision = Precision.resolve(training, device)
+    model.to(device, memory_format=precision.memory_format)
     optimizer = torch.optim.SGD(
         model.parameters(),
         lr=lr_schedule.initial,
@@ -174,7 +178,7 @@ def train(
         start_epoch = state["epoch"] + 1
     resumed_from = start_epoch - 1
 
-    n = len(data.train_x)
+    n = len(data.train_y)
     batch_size = int(training["batch_size"])
     params = [p for p in model.parameters() if p.requires_grad]
     ident = {"study": run_cfg["study"], "schedule": run_cfg["schedule"], "seed": seed}
@@ -187,13 +191,16 @@ def train(
         set_preactivation_noise(model, sigma, seeding.torch_generator(seed, "preact_noise", epoch, device=device))
         grad_gen = seeding.torch_generator(seed, "grad_noise", epoch, device=device)
         order = torch.randperm(n, generator=seeding.torch_generator(seed, "order", epoch)).to(device)
+        batch = data.make_epoch(epoch)
 
         model.train()
         total_loss = torch.zeros((), device=device)
         total_correct = torch.zeros((), device=device, dtype=torch.long)
         for idx in order.split(batch_size):
-            output = model(data.train_x[idx])
-            loss, correct = loss_and_correct(output, data.train_y[idx])
+            x, y = batch(idx)
+            with precision.autocast():
+                output = model(precision.layout(x))
+            loss, correct = loss_and_correct(output.float(), y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if tau > 0:
@@ -205,7 +212,7 @@ def train(
         rows.append({**ident, "epoch": epoch, "lr": lr, "noise": sigma, "eval_set": "train",
                      "loss": (total_loss / n).item(), "accuracy": (total_correct.double() / n).item()})
         for name, (x, y) in data.eval_sets.items():
-            loss_value, accuracy = evaluate(model, x, y, batch_size=max(batch_size, 1024))
+            loss_value, accuracy = evaluate(model, x, y, batch_size=max(batch_size, 1024), precision=precision)
             rows.append({**ident, "epoch": epoch, "lr": lr, "noise": sigma, "eval_set": name,
                          "loss": loss_value, "accuracy": accuracy})
         if checkpoint is not None:
@@ -218,6 +225,7 @@ def train(
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m lrorder.train", description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="dataset folder (arrays + manifest.json)")
+    parser.add_argument("--patch", help="patch arrays folder (patch study only)")
     parser.add_argument("--run-config", required=True, help="resolved run config as JSON (lrorder.plan.run_config)")
     parser.add_argument("--out-metrics", required=True, help="per-epoch tidy metrics CSV")
     parser.add_argument("--out-model", required=True, help="final model state_dict (.pt)")
@@ -230,8 +238,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     for key in ("study", "kind", "schedule", "seed", "model", "training", "lr", "preact_noise", "grad_noise"):
         if key not in run_cfg:
             raise ConfigError(f"--run-config: missing key {key!r}")
-    if run_cfg["kind"] not in LOADERS:
-        raise ConfigError(f"--run-config.kind: unknown study kind {run_cfg['kind']!r}")
+    kind = run_cfg["kind"]
+    if kind not in KINDS:
+        raise ConfigError(f"--run-config.kind: unknown study kind {kind!r}")
+    if (kind == "patch") != (args.patch is not None):
+        raise ConfigError(f"--patch: required for study kind 'patch' and only for it (kind {kind!r})")
     torch.set_num_threads(max(1, args.threads))
     device = pick_device(run_cfg["training"]["device"])
     if device.type == "cpu":
@@ -239,7 +250,10 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     started = dt.datetime.now(dt.timezone.utc)
     t0 = time.perf_counter()
-    data = LOADERS[run_cfg["kind"]](args.data, device)
+    if kind == "synthetic":
+        data = load_synthetic(args.data, device)
+    else:
+        data = load_images(args.data, device, int(run_cfg["seed"]), run_cfg["training"]["augment"], args.patch)
     metrics, model, resumed_from = train(run_cfg, data, device, checkpoint=args.checkpoint)
     wall = time.perf_counter() - t0
 

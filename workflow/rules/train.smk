@@ -3,7 +3,7 @@
 
 rule train:
     input:
-        manifest=rules.synthetic_data.output.manifest,
+        unpack(train_inputs),
         code=code("train"),
     output:
         metrics=f"{RESULTS}/runs/{{study}}/{{schedule}}/seed{{seed}}/metrics.csv",
@@ -12,6 +12,7 @@ rule train:
     params:
         run_config=lambda w: json_param(plan.run_config(config, w.study, w.schedule, int(w.seed))),
         data=lambda w, input: os.path.dirname(input.manifest),
+        patch=patch_flag,
         checkpoint=lambda w, output: os.path.join(os.path.dirname(output.metrics), "checkpoint.pt"),
     conda:
         ENV
@@ -21,6 +22,6 @@ rule train:
         f"{RESULTS}/benchmarks/train/{{study}}/{{schedule}}/seed{{seed}}.tsv"
     threads: 1
     shell:
-        "python -m lrorder.train --data {params.data:q} --run-config {params.run_config:q}"
+        "python -m lrorder.train --data {params.data:q} {params.patch} --run-config {params.run_config:q}"
         " --out-metrics {output.metrics:q} --out-model {output.model:q} --out-run {output.run:q}"
         " --checkpoint {params.checkpoint:q} --threads {threads} > {log:q} 2>&1"

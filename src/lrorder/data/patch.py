@@ -443,18 +443,6 @@ def patch_only_set(
     return apply_patch(x, patches, patch_location(h, w, z.shape[-1])), y
 
 
-def normalise_images(x: ArrayLike, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
-    """uint8 ``(N, H, W, C)`` images to float32 ``(N, C, H, W)``: ``(x / 255 - mean) / std``.
-
-    ``mean`` and ``std`` are per channel in ``[0, 1]`` pixel units (paper.md
-    section 3: ``(125.3, 123.0, 113.9) / 255`` and ``(63.0, 62.1, 66.7) / 255``).
-    """
-    t = _tensor(x, None).to(torch.float32).div_(255.0).permute(0, 3, 1, 2)
-    m = torch.as_tensor(mean, dtype=torch.float32, device=t.device).view(1, -1, 1, 1)
-    sd = torch.as_tensor(std, dtype=torch.float32, device=t.device).view(1, -1, 1, 1)
-    return ((t - m) / sd).contiguous()
-
-
 def image_dataset_info(dataset_dir: str | os.PathLike) -> dict[str, Any]:
     """Read an image dataset's manifest: ``num_classes``, ``image_shape`` ``(C, H, W)``, ``sha256`` of manifest.json.
 

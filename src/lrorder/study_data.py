@@ -1,0 +1,147 @@
+"""A study's data as tensors on the training device, batched with tensor ops.
+
+One loader per kind of study turns the dataset artifacts (verified against
+their manifests) into :class:`TrainingData`: the stored training tensors, a
+function giving each epoch's batch maker, and the evaluation sets.
+
+* ``synthetic``: features float32 ``(N, D)``, labels float32 ``{-1, +1}``;
+  evaluation sets ``test`` and ``test_p_only`` / ``test_q_only`` /
+  ``test_both`` (paper.md section 2).
+* ``image`` (Figure 1): uint8 images, normalised per batch, optionally
+  augmented (:mod:`lrorder.data.pipeline`); evaluation set ``test``.
+* ``patch``: as ``image``, then the patch applied per batch
+  (:mod:`lrorder.data.patch`); evaluation sets ``test_clean``,
+  ``test_patched`` and ``patch_only`` (paper.md section 3).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch
+
+from lrorder import manifest
+from lrorder.data import patch, pipeline, synthetic
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+BatchMaker = Callable[[torch.Tensor], Batch]
+
+
+@dataclass
+class TrainingData:
+    """A study's data on the training device.
+
+    Attributes:
+        train_x: the stored training inputs (synthetic: float32 ``(N, D)``;
+            images: uint8 ``(N, H, W, C)``).
+        train_y: training labels (float32 ``(N,)`` in ``{-1, +1}`` for a
+            binary score model; int64 ``(N,)`` class indices for a classifier).
+        input_shape: one model input's shape (``(D,)`` or ``(C, H, W)``).
+        num_classes: number of classes, ``None`` for a binary score.
+        make_epoch: ``make_epoch(epoch)`` draws the epoch's augmentation and
+            patch randomness (from ``(seed, epoch)`` only) and returns a
+            function mapping int64 indices ``(B,)`` to the batch ``(x, y)``
+            as the model sees it.
+        eval_sets: evaluation set name -> ``(x, y)`` model inputs and labels.
+        sha256: data file name -> sha256, from the verified manifests.
+    """
+
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    input_shape: tuple[int, ...]
+    num_classes: int | None
+    make_epoch: Callable[[int], BatchMaker]
+    eval_sets: dict[str, Batch]
+    sha256: dict[str, str]
+
+
+def load_synthetic(data_dir: str | os.PathLike, device: torch.device, seed: int = 0) -> TrainingData:
+    """Load a synthetic dataset with evaluation sets ``test`` and ``test_<pattern>``.
+
+    ``seed`` is unused (the synthetic batches carry no per-epoch randomness).
+    """
+    arrays, meta = manifest.load_dataset(data_dir)
+
+    def tensors(split: str, mask: Any = None) -> Batch:
+        x, y = arrays[f"{split}_x"], arrays[f"{split}_y"]
+        if mask is not None:
+            x, y = x[mask], y[mask]
+        return torch.from_numpy(x).to(device), torch.from_numpy(y.astype("float32")).to(device)
+
+    train_x, train_y = tensors("train")
+    eval_sets = {"test": tensors("test")}
+    for name, code in synthetic.PATTERN_CODES.items():
+        mask = arrays["test_pattern"] == code
+        if mask.any():
+            eval_sets[f"test_{name}"] = tensors("test", mask)
+
+    def make_epoch(epoch: int) -> BatchMaker:
+        return lambda idx: (train_x[idx], train_y[idx])
+
+    return TrainingData(train_x, train_y, tuple(train_x.shape[1:]), None, make_epoch, eval_sets, dict(meta["files"]))
+
+
+def load_images(
+    data_dir: str | os.PathLike,
+    device: torch.device,
+    seed: int,
+    augment: bool = False,
+    patch_dir: str | os.PathLike | None = None,
+) -> TrainingData:
+    """Load an image dataset (and, for the patch study, its patch arrays).
+
+    Args:
+        data_dir: image dataset folder (``lrorder.data.images build``).
+        device: where the tensors live (the whole dataset, as uint8).
+        seed: run seed; augmentation and per-load patch draws of epoch ``e``
+            come from ``(seed, e)``.
+        augment: reflect-pad 4, random crop, horizontal flip (official
+            ``train_util.py``; off in both of the paper's experiments).
+        patch_dir: patch arrays (``lrorder.data.patch``); ``None`` for a
+            clean study.
+
+    Raises:
+        DataError: a file is missing or does not match its manifest, or the
+            patch arrays were made from another dataset.
+    """
+    arrays, meta = manifest.load_dataset(data_dir)
+    params = meta["params"]
+    mean = pipeline.channel_stats(params["mean"], device)
+    std = pipeline.channel_stats(params["std"], device)
+    train_x = torch.from_numpy(arrays["train_x"]).to(device)
+    train_y = torch.from_numpy(arrays["train_y"]).to(device=device, dtype=torch.int64)
+    test_x = pipeline.normalize(torch.from_numpy(arrays["test_x"]).to(device), mean, std)
+    test_y = torch.from_numpy(arrays["test_y"]).to(device=device, dtype=torch.int64)
+    n, h, w, c = train_x.shape
+    sha256 = dict(meta["files"])
+
+    patcher = None
+    if patch_dir is None:
+        eval_sets = {"test": (test_x, test_y)}
+    else:
+        patch_arrays, patch_params, patch_meta = patch.load_patch_arrays(patch_dir, data_dir)
+        patcher = patch.TrainPatcher(patch_arrays, patch_params, (h, w), device)
+        eval_sets = {
+            "test_clean": (test_x, test_y),
+            "test_patched": patch.patched_test_set(test_x, test_y, patch_arrays),
+            "patch_only": patch.patch_only_set(patch_arrays, (c, h, w), device),
+        }
+        sha256.update({f"patch/{name}": digest for name, digest in patch_meta["files"].items()})
+
+    def make_epoch(epoch: int) -> BatchMaker:
+        crops = pipeline.augment_draws(seed, epoch, n, device) if augment else None
+        draws = patcher.epoch_draws(seed, epoch) if patcher is not None else None
+
+        def batch(idx: torch.Tensor) -> Batch:
+            x, y = pipeline.normalize(train_x[idx], mean, std), train_y[idx]
+            if crops is not None:
+                x = pipeline.augment(x, crops.offset[idx], crops.flip[idx])
+            if patcher is not None:
+                x = patcher.patch_train_batch(x, y, idx, draws)
+            return x, y
+
+        return batch
+
+    return TrainingData(train_x, train_y, (c, h, w), len(params["class_names"]), make_epoch, eval_sets, sha256)
