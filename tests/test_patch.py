@@ -15,29 +15,9 @@ from lrorder import cli, fileio, figures, manifest
 from lrorder.data import patch
 from lrorder.errors import ConfigError, DataError
 
-CIFAR_MEAN = [125.3 / 255, 123.0 / 255, 113.9 / 255]
-CIFAR_STD = [63.0 / 255, 62.1 / 255, 66.7 / 255]
+from fakes import make_image_dataset
+
 PARAMS = patch.PatchParams()
-
-
-def make_image_dataset(directory: Path, n_train: int, n_test: int, hwc: tuple[int, int, int], seed: int = 0) -> Path:
-    """A fake image dataset folder like the real one: uint8 NHWC images, int64 labels, manifest."""
-    rng = np.random.default_rng(seed)
-    h, w, c = hwc
-    arrays = {
-        "train_x": rng.integers(0, 256, size=(n_train, h, w, c), dtype=np.uint8),
-        "train_y": rng.integers(0, 10, size=n_train, dtype=np.int64),
-        "test_x": rng.integers(0, 256, size=(n_test, h, w, c), dtype=np.uint8),
-        "test_y": rng.integers(0, 10, size=n_test, dtype=np.int64),
-    }
-    mean, std = (CIFAR_MEAN, CIFAR_STD) if c == 3 else ([0.1307], [0.3081])
-    manifest.save_dataset(
-        directory, arrays, generator="tests.fake_images", generator_version="1",
-        params={"class_names": [f"class{k}" for k in range(10)], "image_shape": [h, w, c],
-                "mean": mean, "std": std},
-        seed=seed,
-    )
-    return directory
 
 
 @pytest.fixture(scope="module")

@@ -194,7 +194,10 @@ def plot_patch_examples(
     patched = patcher.train_patched.numpy()
     only = draws.patch_only.numpy() & patched
     picks = [np.flatnonzero(~patched), np.flatnonzero(patched & ~only), np.flatnonzero(only)]
-    picks = [p[:n_per_kind] for p in picks]
+    # Evenly spaced over each kind's examples, so that several classes show
+    # (datasets may be stored sorted by label).
+    picks = [p[np.linspace(0, len(p) - 1, min(n_per_kind, len(p))).round().astype(int)] if len(p) else p
+             for p in picks]
 
     fig = Figure(figsize=(1.7 * n_per_kind, 1.9 * len(PATCH_KINDS)), layout="constrained")
     axes = fig.subplots(len(PATCH_KINDS), n_per_kind, squeeze=False)

@@ -69,6 +69,9 @@ def final_targets():
             f"{RESULTS}/aggregate/{study}/summary.csv",
             f"{RESULTS}/figures/{study}/accuracy.png",
         ]
+    if "patch" in config["studies"]:
+        dataset = config["studies"]["patch"]["dataset"]["name"]
+        targets.append(f"{RESULTS}/figures/patch/examples_{dataset}.png")
     return targets
 
 

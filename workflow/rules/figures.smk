@@ -15,7 +15,7 @@ rule figure_accuracy:
         ),
         pdf=f"{RESULTS}/figures/{{study}}/accuracy.pdf",
     params:
-        eval_sets=lambda w: " ".join(plan.EVAL_SETS[plan.STUDY_KINDS[w.study]]),
+        eval_sets=lambda w: " ".join(plan.FIGURE_SETS[plan.STUDY_KINDS[w.study]]),
         anneal=anneal_flag,
         title=lambda w: f"{w.study} study: accuracy vs epoch (mean, 95% CI over seeds)",
     conda:
@@ -26,3 +26,28 @@ rule figure_accuracy:
         "python -m lrorder.figures curves --metrics {input.metrics:q} --eval-sets {params.eval_sets}"
         " {params.anneal} --title {params.title:q} --out-png {output.png:q} --out-pdf {output.pdf:q}"
         " > {log:q} 2>&1"
+
+
+rule patch_examples:
+    input:
+        dataset=lambda w: rules.image_data.output.manifest.format(dataset=w.dataset),
+        patch=rules.patch_data.output.manifest,
+        code=code("patch_examples"),
+    output:
+        png=report(
+            f"{RESULTS}/figures/patch/examples_{{dataset}}.png",
+            caption="../report/patch_examples.rst",
+            category="Figures",
+            subcategory="patch",
+        ),
+        pdf=f"{RESULTS}/figures/patch/examples_{{dataset}}.pdf",
+    params:
+        dataset=lambda w, input: os.path.dirname(input.dataset),
+        patch=lambda w, input: os.path.dirname(input.patch),
+    log:
+        f"{LOGS}/figures/patch_examples_{{dataset}}.log",
+    conda:
+        ENV
+    shell:
+        "python -m lrorder.figures patch-examples --dataset-dir {params.dataset:q} --patch-dir {params.patch:q}"
+        " --out-png {output.png:q} --out-pdf {output.pdf:q} > {log:q} 2>&1"

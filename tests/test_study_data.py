@@ -1,0 +1,143 @@
+"""Image batches (normalise, augment, patch per batch) and training on image data."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import torch.nn.functional as F
+
+from lrorder import train
+from lrorder.data import patch, pipeline
+from lrorder.study_data import load_images
+
+from fakes import make_image_dataset
+
+CPU = torch.device("cpu")
+
+
+def test_normalize_exact() -> None:
+    x = torch.tensor([0, 255, 51, 102], dtype=torch.uint8).view(1, 2, 2, 1)
+    out = pipeline.normalize(x, torch.tensor([0.5]), torch.tensor([0.25]))
+    assert out.shape == (1, 1, 2, 2) and out.dtype == torch.float32
+    expected = (torch.tensor([0.0, 1.0, 0.2, 0.4]) - 0.5) / 0.25
+    assert torch.allclose(out.flatten(), expected)
+
+
+def test_augment_centre_crop_without_flip_is_identity() -> None:
+    x = torch.randn(3, 2, 8, 8)
+    offset = torch.full((3, 2), pipeline.PAD)
+    assert torch.equal(pipeline.augment(x, offset, torch.zeros(3, dtype=torch.bool)), x)
+
+
+def test_augment_crop_and_flip_match_reflect_padding() -> None:
+    x = torch.randn(2, 3, 8, 8)
+    padded = F.pad(x, (4, 4, 4, 4), mode="reflect")
+    offset = torch.tensor([[0, 0], [8, 3]])
+    flip = torch.tensor([False, True])
+    out = pipeline.augment(x, offset, flip)
+    assert torch.equal(out[0], padded[0, :, 0:8, 0:8])
+    assert torch.equal(out[1], padded[1, :, 8:16, 3:11].flip(2))
+
+
+def test_augment_draws_reproducible_and_in_range() -> None:
+    a = pipeline.augment_draws(5, 3, 1000, CPU)
+    b = pipeline.augment_draws(5, 3, 1000, CPU)
+    c = pipeline.augment_draws(5, 4, 1000, CPU)
+    assert torch.equal(a.offset, b.offset) and torch.equal(a.flip, b.flip)
+    assert not torch.equal(a.offset, c.offset)
+    assert a.offset.min() == 0 and a.offset.max() == 2 * pipeline.PAD
+    assert 0.4 < a.flip.float().mean() < 0.6
+
+
+@pytest.fixture(scope="module")
+def image_dirs(tmp_path_factory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("images")
+    data = make_image_dataset(root / "images", n_train=64, n_test=32, hwc=(28, 28, 1))
+    patch_dir = root / "patch"
+    subprocess.run([sys.executable, "-m", "lrorder.data.patch", "--dataset-dir", str(data),
+                    "--params", json.dumps({"n_patch_only": 20}), "--seed", "0", "--out", str(patch_dir)],
+                   check=True, capture_output=True)
+    return data, patch_dir
+
+
+def test_clean_study_data(image_dirs) -> None:
+    data = load_images(image_dirs[0], CPU, seed=0)
+    assert data.input_shape == (1, 28, 28) and data.num_classes == 10
+    assert list(data.eval_sets) == ["test"]
+    x, y = data.eval_sets["test"]
+    assert x.shape == (32, 1, 28, 28) and x.dtype == torch.float32 and y.dtype == torch.int64
+    xb, yb = data.make_epoch(1)(torch.arange(8))
+    assert torch.equal(xb, pipeline.normalize(data.train_x[:8], torch.tensor([0.1307]), torch.tensor([0.3081])))
+    assert torch.equal(yb, data.train_y[:8])
+
+
+def test_patch_study_batches_depend_only_on_seed_epoch_index(image_dirs) -> None:
+    data = load_images(image_dirs[0], CPU, seed=3, augment=True, patch_dir=image_dirs[1])
+    assert list(data.eval_sets) == ["test_clean", "test_patched", "patch_only"]
+    assert data.eval_sets["patch_only"][0].shape == (20, 1, 28, 28)
+    assert any(name.startswith("patch/") for name in data.sha256)
+    idx = torch.tensor([5, 17, 40, 63])
+    whole, _ = data.make_epoch(2)(idx)
+    parts = torch.cat([data.make_epoch(2)(idx[2:])[0], data.make_epoch(2)(idx[:2])[0]])
+    assert torch.equal(whole, parts[[2, 3, 0, 1]])
+    other, _ = data.make_epoch(3)(idx)
+    assert not torch.equal(whole, other)
+    # patched examples carry z + s * zeta_y (or its patch-only form) at the centre
+    arrays = patch.load_patch_arrays(image_dirs[1])[0]
+    row, col = patch.patch_location(28, 28, 7)
+    z = torch.from_numpy(arrays["z"])
+    for k, i in enumerate(idx.tolist()):
+        region = whole[k, :, row : row + 7, col : col + 7]
+        zeta = torch.from_numpy(arrays["zeta"])[data.train_y[i]]
+        if arrays["train_patched"][i]:
+            coef = ((region - z) / zeta).flatten()
+            assert torch.allclose(coef, coef[0].expand_as(coef), atol=1e-4)
+            assert abs(coef[0].item()) <= 1.75 + 1e-4
+
+
+def run_config(kind: str, **training) -> dict:
+    return {
+        "study": "patch" if kind == "patch" else "clean", "kind": kind, "schedule": "large_lr", "seed": 0,
+        "model": {"name": "small_cnn", "widths": [4, 8]},
+        "training": {"epochs": 2, "batch_size": 16, "momentum": 0.9, "nesterov": True, "weight_decay": 5e-4,
+                     "augment": False, "device": "cpu", "precision": "auto", "channels_last": "auto", **training},
+        "lr": {"initial": 0.1, "milestones": [2], "factors": [0.2]},
+        "preact_noise": {"initial": 0.4, "milestones": [2], "factors": [1e-5]},
+        "grad_noise": {"initial": 0.0, "milestones": [], "factors": []},
+    }
+
+
+def test_train_on_patched_images_is_deterministic(image_dirs) -> None:
+    data = load_images(image_dirs[0], CPU, seed=0, patch_dir=image_dirs[1])
+    first, model, _ = train.train(run_config("patch"), data, CPU)
+    second, _, _ = train.train(run_config("patch"), data, CPU)
+    pd.testing.assert_frame_equal(first, second)
+    assert sorted(first["eval_set"].unique()) == ["patch_only", "test_clean", "test_patched", "train"]
+    assert list(first.loc[first["eval_set"] == "train", "lr"]) == pytest.approx([0.1, 0.02])
+    assert list(first.loc[first["eval_set"] == "train", "noise"]) == pytest.approx([0.4, 4e-6])
+    assert first["accuracy"].between(0, 1).all()
+
+
+def test_precision_policy() -> None:
+    auto = {"precision": "auto", "channels_last": "auto"}
+    cpu = train.Precision.resolve(auto, CPU)
+    assert (cpu.bf16, cpu.memory_format) == (False, torch.preserve_format)
+    cuda = train.Precision.resolve(auto, torch.device("cuda"))
+    assert (cuda.bf16, cuda.memory_format) == (True, torch.channels_last)
+    forced = train.Precision.resolve({"precision": "bf16", "channels_last": True}, CPU)
+    assert forced.bf16 and forced.layout(torch.zeros(2, 3, 4, 4)).is_contiguous(memory_format=torch.channels_last)
+    assert train.Precision.resolve({}, CPU) == train.FP32
+
+
+def test_bf16_channels_last_on_cpu_trains(image_dirs) -> None:
+    data = load_images(image_dirs[0], CPU, seed=0)
+    metrics, _, _ = train.train(run_config("image", precision="bf16", channels_last=True), data, CPU)
+    assert np.isfinite(metrics["loss"]).all()
+    assert len(metrics) == 2 * 2  # 2 epochs x (train + test)
