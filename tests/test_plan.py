@@ -8,31 +8,15 @@ filled (``snakemake.utils.validate``, absolute schema path).
 
 from __future__ import annotations
 
-import copy
-from pathlib import Path
 
 import pytest
-import yaml
 from jsonschema.exceptions import ValidationError
 from snakemake.exceptions import WorkflowError
-from snakemake.utils import update_config, validate
 
 from lrorder import plan, train
 from lrorder.errors import ConfigError
 
-ROOT = Path(__file__).resolve().parents[1]
-SCHEMA = str(ROOT / "workflow" / "schemas" / "config.schema.yaml")
-
-
-def load_config(*overrides: dict, preset: str | None = "smoke") -> dict:
-    config = yaml.safe_load((ROOT / "config.yaml").read_text())
-    if preset is not None:
-        update_config(config, yaml.safe_load((ROOT / "presets" / f"{preset}.yaml").read_text()))
-    for override in overrides:
-        update_config(config, copy.deepcopy(override))
-    validate(config, SCHEMA)
-    return config
-
+from configs import ROOT, SCHEMA, load_config
 
 def schedules_override(**schedules) -> dict:
     return {"studies": {"synthetic": {"schedules": schedules}}}
