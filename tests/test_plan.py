@@ -16,7 +16,7 @@ from snakemake.exceptions import WorkflowError
 from lrorder import plan, train
 from lrorder.errors import ConfigError
 
-from configs import ROOT, SCHEMA, load_config
+from configs import load_config
 
 def schedules_override(**schedules) -> dict:
     return {"studies": {"synthetic": {"schedules": schedules}}}
