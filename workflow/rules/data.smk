@@ -34,6 +34,10 @@ rule fetch_cifar10:
         raw=lambda w, output: os.path.dirname(output.stamp),
     log:
         f"{LOGS}/data/fetch_cifar10.log",
+    # Runs first and alone: without the archive and without network it stops
+    # the campaign before any other job starts.
+    priority: 100
+    threads: workflow.cores
     conda:
         ENV
     shell:
