@@ -313,3 +313,12 @@ def test_study_kinds_and_eval_sets() -> None:
     assert plan.STUDY_KINDS == {"synthetic": "synthetic", "clean": "image", "patch": "patch"}
     assert plan.EVAL_SETS["patch"] == ["test_clean", "test_patched", "patch_only"]
     assert plan.EVAL_SETS["synthetic"] == ["test", "test_p_only", "test_q_only", "test_both"]
+
+
+def test_train_modules_follow_kind_and_model(smoke: dict) -> None:
+    synthetic = plan.train_modules(smoke, "synthetic")
+    patch = plan.train_modules(smoke, "patch")
+    assert "models/two_layer.py" in synthetic and "data/patch.py" not in synthetic
+    assert {"data/patch.py", "data/pipeline.py", "models/small_cnn.py"} <= set(patch)
+    assert "models/two_layer.py" not in patch
+    assert len(patch) == len(set(patch))

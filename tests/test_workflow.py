@@ -28,7 +28,8 @@ def smoke_run(tmp_path_factory):
 def test_smoke_outputs(smoke_run):
     results = smoke_run / "results" / "smoke"
     claims = pd.read_csv(results / "claims.csv")
-    assert list(claims["claim"].astype(str)) == ["5a", "5b", "4"]
+    by_study = claims.groupby("study", sort=False)["claim"].apply(lambda c: list(c.astype(str))).to_dict()
+    assert by_study == {"synthetic": ["5a", "5b", "4"], "clean": ["1", "2"], "patch": ["2", "3a", "3b", "4"]}
     assert set(claims["verdict"]) <= {"reproduced", "not reproduced", "inconclusive"}
     assert (claims["n_seeds"] == 2).all()
 
@@ -47,7 +48,7 @@ def test_smoke_outputs(smoke_run):
 def test_runs_have_provenance_and_no_checkpoint(smoke_run):
     runs = smoke_run / "results" / "smoke" / "runs" / "synthetic"
     run_dirs = sorted(p.parent for p in runs.glob("*/seed*/run.json"))
-    assert len(run_dirs) == 6
+    assert len(run_dirs) == 6  # 3 schedules x 2 seeds
     for run_dir in run_dirs:
         info = json.loads((run_dir / "run.json").read_text())
         assert info["run_config"]["schedule"] == run_dir.parent.name
@@ -57,6 +58,21 @@ def test_runs_have_provenance_and_no_checkpoint(smoke_run):
     data_dir = smoke_run / "results" / "smoke" / "data" / "synthetic" / "seed0"
     arrays, meta = manifest.load_dataset(data_dir)
     assert meta["params"]["n_train"] == 200 and arrays["train_x"].shape == (200, 44)
+
+
+def test_image_studies_outputs(smoke_run):
+    results = smoke_run / "results" / "smoke"
+    clean = pd.read_csv(results / "aggregate" / "clean" / "metrics.csv")
+    assert sorted(clean["eval_set"].unique()) == ["test", "train"]
+    patch = pd.read_csv(results / "aggregate" / "patch" / "metrics.csv")
+    assert sorted(patch["eval_set"].unique()) == ["patch_only", "test_clean", "test_patched", "train"]
+    assert len(patch) == 3 * 2 * 4 * 4  # schedules x seeds x epochs x sets
+    arrays, meta = manifest.load_dataset(results / "data" / "images" / "mnist5k")
+    assert arrays["train_x"].shape == (4000, 28, 28, 1) and meta["params"]["dataset"] == "mnist5k"
+    patch_arrays, _ = manifest.load_dataset(results / "data" / "patch" / "mnist5k")
+    assert patch_arrays["train_patched"].sum() == 3200 and patch_arrays["patch_only_y"].shape == (100,)
+    examples = results / "figures" / "patch" / "examples_mnist5k.png"
+    assert examples.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_second_run_does_nothing(smoke_run):
@@ -87,9 +103,11 @@ def test_adding_a_seed_adds_only_its_runs(smoke_run):
 @pytest.mark.parametrize(
     ("module", "expected", "unaffected"),
     [
-        ("figures.py", {"figure_accuracy": 1}, {"train", "aggregate", "claims_study", "synthetic_data"}),
-        ("claims.py", {"claims_study": 1, "claims": 1}, {"train", "aggregate", "figure_accuracy"}),
-        ("train.py", {"train": 6, "aggregate": 1}, {"synthetic_data"}),
+        ("figures.py", {"figure_accuracy": 3, "patch_examples": 1}, {"train", "aggregate", "claims_study"}),
+        ("claims.py", {"claims_study": 3, "claims": 1}, {"train", "aggregate", "figure_accuracy"}),
+        ("train.py", {"train": 6 + 4 + 6, "aggregate": 3}, {"synthetic_data", "image_data", "patch_data"}),
+        ("data/patch.py", {"patch_data": 1, "train": 6}, {"synthetic_data", "image_data"}),
+        ("models/two_layer.py", {"train": 6}, {"synthetic_data", "image_data", "patch_data"}),
     ],
 )
 def test_code_edit_reruns_only_dependent_jobs(smoke_run, module, expected, unaffected):

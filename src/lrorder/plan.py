@@ -35,13 +35,23 @@ STEP_MODULES = {
     "fetch_cifar10": ["data/images.py"],
     "image_data": ["data/images.py", "seeding.py"],
     "patch_data": ["data/patch.py", "seeding.py"],
-    "train": ["train.py", "study_data.py", "data/pipeline.py", "data/patch.py", "models/__init__.py",
-              "models/noise.py", "models/two_layer.py", "models/small_cnn.py", "models/wideresnet.py",
-              "schedules.py", "seeding.py"],
+    "train": ["train.py", "study_data.py", "models/__init__.py", "models/noise.py", "schedules.py", "seeding.py"],
     "aggregate": ["aggregate.py", "stats.py"],
     "claims": ["claims.py", "stats.py"],
     "figures": ["figures.py", "stats.py"],
     "patch_examples": ["figures.py", "data/patch.py"],
+}
+
+#: Further modules a training run depends on, by kind of study and by model.
+TRAIN_MODULES_BY_KIND = {
+    "synthetic": ["data/synthetic.py"],
+    "image": ["data/pipeline.py"],
+    "patch": ["data/pipeline.py", "data/patch.py"],
+}
+TRAIN_MODULES_BY_MODEL = {
+    "two_layer": ["models/two_layer.py"],
+    "small_cnn": ["models/small_cnn.py", "models/wideresnet.py"],  # shares the official init
+    "wide_resnet": ["models/wideresnet.py"],
 }
 
 #: Evaluation sets each kind of study reports (metrics.csv ``eval_set``).
@@ -57,6 +67,13 @@ FIGURE_SETS = {
     "image": ["train", "test"],
     "patch": EVAL_SETS["patch"],
 }
+
+
+def train_modules(config: Mapping[str, Any], study: str) -> list[str]:
+    """Package modules whose code decides the runs of ``study`` (inputs of its training jobs)."""
+    model = config["studies"][study]["model"]["name"]
+    extra = TRAIN_MODULES_BY_KIND[STUDY_KINDS[study]] + TRAIN_MODULES_BY_MODEL[model]
+    return STEP_MODULES["train"] + [m for m in dict.fromkeys(extra) if m not in STEP_MODULES["train"]]
 
 
 def validation_message(error: ValidationError) -> str:

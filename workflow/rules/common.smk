@@ -94,6 +94,11 @@ def code(step):
     return [os.path.join(SRC, "lrorder", module) for module in plan.STEP_MODULES[step]]
 
 
+def train_code(wildcards):
+    """Source files of the package modules that decide a run of this study."""
+    return [os.path.join(SRC, "lrorder", module) for module in plan.train_modules(config, wildcards.study)]
+
+
 def image_study(dataset):
     """An image study using ``dataset`` (they agree on its settings: plan.check_config)."""
     return next(

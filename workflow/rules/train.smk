@@ -4,7 +4,7 @@
 rule train:
     input:
         unpack(train_inputs),
-        code=code("train"),
+        code=train_code,
     output:
         metrics=f"{RESULTS}/runs/{{study}}/{{schedule}}/seed{{seed}}/metrics.csv",
         model=f"{RESULTS}/runs/{{study}}/{{schedule}}/seed{{seed}}/model.pt",
