@@ -227,3 +227,12 @@ def test_config_error_eval_set_missing_for_one_schedule() -> None:
     df = metrics({("large_lr", 0): {"test": [0.5]}, ("small_lr", 0): {"test": [0.4], "test_p_only": [0.3]}})
     with pytest.raises(ConfigError, match=r"claim 5b: eval_set 'test_p_only' not in the metrics of schedule large_lr"):
         claims.check_claims(df, [gap_spec()], "synthetic")
+
+
+def test_two_agreeing_seeds_are_inconclusive() -> None:
+    # zero spread over 2 seeds gives a zero-width CI: no evidence either way
+    row = claims.check_claims(final_gap_metrics([0.0, 0.0]), [gap_spec()], "synthetic").iloc[0]
+    assert (row["n_seeds"], row["ci_low"], row["ci_high"]) == (2, 0.0, 0.0)
+    assert row["verdict"] == "inconclusive"
+    row = claims.check_claims(final_gap_metrics([0.0, 0.0, 0.0]), [gap_spec()], "synthetic").iloc[0]
+    assert row["verdict"] == "not reproduced"

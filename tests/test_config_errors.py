@@ -38,6 +38,12 @@ CASES = {
     "misspelled key": (_edit(S + ("training", "epoch"), 10), "studies.synthetic.training", "'epoch' was unexpected"),
     "wrong type": (_edit(S + ("training", "epochs"), "ten"), "studies.synthetic.training.epochs", "'ten' is not of type 'integer'"),
     "empty seed list": (_edit(S + ("seeds",), []), "studies.synthetic.seeds", "[]"),
+    "milestone at epoch 1": (_edit(S + ("schedules", "large_lr", "lr", "milestones"), [1]), "studies.synthetic.schedules.large_lr.lr.milestones.0", "1 is less than the minimum of 2"),
+    "integral float for an integer": (_edit(S + ("model", "width"), 16.0), "studies.synthetic.model.width", "16.0 is not of type 'integer'"),
+    "float seeds": (_edit(S + ("seeds",), [0.0, 1.0]), "studies.synthetic.seeds.0", "0.0 is not of type 'integer'"),
+    "mixture over 1": (_edit(S + ("data", "p_only"), 0.9), "studies.synthetic.data.p_only + data.q_only", "at most 1"),
+    "same schedule in two roles": (_edit(S + ("claims", "small"), "large_lr"), "studies.synthetic.claims.small", "must differ"),
+    "zero LR factor": (_edit(S + ("schedules", "large_lr", "lr", "factors"), [0.0]), "studies.synthetic.schedules.large_lr.lr.factors.0", "0.0"),
     "milestone past the end": (_edit(S + ("schedules", "large_lr", "lr", "milestones"), [500]), "studies.synthetic.schedules.large_lr.lr.milestones", "500"),
 }
 

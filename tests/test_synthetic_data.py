@@ -346,7 +346,13 @@ def test_cli_bad_params_exit_2_one_line(tmp_path, params: str, needle: str) -> N
 
 @pytest.mark.parametrize(
     ("params", "needle"),
-    [('{"q_dim": 1}', "data.q_dim"), ("[1, 2]", "--params"), ('{"n_train": "many"}', "--params")],
+    [
+        ('{"q_dim": 1}', "data.q_dim"),
+        ("[1, 2]", "--params: expected a JSON object"),
+        ('{"n_train": "many"}', "data.n_train: expected an integer, got 'many'"),
+        ('{"n_train": 1.5}', "data.n_train: expected an integer, got 1.5"),
+        ('{"p_noise": -1}', "data.p_noise"),
+    ],
 )
 def test_cli_bad_values_in_process(tmp_path, capsys, params: str, needle: str) -> None:
     # Same entry point as ``python -m``, without a second interpreter.

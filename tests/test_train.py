@@ -323,13 +323,22 @@ def test_interrupted_run_resumes_bitwise(tmp_path: Path, data: train.TrainingDat
     assert torch.load(ckpt, weights_only=False)["epoch"] == 3
 
 
-def test_checkpoint_of_other_config_raises(tmp_path: Path, data: train.TrainingData) -> None:
+def test_checkpoint_of_other_config_starts_over(tmp_path: Path, data: train.TrainingData, capsys) -> None:
     ckpt = tmp_path / "run.ckpt"
     train.train(run_cfg(training={"epochs": 1}), data, CPU, checkpoint=ckpt)
-    for other in (run_cfg(training={"epochs": 1}, seed=1), run_cfg(training={"epochs": 2})):
-        with pytest.raises(DataError) as exc:
-            train.train(other, data, CPU, checkpoint=ckpt)
-        assert str(exc.value) == f"{ckpt}: checkpoint of a different run config; delete it to start over"
+    other = run_cfg(training={"epochs": 2})
+    fresh, _, _ = train.train(other, data, CPU)
+    resumed, _, resumed_from = train.train(other, data, CPU, checkpoint=ckpt)
+    assert resumed_from == 0
+    pd.testing.assert_frame_equal(resumed, fresh)
+    assert "checkpoint of a different run config (the config changed); starting over" in capsys.readouterr().err
+
+
+def test_unreadable_checkpoint_raises(tmp_path: Path, data: train.TrainingData) -> None:
+    ckpt = tmp_path / "run.ckpt"
+    ckpt.write_text("study,schedule\n")
+    with pytest.raises(DataError, match="not a readable checkpoint"):
+        train.train(run_cfg(training={"epochs": 1}), data, CPU, checkpoint=ckpt)
 
 
 def test_missing_checkpoint_starts_fresh(tmp_path: Path, data: train.TrainingData, baseline) -> None:

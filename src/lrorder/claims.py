@@ -29,13 +29,16 @@ from lrorder import cli, fileio
 from lrorder.aggregate import load_runs
 from lrorder.errors import ConfigError, DataError
 from lrorder.fileio import atomic_path
-from lrorder.stats import mean_ci, verdict
+from lrorder.stats import INCONCLUSIVE, mean_ci, verdict
 
 CLAIM_COLUMNS: tuple[str, ...] = (
     "study", "claim", "description", "statistic", "eval_set", "a", "b", "n_seeds",
     "mean", "std", "ci_low", "ci_high", "min_effect", "recovered_fraction", "verdict",
 )
 TESTS: tuple[str, ...] = ("gap", "epochs_to_threshold")
+
+#: Fewest paired seeds for a verdict other than "inconclusive".
+MIN_SEEDS = 3
 _REQUIRED = ("id", "description", "test", "a", "b", "eval_set", "min_effect")
 _EXTRA = {"gap": ("epoch",), "epochs_to_threshold": ("threshold",)}
 _OPTIONAL = ("reference",)
@@ -173,7 +176,7 @@ def check_claim(df: pd.DataFrame, spec: dict[str, Any], study: str) -> dict[str,
         "a": spec["a"], "b": spec["b"], "n_seeds": ci.n,
         "mean": ci.mean, "std": ci.std, "ci_low": ci.ci_low, "ci_high": ci.ci_high,
         "min_effect": float(spec["min_effect"]), "recovered_fraction": recovered,
-        "verdict": verdict(ci.ci_low, ci.ci_high, float(spec["min_effect"])),
+        "verdict": verdict(ci.ci_low, ci.ci_high, float(spec["min_effect"])) if ci.n >= MIN_SEEDS else INCONCLUSIVE,
     }
 
 
@@ -192,7 +195,9 @@ def check_claims(df: pd.DataFrame, specs: Sequence[dict[str, Any]], study: str) 
 
     ``mean, std, ci_low, ci_high`` are :func:`lrorder.stats.mean_ci` of those
     values (95% Student-t over seeds) and ``verdict`` is
-    :func:`lrorder.stats.verdict` with ``min_effect``. With ``reference``,
+    :func:`lrorder.stats.verdict` with ``min_effect``, or "inconclusive" with
+    fewer than :data:`MIN_SEEDS` paired seeds (two seeds that happen to agree
+    give a zero-width interval, which is no evidence). With ``reference``,
     ``recovered_fraction = mean(a - b) / mean(reference - b)`` on the same
     statistic over the seeds common to a, b and reference: the fraction of
     the gap between b and reference that a recovers (claim 4, pre-activation

@@ -12,15 +12,24 @@ from lrorder.errors import ConfigError, LrOrderError
 def run(main: Callable[[Sequence[str] | None], None], argv: Sequence[str] | None = None) -> None:
     """Call ``main(argv)``; report an expected failure as one line and exit 2.
 
-    An :class:`~lrorder.errors.LrOrderError` becomes ``error: <message>`` on
-    stderr and exit status 2. Any other exception propagates with its
-    traceback, since it is a bug rather than bad input.
+    An :class:`~lrorder.errors.LrOrderError`, or an ``OSError`` on a path
+    (missing folder, no permission, full disk), becomes ``error: <message>``
+    on stderr and exit status 2; Ctrl-C exits 130 with one line. Any other
+    exception propagates with its traceback, since it is a bug rather than
+    bad input.
     """
     try:
         main(argv)
     except LrOrderError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
+    except OSError as exc:  # a path that cannot be read or written: bad input, not a bug
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("interrupted (a training run resumes from its last checkpoint when started again)", file=sys.stderr)
+        sys.exit(130)
 
 
 def parse_json_arg(text: str, flag: str) -> Any:

@@ -8,11 +8,17 @@ the (schema-validated, defaults-filled) config as an argument.
 from __future__ import annotations
 
 import copy
+import os
+from pathlib import Path
 from typing import Any, Mapping
 
+import yaml
+from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError
 
 from lrorder import schedules
+from lrorder.data.patch import PatchParams
+from lrorder.data.synthetic import SyntheticParams
 from lrorder.errors import ConfigError
 
 #: Study name -> kind of study (the kind selects data generator and loader).
@@ -82,6 +88,30 @@ def validation_message(error: ValidationError) -> str:
     return f"{key}: {error.message}"
 
 
+def _strict_integer(checker: Any, instance: Any) -> bool:
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+#: JSON Schema validator for which 16.0 is not an integer (JSON Schema's own
+#: rule accepts it, and torch does not).
+_StrictValidator = validators.extend(
+    Draft202012Validator,
+    type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", _strict_integer),
+)
+
+
+def check_integer_types(config: Mapping[str, Any], schema_path: str | os.PathLike) -> None:
+    """Reject integral floats (``width: 16.0``, ``seeds: [0.0]``) where the schema asks for integers.
+
+    Raises:
+        ConfigError: naming the dotted key.
+    """
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    error = next(iter(_StrictValidator(schema).iter_errors(config)), None)
+    if error is not None:
+        raise ConfigError(validation_message(error))
+
+
 def _schedule(config: Mapping[str, Any], study: str, name: str, part: str) -> schedules.PiecewiseConstant:
     cfg = config["studies"][study]["schedules"][name][part]
     return schedules.from_config(cfg, f"studies.{study}.schedules.{name}.{part}")
@@ -107,6 +137,8 @@ def check_config(config: Mapping[str, Any]) -> None:
                         f"studies.{study}.training.epochs = {epochs}"
                     )
         claims = study_cfg["claims"]
+        if claims["large"] == claims["small"]:
+            raise ConfigError(f"studies.{study}.claims.small: must differ from claims.large ({claims['large']!r})")
         for role in ("large", "small", "noise"):
             name = claims.get(role)
             if name is not None and name not in names:
@@ -118,7 +150,20 @@ def check_config(config: Mapping[str, Any]) -> None:
             raise ConfigError(f"studies.{study}.model.width: must be even when model.split is true")
         if model["name"] == "wide_resnet" and (model["depth"] - 4) % 6:
             raise ConfigError(f"studies.{study}.model.depth: expected 6n + 4 (e.g. 16, 22, 28), got {model['depth']}")
+        if "data" in study_cfg:
+            _construct(SyntheticParams, study_cfg["data"], f"studies.{study}.data")
+        if "patch" in study_cfg:
+            _construct(PatchParams, {k: v for k, v in study_cfg["patch"].items() if k != "seed"},
+                       f"studies.{study}.patch")
     _check_shared_datasets(config)
+
+
+def _construct(cls: type, values: Mapping[str, Any], key: str) -> None:
+    """Run the parameter class's own checks; their messages name the field, prefixed with ``key``'s study."""
+    try:
+        cls(**values)
+    except ConfigError as exc:
+        raise ConfigError(f"studies.{key.split('.')[1]}.{exc}") from None
 
 
 def _check_shared_datasets(config: Mapping[str, Any]) -> None:

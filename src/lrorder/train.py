@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -131,6 +132,23 @@ def _schedule(cfg: Mapping[str, Any]) -> PiecewiseConstant:
     return PiecewiseConstant(float(cfg["initial"]), tuple(cfg["milestones"]), tuple(cfg["factors"]))
 
 
+def read_checkpoint(path: str | os.PathLike, device: torch.device) -> dict[str, Any] | None:
+    """The checkpoint at ``path``, or ``None`` when there is none.
+
+    Raises:
+        DataError: the file exists but is not a checkpoint of this module.
+    """
+    if not Path(path).exists():
+        return None
+    try:
+        state = torch.load(path, map_location=device, weights_only=False)
+    except Exception as exc:  # torch raises many types for a file that is not a checkpoint
+        raise DataError(f"{path}: not a readable checkpoint ({type(exc).__name__}); delete it to start over") from None
+    if not isinstance(state, dict) or not {"config_hash", "epoch", "model", "optimizer", "rows"} <= state.keys():
+        raise DataError(f"{path}: not a checkpoint of lrorder.train; delete it to start over")
+    return state
+
+
 def train(
     run_cfg: Mapping[str, Any],
     data: TrainingData,
@@ -145,8 +163,11 @@ def train(
     (0 for a fresh start). The checkpoint (model, optimiser, metrics so far,
     config hash) is written atomically after every epoch.
 
+    A checkpoint of a different run config (the config was edited after a
+    run was killed) is ignored, with a note on stderr, and the run starts over.
+
     Raises:
-        DataError: the checkpoint belongs to a different run config.
+        DataError: the checkpoint file cannot be read as a checkpoint.
     """
     seed = int(run_cfg["seed"])
     training = run_cfg["training"]
@@ -168,10 +189,12 @@ def train(
     )
     rows: list[dict[str, Any]] = []
     start_epoch = 1
-    if checkpoint is not None and Path(checkpoint).exists():
-        state = torch.load(checkpoint, map_location=device, weights_only=False)
-        if state["config_hash"] != config_hash:
-            raise DataError(f"{checkpoint}: checkpoint of a different run config; delete it to start over")
+    state = read_checkpoint(checkpoint, device) if checkpoint is not None else None
+    if state is not None and state["config_hash"] != config_hash:
+        print(f"{checkpoint}: checkpoint of a different run config (the config changed); starting over",
+              file=sys.stderr)
+        state = None
+    if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         rows = state["rows"]

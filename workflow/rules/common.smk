@@ -27,6 +27,7 @@ ENV = "../../envs/lrorder.yaml"
 
 try:
     validate(config, "../schemas/config.schema.yaml")
+    plan.check_integer_types(config, os.path.join(workflow.basedir, "workflow", "schemas", "config.schema.yaml"))
     plan.check_config(config)
 except WorkflowError as exc:
     cause = exc.__context__ if isinstance(exc.__context__, ValidationError) else None

@@ -69,6 +69,16 @@ class SyntheticParams:
     q_alpha_min: float = 1.0
 
     def __post_init__(self) -> None:
+        for name in ("n_train", "n_test", "p_dim", "q_dim"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+                raise ConfigError(f"data.{name}: expected an integer, got {value!r}")
+        for name in ("p_only", "q_only", "p_margin", "p_noise", "q_norm", "q_offset", "q_alpha_min"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+                raise ConfigError(f"data.{name}: expected a number, got {value!r}")
+        if self.p_margin < 0 or self.p_noise < 0 or self.q_norm <= 0 or self.q_offset <= 0:
+            raise ConfigError("data.p_margin, data.p_noise: expected >= 0; data.q_norm, data.q_offset: expected > 0")
         if self.n_train < 1 or self.n_test < 1:
             raise ConfigError("data.n_train / data.n_test: expected positive integers")
         if min(self.p_only, self.q_only) < 0 or self.p_only + self.q_only > 1:
@@ -160,6 +170,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--out", required=True, help="output folder (arrays + manifest.json)")
     args = parser.parse_args(argv)
     raw = cli.parse_json_arg(args.params, "--params")
+    if not isinstance(raw, dict):
+        raise ConfigError(f"--params: expected a JSON object of SyntheticParams fields, got {type(raw).__name__}")
+    if args.seed < 0:
+        raise ConfigError(f"--seed: expected a non-negative integer, got {args.seed}")
     try:
         params = SyntheticParams(**raw)
     except TypeError as exc:
