@@ -1,0 +1,35 @@
+"""The paper preset plans the paper-scale DAG, and stops at the CIFAR-10 download when it cannot get the data."""
+
+from __future__ import annotations
+
+import pytest
+
+from workflow_utils import make_workdir, planned_jobs, snakemake
+
+pytestmark = pytest.mark.workflow
+
+PAPER = ("--configfile", "presets/paper.yaml")
+# A proxy on a closed local port: every download fails at once, on any machine.
+NO_NETWORK = {"http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127.0.0.1:9",
+              "HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9"}
+
+
+def test_paper_dag(tmp_path) -> None:
+    result = snakemake(make_workdir(tmp_path / "wd"), "-n", *PAPER)
+    assert result.returncode == 0, result.stderr[-2000:]
+    jobs = planned_jobs(result)
+    # 3 seeds x (2 clean + 3 patch schedules) + 10 seeds x 3 synthetic schedules
+    assert jobs["train"] == 3 * 5 + 30
+    assert jobs["fetch_cifar10"] == 1 and jobs["image_data"] == 1 and jobs["patch_data"] == 1
+
+
+def test_missing_cifar_stops_at_the_download_with_one_line(tmp_path) -> None:
+    workdir = make_workdir(tmp_path / "wd")
+    result = snakemake(workdir, "--cores", "2", *PAPER, env=NO_NETWORK, timeout=300)
+    assert result.returncode != 0
+    log = (workdir / "logs" / "paper" / "data" / "fetch_cifar10.log").read_text().strip().splitlines()
+    assert log == [
+        "error: CIFAR-10 not found and cannot be downloaded: put cifar-10-python.tar.gz "
+        "(md5 c58f30108f718f92721af3b95e74349a) in data/raw/ and rerun"
+    ]
+    assert not (workdir / "results").exists()  # nothing else started
