@@ -350,7 +350,7 @@ def test_cli_bad_input_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[st
         return err.strip()
 
     assert run_main("--dataset-dir", str(images), "--params", '{"size": 0}') == (
-        "error: patch.size: expected a positive integer, got 0")
+        "error: patch.size: expected an integer >= 1, got 0")
     assert "patch.sizee: unknown field" in run_main("--dataset-dir", str(images), "--params", '{"sizee": 7}')
     assert "--params: expected a JSON value" in run_main("--dataset-dir", str(images), "--params", "{")
     assert "manifest not found" in run_main("--dataset-dir", str(tmp_path / "missing"))

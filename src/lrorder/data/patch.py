@@ -57,6 +57,7 @@ import numpy as np
 import torch
 
 from lrorder import cli, fileio, manifest, seeding
+from lrorder import params as param_checks
 from lrorder.errors import ConfigError, DataError
 
 GENERATOR = "lrorder.data.patch"
@@ -110,16 +111,9 @@ class PatchParams:
     n_patch_only: int = 1000
 
     def __post_init__(self) -> None:
-        for name in ("size", "n_patch_only"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ConfigError(f"patch.{name}: expected a positive integer, got {value!r}")
-        for name in ("z_scale", "zeta_range", "patched_fraction", "patch_only_prob", "patch_only_scale"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-                raise ConfigError(f"patch.{name}: expected a number, got {value!r}")
-            if not math.isfinite(value) or value < 0:
-                raise ConfigError(f"patch.{name}: expected a finite number >= 0, got {value!r}")
+        param_checks.check_integers(self, ("size", "n_patch_only"), "patch", minimum=1)
+        param_checks.check_numbers(self, ("z_scale", "zeta_range", "patched_fraction", "patch_only_prob",
+                                    "patch_only_scale"), "patch", minimum=0)
         for name in ("patched_fraction", "patch_only_prob"):
             if getattr(self, name) > 1:
                 raise ConfigError(f"patch.{name}: expected a probability in [0, 1], got {getattr(self, name)!r}")

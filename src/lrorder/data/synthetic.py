@@ -29,6 +29,7 @@ from typing import Sequence
 import numpy as np
 
 from lrorder import cli, manifest, seeding
+from lrorder import params as param_checks
 from lrorder.errors import ConfigError
 
 GENERATOR = "lrorder.data.synthetic"
@@ -69,14 +70,9 @@ class SyntheticParams:
     q_alpha_min: float = 1.0
 
     def __post_init__(self) -> None:
-        for name in ("n_train", "n_test", "p_dim", "q_dim"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-                raise ConfigError(f"data.{name}: expected an integer, got {value!r}")
-        for name in ("p_only", "q_only", "p_margin", "p_noise", "q_norm", "q_offset", "q_alpha_min"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
-                raise ConfigError(f"data.{name}: expected a number, got {value!r}")
+        param_checks.check_integers(self, ("n_train", "n_test", "p_dim", "q_dim"), "data")
+        param_checks.check_numbers(self, ("p_only", "q_only", "p_margin", "p_noise", "q_norm", "q_offset", "q_alpha_min"),
+                             "data")
         if self.p_margin < 0 or self.p_noise < 0 or self.q_norm <= 0 or self.q_offset <= 0:
             raise ConfigError("data.p_margin, data.p_noise: expected >= 0; data.q_norm, data.q_offset: expected > 0")
         if self.n_train < 1 or self.n_test < 1:
