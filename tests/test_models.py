@@ -48,11 +48,17 @@ def test_second_layer_fixed_buffer() -> None:
     assert wide.a.sum().item() == pytest.approx(0.0, abs=1e-6)  # balanced
 
 
-def test_forward_matches_hand_computation() -> None:
-    net = TwoLayerNet(2, width=2)
+def fixed_net(**kwargs) -> TwoLayerNet:
+    """A 2-unit net with hand-set weights W = [[1, 2], [-1, 0.5]], b = [0.5, -1]."""
+    net = TwoLayerNet(2, width=2, **kwargs)
     with torch.no_grad():
         net.hidden.weight.copy_(torch.tensor([[1.0, 2.0], [-1.0, 0.5]]))
         net.hidden.bias.copy_(torch.tensor([0.5, -1.0]))
+    return net
+
+
+def test_forward_matches_hand_computation() -> None:
+    net = fixed_net()
     x = torch.tensor([[1.0, 1.0], [-2.0, 0.0]])
     # pre-activations: [[3.5, -1.5], [-1.5, 1.0]]; relu: [[3.5, 0], [0, 1]]; a = [1, -1]/sqrt(2)
     expected = torch.tensor([3.5, -1.0]) / math.sqrt(2)
@@ -60,10 +66,7 @@ def test_forward_matches_hand_computation() -> None:
 
 
 def test_leaky_relu_option() -> None:
-    net = TwoLayerNet(2, width=2, activation="leaky_relu", negative_slope=0.1)
-    with torch.no_grad():
-        net.hidden.weight.copy_(torch.tensor([[1.0, 2.0], [-1.0, 0.5]]))
-        net.hidden.bias.copy_(torch.tensor([0.5, -1.0]))
+    net = fixed_net(activation="leaky_relu", negative_slope=0.1)
     x = torch.tensor([[1.0, 1.0], [-2.0, 0.0]])
     # leaky: [[3.5, -0.15], [-0.15, 1.0]] -> (3.5 + 0.15, -0.15 - 1.0) / sqrt(2)
     expected = torch.tensor([3.65, -1.15]) / math.sqrt(2)
