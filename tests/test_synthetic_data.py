@@ -330,7 +330,7 @@ def test_cli_writes_arrays_and_manifest(tmp_path) -> None:
     ("params", "needle"),
     [
         ("{not json", "--params: expected a JSON value"),
-        ('{"n_train": 10, "colour": 3}', "colour"),
+        ('{"n_train": 10, "colour": 3}', "data.colour: unknown field"),
     ],
 )
 def test_cli_bad_params_exit_2_one_line(tmp_path, params: str, needle: str) -> None:
@@ -348,7 +348,7 @@ def test_cli_bad_params_exit_2_one_line(tmp_path, params: str, needle: str) -> N
     ("params", "needle"),
     [
         ('{"q_dim": 1}', "data.q_dim"),
-        ("[1, 2]", "--params: expected a JSON object"),
+        ("[1, 2]", "data: expected a JSON object of SyntheticParams fields, got list"),
         ('{"n_train": "many"}', "data.n_train: expected an integer, got 'many'"),
         ('{"n_train": 1.5}', "data.n_train: expected an integer, got 1.5"),
         ('{"p_noise": -1}', "data.p_noise"),

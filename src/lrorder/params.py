@@ -6,12 +6,31 @@ in the config.
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping, TypeVar
 
 import numpy as np
 
 from lrorder.errors import ConfigError
+
+T = TypeVar("T")
+
+
+def from_mapping(cls: type[T], raw: Any, prefix: str) -> T:
+    """Build the parameter dataclass ``cls`` from a JSON-like mapping (missing fields take the defaults).
+
+    Raises:
+        ConfigError: ``raw`` is not a mapping, names an unknown field
+            (``<prefix>.<key>``), or a value is invalid (the class's own checks).
+    """
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{prefix}: expected a JSON object of {cls.__name__} fields, got {type(raw).__name__}")
+    known = {f.name for f in dataclasses.fields(cls)}
+    for key in raw:
+        if key not in known:
+            raise ConfigError(f"{prefix}.{key}: unknown field (expected one of {', '.join(sorted(known))})")
+    return cls(**raw)
 
 
 def check_integers(obj: Any, names: Iterable[str], prefix: str, minimum: int | None = None) -> None:

@@ -126,13 +126,7 @@ class PatchParams:
             ConfigError: ``raw`` is not a mapping, names an unknown field
                 (``patch.<key>``), or a value is invalid.
         """
-        if not isinstance(raw, Mapping):
-            raise ConfigError(f"patch: expected a JSON object of PatchParams fields, got {type(raw).__name__}")
-        known = {f.name for f in dataclasses.fields(cls)}
-        for key in raw:
-            if key not in known:
-                raise ConfigError(f"patch.{key}: unknown field (expected one of {', '.join(sorted(known))})")
-        return cls(**raw)
+        return param_checks.from_mapping(cls, raw, "patch")
 
 
 def n_patched(params: PatchParams, n_train: int) -> int:

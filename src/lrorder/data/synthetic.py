@@ -165,15 +165,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, required=True, help="data seed (the run seed)")
     parser.add_argument("--out", required=True, help="output folder (arrays + manifest.json)")
     args = parser.parse_args(argv)
-    raw = cli.parse_json_arg(args.params, "--params")
-    if not isinstance(raw, dict):
-        raise ConfigError(f"--params: expected a JSON object of SyntheticParams fields, got {type(raw).__name__}")
     if args.seed < 0:
         raise ConfigError(f"--seed: expected a non-negative integer, got {args.seed}")
-    try:
-        params = SyntheticParams(**raw)
-    except TypeError as exc:
-        raise ConfigError(f"--params: {exc}") from None
+    params = param_checks.from_mapping(SyntheticParams, cli.parse_json_arg(args.params, "--params"), "data")
     manifest.save_dataset(
         args.out,
         generate(params, args.seed),
