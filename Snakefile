@@ -1,5 +1,5 @@
 # lr-order: regenerate Li, Wei & Ma (NeurIPS 2019) and check its claims.
-# Stages: data -> train (study x schedule x seed) -> aggregate -> claims -> figures.
+# Stages: data -> train (study x schedule x seed) -> aggregate -> claims -> figures -> report tables.
 from snakemake.utils import min_version
 
 min_version("9.0")
@@ -16,6 +16,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:

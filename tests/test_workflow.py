@@ -75,6 +75,34 @@ def test_image_studies_outputs(smoke_run):
     assert examples.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_provenance_table_has_one_row_per_run(smoke_run):
+    results = smoke_run / "results" / "smoke"
+    table = pd.read_csv(results / "provenance.tsv", sep="\t", keep_default_na=False)
+    assert len(table) == 6 + 4 + 6  # synthetic 3x2, clean 2x2, patch 3x2
+    assert table.groupby("study").size().to_dict() == {"clean": 4, "patch": 6, "synthetic": 6}
+    for row in table.itertuples():
+        info = json.loads((smoke_run / row.run_json).read_text())
+        assert (row.study, row.schedule, row.seed) == (
+            info["run_config"]["study"], info["run_config"]["schedule"], info["run_config"]["seed"])
+        assert row.run_config_sha256 == info["run_config_sha256"]
+        assert row.dataset_manifest_sha256 == info["dataset"]["manifest_sha256"]
+        assert row.torch_version == info["packages"]["torch"]
+        assert row.device == "cpu" and row.wall_time_s == info["wall_time_s"]
+
+
+def test_report_has_figures_tables_and_provenance(smoke_run):
+    result = snakemake(smoke_run, "--report", "report.html", *SMOKE)
+    assert result.returncode == 0, result.stderr[-2000:]
+    page = (smoke_run / "report.html").read_text()
+    for name in ("accuracy.png", "examples_mnist5k.png", "claims.html", "provenance.html",
+                 "summary_synthetic.html", "summary_clean.html", "summary_patch.html"):
+        assert name in page, name
+    tables = smoke_run / "results" / "smoke" / "report"
+    claims_page = (tables / "claims.html").read_text()
+    assert "<table" in claims_page and "verdict" in claims_page and "5b" in claims_page
+    assert (tables / "provenance.html").read_text().count("<tr>") == 1 + 16
+
+
 def test_second_run_does_nothing(smoke_run):
     result = snakemake(smoke_run, "-n", *SMOKE)
     assert result.returncode == 0
@@ -108,6 +136,8 @@ def test_adding_a_seed_adds_only_its_runs(smoke_run):
         ("train.py", {"train": 6 + 4 + 6, "aggregate": 3}, {"synthetic_data", "image_data", "patch_data"}),
         ("data/patch.py", {"patch_data": 1, "train": 6}, {"synthetic_data", "image_data"}),
         ("models/two_layer.py", {"train": 6}, {"synthetic_data", "image_data", "patch_data"}),
+        ("provenance.py", {"provenance": 1, "report_table": 1}, {"train", "aggregate", "figure_accuracy"}),
+        ("report_tables.py", {"report_table": 5}, {"train", "aggregate", "provenance", "claims"}),
     ],
 )
 def test_code_edit_reruns_only_dependent_jobs(smoke_run, module, expected, unaffected):

@@ -46,6 +46,8 @@ STEP_MODULES = {
     "claims": ["claims.py", "stats.py"],
     "figures": ["figures.py", "stats.py"],
     "patch_examples": ["figures.py", "data/patch.py"],
+    "provenance": ["provenance.py"],
+    "report_tables": ["report_tables.py"],
 }
 
 #: Further modules a training run depends on, by kind of study and by model.

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import io
 import os
 import sys
 import time
@@ -132,6 +133,19 @@ def _schedule(cfg: Mapping[str, Any]) -> PiecewiseConstant:
     return PiecewiseConstant(float(cfg["initial"]), tuple(cfg["milestones"]), tuple(cfg["factors"]))
 
 
+def save_torch(obj: Any, path: str | os.PathLike) -> None:
+    """``torch.save(obj)`` to ``path`` atomically, byte-identical for equal ``obj``.
+
+    ``torch.save`` to a file names the archive inside after the file (here a
+    random temporary name); serialising to a buffer first gives the fixed name
+    ``archive``, so a resumed run's ``model.pt`` equals an uninterrupted one's
+    byte for byte.
+    """
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    fileio.write_bytes(path, buffer.getvalue())
+
+
 def read_checkpoint(path: str | os.PathLike, device: torch.device) -> dict[str, Any] | None:
     """The checkpoint at ``path``, or ``None`` when there is none.
 
@@ -239,9 +253,8 @@ def train(
             rows.append({**ident, "epoch": epoch, "lr": lr, "noise": sigma, "eval_set": name,
                          "loss": loss_value, "accuracy": accuracy})
         if checkpoint is not None:
-            with fileio.atomic_path(checkpoint) as tmp:
-                torch.save({"config_hash": config_hash, "epoch": epoch, "model": model.state_dict(),
-                            "optimizer": optimizer.state_dict(), "rows": rows}, tmp)
+            save_torch({"config_hash": config_hash, "epoch": epoch, "model": model.state_dict(),
+                        "optimizer": optimizer.state_dict(), "rows": rows}, checkpoint)
     return pd.DataFrame(rows, columns=METRIC_COLUMNS), model, resumed_from
 
 
@@ -280,8 +293,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     metrics, model, resumed_from = train(run_cfg, data, device, checkpoint=args.checkpoint)
     wall = time.perf_counter() - t0
 
-    with fileio.atomic_path(args.out_model) as tmp:
-        torch.save(model.state_dict(), tmp)
+    save_torch(model.state_dict(), args.out_model)
     with fileio.atomic_path(args.out_metrics) as tmp:
         metrics.to_csv(tmp, index=False, float_format="%.8g")
     fileio.write_json(args.out_run, {

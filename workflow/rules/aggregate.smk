@@ -8,12 +8,7 @@ rule aggregate:
         code=code("aggregate"),
     output:
         metrics=f"{RESULTS}/aggregate/{{study}}/metrics.csv",
-        summary=report(
-            f"{RESULTS}/aggregate/{{study}}/summary.csv",
-            caption="../report/summary.rst",
-            category="Tables",
-            subcategory="{study}",
-        ),
+        summary=f"{RESULTS}/aggregate/{{study}}/summary.csv",
     params:
         anneal=anneal_flag,
     conda:
@@ -47,7 +42,7 @@ rule claims:
         claims=expand(rules.claims_study.output.claims, study=studies()),
         code=code("claims"),
     output:
-        claims=report(f"{RESULTS}/claims.csv", caption="../report/claims.rst", category="Tables"),
+        claims=f"{RESULTS}/claims.csv",
     conda:
         ENV
     log:

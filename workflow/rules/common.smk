@@ -46,6 +46,7 @@ wildcard_constraints:
     schedule="[A-Za-z][A-Za-z0-9_]*",
     seed="[0-9]+",
     dataset="mnist5k|cifar10",
+    table="claims|provenance|summary_[a-z]+",
 
 
 def studies():
@@ -63,8 +64,39 @@ def json_param(obj):
     return json.dumps(obj, sort_keys=True, separators=(",", ":"))
 
 
+def report_tables():
+    """Tables of the HTML report: name -> (source file, title)."""
+    tables = {
+        "claims": (f"{RESULTS}/claims.csv", f"Claim checks, campaign {TAG}"),
+        "provenance": (f"{RESULTS}/provenance.tsv", f"Provenance of every run, campaign {TAG}"),
+    }
+    for study in studies():
+        tables[f"summary_{study}"] = (
+            f"{RESULTS}/aggregate/{study}/summary.csv",
+            f"Summary over seeds, {study} study, campaign {TAG}",
+        )
+    return tables
+
+
+REPORT_TABLES = report_tables()
+
+
+def report_table_source(wildcards):
+    return REPORT_TABLES[wildcards.table][0]
+
+
+def all_run_files(wildcards):
+    """run.json of every run of every study."""
+    return [
+        rules.train.output.run.format(study=study, schedule=schedule, seed=seed)
+        for study in studies()
+        for schedule, seed in study_runs(study)
+    ]
+
+
 def final_targets():
-    targets = [f"{RESULTS}/claims.csv"]
+    targets = [f"{RESULTS}/claims.csv", f"{RESULTS}/provenance.tsv"]
+    targets += [f"{RESULTS}/report/{table}.html" for table in REPORT_TABLES]
     for study in studies():
         targets += [
             f"{RESULTS}/aggregate/{study}/summary.csv",

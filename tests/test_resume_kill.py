@@ -1,0 +1,148 @@
+"""SIGKILL a training job at three points; the rerun resumes and ends byte-identical.
+
+Each kill is a real ``SIGKILL`` of the ``python -m lrorder.train`` process,
+sent by the process itself at a chosen point (a hook installed by a small
+driver script before ``lrorder.train.main`` runs), so nothing gets a chance
+to clean up:
+
+* ``step``: in the middle of epoch 3, between two SGD steps;
+* ``checkpoint``: while writing the checkpoint of epoch 4 (its temporary file
+  half-written);
+* ``outputs``: after the last epoch, with ``model.pt`` written and
+  ``metrics.csv`` written to its temporary file but not yet renamed.
+
+The second, unhooked start must resume from the last complete checkpoint and
+write ``metrics.csv`` and ``model.pt`` byte for byte equal to those of an
+uninterrupted run (CPU, deterministic algorithms).
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+import pytest
+import torch
+
+from lrorder import manifest
+from lrorder.data import synthetic
+
+PARAMS = synthetic.SyntheticParams(n_train=200, n_test=200, p_dim=20, q_dim=4)
+EPOCHS = 6
+STEPS_PER_EPOCH = 4  # 200 examples, batch 50
+
+#: Momentum, gradient noise and pre-activation noise, so that the optimiser
+#: state and every random stream must be restored exactly.
+RUN_CONFIG = {
+    "study": "synthetic", "kind": "synthetic", "schedule": "large_lr", "seed": 3,
+    "model": {"name": "two_layer", "width": 8, "activation": "leaky_relu", "negative_slope": 0.1,
+              "split_at": None, "noise_shared_over_batch": False},
+    "training": {"epochs": EPOCHS, "batch_size": 50, "momentum": 0.9, "nesterov": False,
+                 "weight_decay": 1e-4, "device": "cpu"},
+    "lr": {"initial": 0.5, "milestones": [4], "factors": [0.1]},
+    "preact_noise": {"initial": 0.3, "milestones": [5], "factors": [0.0]},
+    "grad_noise": {"initial": 0.01, "milestones": [], "factors": []},
+}
+
+DRIVER = r'''
+import contextlib, os, signal, sys
+import torch
+from lrorder import fileio, train
+
+point, argv = sys.argv[1], sys.argv[2:]
+calls = {"n": 0}
+
+def die():
+    os.kill(os.getpid(), signal.SIGKILL)
+
+if point == "step":  # in the middle of epoch 3: after 2 epochs + 2 SGD steps
+    real_step = torch.optim.SGD.step
+    def step(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2 * {steps} + 3:
+            die()
+        return real_step(self, *args, **kwargs)
+    torch.optim.SGD.step = step
+elif point == "checkpoint":  # writing the 4th checkpoint: half its bytes on disk, then killed
+    real_write = fileio.write_bytes
+    def write_bytes(path, data):
+        if str(path).endswith("checkpoint.pt"):
+            calls["n"] += 1
+            if calls["n"] == 4:
+                with fileio.atomic_path(path) as tmp:
+                    tmp.write_bytes(data[: len(data) // 2])
+                    die()
+        real_write(path, data)
+    fileio.write_bytes = write_bytes
+elif point == "outputs":  # metrics.csv in its temporary file, not yet renamed
+    real_atomic = fileio.atomic_path
+    @contextlib.contextmanager
+    def atomic_path(path):
+        with real_atomic(path) as tmp:
+            yield tmp
+            if str(path).endswith("metrics.csv"):
+                die()
+    fileio.atomic_path = atomic_path
+train.main(argv)
+'''.replace("{steps}", str(STEPS_PER_EPOCH))
+
+#: Kill point -> last complete checkpoint epoch the rerun resumes from.
+KILL_POINTS = {"step": 2, "checkpoint": 3, "outputs": EPOCHS}
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("data")
+    manifest.save_dataset(out, synthetic.generate(PARAMS, seed=3), generator=synthetic.GENERATOR,
+                          generator_version=synthetic.GENERATOR_VERSION,
+                          params={**asdict(PARAMS), "pattern_codes": synthetic.PATTERN_CODES}, seed=3)
+    return out
+
+
+def run_train(data_dir: Path, out: Path, driver: Path | None = None, point: str = "") -> subprocess.CompletedProcess:
+    args = ["--data", str(data_dir), "--run-config", json.dumps(RUN_CONFIG),
+            "--out-metrics", str(out / "metrics.csv"), "--out-model", str(out / "model.pt"),
+            "--out-run", str(out / "run.json"), "--checkpoint", str(out / "checkpoint.pt")]
+    command = [sys.executable, str(driver), point, *args] if driver else [sys.executable, "-m", "lrorder.train", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(data_dir: Path, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("uninterrupted")
+    result = run_train(data_dir, out)
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+def test_uninterrupted_outputs_are_reproducible(data_dir: Path, uninterrupted: Path, tmp_path: Path) -> None:
+    """Two uninterrupted runs give identical bytes (model.pt used to embed its temporary file name)."""
+    result = run_train(data_dir, tmp_path)
+    assert result.returncode == 0, result.stderr
+    for name in ("metrics.csv", "model.pt"):
+        assert (tmp_path / name).read_bytes() == (uninterrupted / name).read_bytes(), name
+
+
+@pytest.mark.parametrize("point", list(KILL_POINTS))
+def test_sigkill_then_rerun_is_byte_identical(point: str, data_dir: Path, uninterrupted: Path, tmp_path: Path) -> None:
+    driver = tmp_path / "driver.py"
+    driver.write_text(DRIVER)
+    out = tmp_path / "run"
+
+    killed = run_train(data_dir, out, driver, point)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert not (out / "metrics.csv").exists()  # nothing that looks complete
+    assert not (out / "run.json").exists()
+    saved = torch.load(out / "checkpoint.pt", weights_only=False)
+    assert saved["epoch"] == KILL_POINTS[point]
+
+    resumed = run_train(data_dir, out)
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads((out / "run.json").read_text())["resumed_from_epoch"] == KILL_POINTS[point]
+    assert not (out / "checkpoint.pt").exists()
+    for name in ("metrics.csv", "model.pt"):
+        assert (out / name).read_bytes() == (uninterrupted / name).read_bytes(), name
