@@ -100,7 +100,7 @@ def test_report_has_figures_tables_and_provenance(smoke_run):
     tables = smoke_run / "results" / "smoke" / "report"
     claims_page = (tables / "claims.html").read_text()
     assert "<table" in claims_page and "verdict" in claims_page and "5b" in claims_page
-    assert (tables / "provenance.html").read_text().count("<tr>") == 1 + 16
+    assert (tables / "provenance.html").read_text().count("<tr") == 1 + 16
 
 
 def test_second_run_does_nothing(smoke_run):

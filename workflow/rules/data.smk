@@ -37,7 +37,7 @@ rule fetch_cifar10:
     # Runs first and alone: without the archive and without network it stops
     # the campaign before any other job starts.
     priority: 100
-    threads: workflow.cores
+    threads: lambda wildcards: workflow.cores
     conda:
         ENV
     shell:
