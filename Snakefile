@@ -19,6 +19,23 @@ include: "workflow/rules/figures.smk"
 include: "workflow/rules/report.smk"
 
 
+# Under a cluster executor (profiles/slurm) only training jobs are submitted;
+# everything else takes seconds, and the CIFAR-10 download needs the network.
+localrules:
+    all,
+    synthetic_data,
+    fetch_cifar10,
+    image_data,
+    patch_data,
+    aggregate,
+    claims_study,
+    claims,
+    figure_accuracy,
+    patch_examples,
+    provenance,
+    report_table,
+
+
 rule all:
     input:
         final_targets(),

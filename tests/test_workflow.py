@@ -10,20 +10,9 @@ import pytest
 import yaml
 
 from lrorder import manifest
-from workflow_utils import make_workdir, planned_jobs, snakemake
+from workflow_utils import SMOKE, planned_jobs, snakemake
 
 pytestmark = pytest.mark.workflow
-
-SMOKE = ("--configfile", "presets/smoke.yaml")
-
-
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory):
-    workdir = make_workdir(tmp_path_factory.mktemp("smoke"))
-    result = snakemake(workdir, "--cores", "2", *SMOKE)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return workdir
-
 
 def test_smoke_outputs(smoke_run):
     results = smoke_run / "results" / "smoke"

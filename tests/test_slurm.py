@@ -1,0 +1,127 @@
+"""The workflow on a real SLURM cluster through profiles/slurm (snakemake-executor-plugin-slurm).
+
+Needs a running SLURM whose default partition can run jobs (``.ci/run``
+starts a single-node one with ``.ci/slurm/start-local-slurm.sh``). Without
+one these tests are skipped, unless ``LRORDER_REQUIRE_SLURM=1``, in which
+case they fail.
+
+The local test cluster has no accounting database and no GPUs, so the runs
+below add to the profile: ``--slurm-status-command squeue`` (``sacct`` does
+not work there), a short first status check, and CPU-only training
+resources. The profile's own GPU request is checked from the plugin's
+logged ``sbatch`` call.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+
+import pandas as pd
+import pytest
+import yaml
+
+from workflow_utils import SMOKE, make_workdir, snakemake
+
+pytestmark = [pytest.mark.slurm, pytest.mark.workflow]
+
+#: Profile overrides for the local test cluster (see the module docstring).
+LOCAL_CLUSTER = (
+    "--workflow-profile", "profiles/slurm",
+    "--slurm-status-command", "squeue",
+    "--slurm-init-seconds-before-status-checks", "2",
+    "--jobs", "8",
+    "--set-threads", "train=1",
+    "--slurm-keep-successful-logs",
+)
+CPU_TRAINING = ("--set-resources", "train:gpu=0", "train:mem_mb=1000", "train:runtime=10")
+
+
+def cluster_ready() -> bool:
+    if shutil.which("sbatch") is None or shutil.which("sinfo") is None:
+        return False
+    state = subprocess.run(["sinfo", "-h", "-o", "%t"], capture_output=True, text=True)
+    return state.returncode == 0 and any(s.strip("*") in {"idle", "mix"} for s in state.stdout.split())
+
+
+@pytest.fixture(scope="module", autouse=True)
+def require_cluster():
+    if not cluster_ready():
+        message = "no SLURM cluster with an idle node (start one with .ci/slurm/start-local-slurm.sh)"
+        if os.environ.get("LRORDER_REQUIRE_SLURM") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+@pytest.fixture(scope="module")
+def slurm_smoke(tmp_path_factory):
+    workdir = make_workdir(tmp_path_factory.mktemp("slurm_smoke"))
+    result = snakemake(workdir, *LOCAL_CLUSTER, *CPU_TRAINING, *SMOKE, timeout=900)
+    assert result.returncode == 0, result.stderr[-4000:]
+    return workdir, result.stdout + result.stderr
+
+
+def run_files(workdir):
+    root = workdir / "results" / "smoke"
+    return sorted(p.relative_to(root) for p in root.glob("runs/*/*/seed*/*") if p.suffix in {".csv", ".pt"})
+
+
+def test_smoke_on_slurm_equals_local_run(slurm_smoke, smoke_run):
+    workdir, _ = slurm_smoke
+    files = run_files(workdir)
+    assert len(files) == 2 * 16 and files == run_files(smoke_run)  # metrics.csv + model.pt of 16 runs
+    for relative in [*files, "claims.csv", "aggregate/synthetic/summary.csv", "aggregate/patch/summary.csv"]:
+        slurm = (workdir / "results" / "smoke" / relative).read_bytes()
+        assert slurm == (smoke_run / "results" / "smoke" / relative).read_bytes(), relative
+
+
+def test_training_jobs_went_through_sbatch(slurm_smoke):
+    workdir, log = slurm_smoke
+    submitted = set(re.findall(r"submitted with SLURM jobid (\d+)", log))
+    assert len(submitted) == 16, log[-3000:]  # the training jobs only; the rest are local rules
+    provenance = pd.read_csv(workdir / "results" / "smoke" / "provenance.tsv", sep="\t", dtype={"slurm_job_id": str})
+    assert set(provenance["slurm_job_id"]) == submitted
+    for job_id in submitted:  # the job's own SLURM log exists
+        assert list((workdir / ".snakemake" / "slurm_logs" / "rule_train").glob(f"*/{job_id}.log")), job_id
+
+
+def test_training_sbatch_call_requests_a_gpu(tmp_path):
+    """The profile's training resources reach sbatch (the test cluster has no GPU, so sbatch refuses the job)."""
+    workdir = make_workdir(tmp_path)
+    target = "results/smoke/runs/synthetic/large_lr/seed0/metrics.csv"
+    result = snakemake(workdir, target, "--workflow-profile", "profiles/slurm", "--slurm-status-command", "squeue",
+                       "--slurm-init-seconds-before-status-checks", "2", "--retries", "0", "--verbose", *SMOKE,
+                       timeout=300)
+    calls = [line for line in (result.stdout + result.stderr).splitlines() if line.startswith("sbatch call: ")]
+    assert len(calls) == 1, result.stderr[-3000:]
+    for flag in ("--gpus=1", "--cpus-per-gpu=4", "--mem 16000", "-t 240"):
+        assert flag in calls[0], flag
+
+
+def test_time_limit_kill_is_retried_with_more_time_and_resumes(tmp_path):
+    """A training job that outlives its 1-minute limit is killed, resubmitted with 3 minutes, and resumes."""
+    workdir = make_workdir(tmp_path)
+    layer = workdir / "timeout.yaml"
+    layer.write_text(yaml.safe_dump({
+        "tag": "timeout",
+        "studies": {"clean": {"model": {"widths": [16, 32, 64]}, "training": {"epochs": 120},
+                              "schedules": {"large_lr": {"lr": {"milestones": [60]}},
+                                            "small_lr": {"lr": {"milestones": [60]}}}}},
+    }))
+    target = "results/timeout/runs/clean/large_lr/seed0/metrics.csv"
+    result = snakemake(workdir, target, *LOCAL_CLUSTER, "--set-resources", "train:gpu=0", "train:mem_mb=1000",
+                       "train:runtime=2 * attempt - 1", "--configfile", "presets/smoke.yaml", str(layer),
+                       timeout=900)
+    log = result.stdout + result.stderr
+    assert result.returncode == 0, log[-4000:]
+    job_ids = re.findall(r"submitted with SLURM jobid (\d+)", log)
+    assert len(job_ids) == 2, log[-4000:]
+    first = next((workdir / ".snakemake" / "slurm_logs" / "rule_train").glob(f"*/{job_ids[0]}.log")).read_text()
+    assert "DUE TO TIME LIMIT" in first
+    run = yaml.safe_load((workdir / "results" / "timeout" / "runs" / "clean" / "large_lr" / "seed0" / "run.json").read_text())
+    assert run["slurm_job_id"] == job_ids[1]
+    assert run["resumed_from_epoch"] > 0
+    metrics = pd.read_csv(workdir / target)
+    assert metrics[metrics["eval_set"] == "train"]["epoch"].tolist() == list(range(1, 121))
