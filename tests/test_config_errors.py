@@ -44,6 +44,8 @@ CASES = {
     "mixture over 1": (_edit(S + ("data", "p_only"), 0.9), "studies.synthetic.data.p_only + data.q_only", "at most 1"),
     "same schedule in two roles": (_edit(S + ("claims", "small"), "large_lr"), "studies.synthetic.claims.small", "must differ"),
     "zero LR factor": (_edit(S + ("schedules", "large_lr", "lr", "factors"), [0.0]), "studies.synthetic.schedules.large_lr.lr.factors.0", "0.0"),
+    "NaN learning rate": (_edit(S + ("schedules", "large_lr", "lr", "initial"), float("nan")), "studies.synthetic.schedules.large_lr.lr.initial", "expected a finite number, got nan"),
+    "infinite weight decay": (_edit(S + ("training", "weight_decay"), float("inf")), "studies.synthetic.training.weight_decay", "expected a finite number, got inf"),
     "milestone past the end": (_edit(S + ("schedules", "large_lr", "lr", "milestones"), [500]), "studies.synthetic.schedules.large_lr.lr.milestones", "500"),
 }
 

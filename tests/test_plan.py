@@ -322,3 +322,11 @@ def test_train_modules_follow_kind_and_model(smoke: dict) -> None:
     assert {"data/patch.py", "data/pipeline.py", "models/small_cnn.py"} <= set(patch)
     assert "models/two_layer.py" not in patch
     assert len(patch) == len(set(patch))
+
+
+def test_check_finite_names_nested_key() -> None:
+    plan.check_finite({"a": {"b": [1.0, 2, "x"]}, "c": True})
+    with pytest.raises(ConfigError, match=r"^a\.b\.1: expected a finite number, got -inf$"):
+        plan.check_finite({"a": {"b": [1.0, float("-inf")]}})
+    with pytest.raises(ConfigError, match=r"^<top level>: expected a finite number, got nan$"):
+        plan.check_finite(float("nan"))

@@ -14,6 +14,7 @@ logged ``sbatch`` call.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -23,7 +24,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from workflow_utils import SMOKE, make_workdir, snakemake
+from workflow_utils import SMOKE, make_workdir, run_concurrently, snakemake
 
 pytestmark = [pytest.mark.slurm, pytest.mark.workflow]
 
@@ -55,12 +56,40 @@ def require_cluster():
         pytest.skip(message)
 
 
+TIMEOUT_TARGET = "results/timeout/runs/clean/large_lr/seed0/metrics.csv"
+TIMEOUT_LAYER = {
+    "tag": "timeout",
+    "studies": {"clean": {"model": {"widths": [16, 32, 64]}, "training": {"epochs": 120},
+                          "schedules": {"large_lr": {"lr": {"milestones": [60]}},
+                                        "small_lr": {"lr": {"milestones": [60]}}}}},
+}
+
+
 @pytest.fixture(scope="module")
-def slurm_smoke(tmp_path_factory):
-    workdir = make_workdir(tmp_path_factory.mktemp("slurm_smoke"))
-    result = snakemake(workdir, *LOCAL_CLUSTER, *CPU_TRAINING, *SMOKE, timeout=900)
-    assert result.returncode == 0, result.stderr[-4000:]
-    return workdir, result.stdout + result.stderr
+def campaigns(tmp_path_factory):
+    """Two Snakemake runs on the cluster at once (most of their time is the plugin's status polling).
+
+    ``smoke``: the smoke preset, CPU training. ``timeout``: one 120-epoch
+    training run (about 2 minutes) with a time limit of ``2 * attempt - 1``
+    minutes, so that the first attempt is killed at its limit.
+    Returns ``{name: (workdir, returncode, log)}``.
+    """
+    smoke = make_workdir(tmp_path_factory.mktemp("slurm_smoke"))
+    timeout = make_workdir(tmp_path_factory.mktemp("slurm_timeout"))
+    layer = timeout / "timeout.yaml"
+    layer.write_text(yaml.safe_dump(TIMEOUT_LAYER))
+    return run_concurrently({
+        "smoke": (smoke, [*LOCAL_CLUSTER, *CPU_TRAINING, *SMOKE]),
+        "timeout": (timeout, [TIMEOUT_TARGET, *LOCAL_CLUSTER, "--set-resources", "train:gpu=0", "train:mem_mb=1000",
+                              "train:runtime=2 * attempt - 1", "--configfile", "presets/smoke.yaml", str(layer)]),
+    }, timeout=900)
+
+
+@pytest.fixture(scope="module")
+def slurm_smoke(campaigns):
+    workdir, returncode, log = campaigns["smoke"]
+    assert returncode == 0, log[-4000:]
+    return workdir, log
 
 
 def run_files(workdir):
@@ -100,28 +129,17 @@ def test_training_sbatch_call_requests_a_gpu(tmp_path):
         assert flag in calls[0], flag
 
 
-def test_time_limit_kill_is_retried_with_more_time_and_resumes(tmp_path):
+def test_time_limit_kill_is_retried_with_more_time_and_resumes(campaigns):
     """A training job that outlives its 1-minute limit is killed, resubmitted with 3 minutes, and resumes."""
-    workdir = make_workdir(tmp_path)
-    layer = workdir / "timeout.yaml"
-    layer.write_text(yaml.safe_dump({
-        "tag": "timeout",
-        "studies": {"clean": {"model": {"widths": [16, 32, 64]}, "training": {"epochs": 120},
-                              "schedules": {"large_lr": {"lr": {"milestones": [60]}},
-                                            "small_lr": {"lr": {"milestones": [60]}}}}},
-    }))
-    target = "results/timeout/runs/clean/large_lr/seed0/metrics.csv"
-    result = snakemake(workdir, target, *LOCAL_CLUSTER, "--set-resources", "train:gpu=0", "train:mem_mb=1000",
-                       "train:runtime=2 * attempt - 1", "--configfile", "presets/smoke.yaml", str(layer),
-                       timeout=900)
-    log = result.stdout + result.stderr
-    assert result.returncode == 0, log[-4000:]
+    workdir, returncode, log = campaigns["timeout"]
+    assert returncode == 0, log[-4000:]
     job_ids = re.findall(r"submitted with SLURM jobid (\d+)", log)
     assert len(job_ids) == 2, log[-4000:]
     first = next((workdir / ".snakemake" / "slurm_logs" / "rule_train").glob(f"*/{job_ids[0]}.log")).read_text()
     assert "DUE TO TIME LIMIT" in first
-    run = yaml.safe_load((workdir / "results" / "timeout" / "runs" / "clean" / "large_lr" / "seed0" / "run.json").read_text())
+    assert f"SLURM-job '{job_ids[0]}' failed, SLURM status is: 'TIMEOUT'" in log
+    run = json.loads((workdir / TIMEOUT_TARGET).with_name("run.json").read_text())
     assert run["slurm_job_id"] == job_ids[1]
     assert run["resumed_from_epoch"] > 0
-    metrics = pd.read_csv(workdir / target)
+    metrics = pd.read_csv(workdir / TIMEOUT_TARGET)
     assert metrics[metrics["eval_set"] == "train"]["epoch"].tolist() == list(range(1, 121))

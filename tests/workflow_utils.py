@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -38,6 +40,34 @@ def snakemake(workdir: Path, *args: str, timeout: float = 600, env: dict | None 
         timeout=timeout,
         env={**os.environ, **(env or {})},
     )
+
+
+def run_concurrently(runs: dict, timeout: float = 600) -> dict:
+    """Run several ``snakemake`` commands at once, each in its own workdir.
+
+    ``runs`` maps a name to ``(workdir, args)``; returns ``{name: (workdir,
+    returncode, stdout + stderr)}``. A run still going after ``timeout``
+    seconds is interrupted (SIGINT: Snakemake cancels its cluster jobs) and
+    reported with return code None.
+    """
+    procs = {}
+    for name, (workdir, args) in runs.items():
+        log = open(workdir / "snakemake.out", "w+")
+        procs[name] = (workdir, log, subprocess.Popen([sys.executable, "-m", "snakemake", *args], cwd=workdir,
+                                                      stdout=log, stderr=subprocess.STDOUT, text=True))
+    deadline = time.monotonic() + timeout
+    results = {}
+    for name, (workdir, log, proc) in procs.items():
+        try:
+            returncode = proc.wait(timeout=max(1.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=120)
+            returncode = None
+        log.seek(0)
+        results[name] = (workdir, returncode, log.read())
+        log.close()
+    return results
 
 
 def planned_jobs(result: subprocess.CompletedProcess) -> dict[str, int]:

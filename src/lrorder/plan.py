@@ -8,6 +8,7 @@ the (schema-validated, defaults-filled) config as an argument.
 from __future__ import annotations
 
 import copy
+import math
 import os
 from pathlib import Path
 from typing import Any, Mapping
@@ -119,13 +120,33 @@ def _schedule(config: Mapping[str, Any], study: str, name: str, part: str) -> sc
     return schedules.from_config(cfg, f"studies.{study}.schedules.{name}.{part}")
 
 
+def check_finite(value: Any, key: str = "") -> None:
+    """Every number in ``value`` (nested mappings and lists) is finite.
+
+    JSON Schema's ``number`` admits YAML's ``.nan`` and ``.inf``, which would
+    pass every ``minimum`` check and train on NaN.
+
+    Raises:
+        ConfigError: naming the dotted key of the first NaN or infinity.
+    """
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{key or '<top level>'}: expected a finite number, got {value!r}")
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            check_finite(v, f"{key}.{k}" if key else str(k))
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            check_finite(v, f"{key}.{i}")
+
+
 def check_config(config: Mapping[str, Any]) -> None:
-    """Checks beyond the JSON Schema: schedule forms and lengths, milestones within
-    the training epochs, claim roles naming defined schedules.
+    """Checks beyond the JSON Schema: finite numbers, schedule forms and lengths,
+    milestones within the training epochs, claim roles naming defined schedules.
 
     Raises:
         ConfigError: naming the dotted key and what is expected.
     """
+    check_finite(config)
     for study, study_cfg in config["studies"].items():
         names = list(study_cfg["schedules"])
         epochs = study_cfg["training"]["epochs"]
