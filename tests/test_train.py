@@ -80,14 +80,13 @@ def test_load_synthetic(data_dir: Path, data: train.TrainingData) -> None:
     assert data.train_x.dtype == torch.float32 and data.train_x.shape == (200, 24)
     assert data.train_y.dtype == torch.float32 and data.train_y.shape == (200,)
     assert set(data.train_y.tolist()) == {-1.0, 1.0}
-    assert sorted(data.eval_sets) == EVAL_SETS
+    assert list(data.eval_sets) == ["test"]
     assert data.eval_sets["test"][0].shape == (200, 24)
+    assert sorted(["test", *data.eval_subsets]) == EVAL_SETS
     for name, code in synthetic.PATTERN_CODES.items():
-        x, y = data.eval_sets[f"test_{name}"]
-        mask = arrays["test_pattern"] == code
-        assert len(x) == int(mask.sum()) > 0
-        assert np.array_equal(x.numpy(), arrays["test_x"][mask])
-        assert np.array_equal(y.numpy(), arrays["test_y"][mask].astype(np.float32))
+        parent, mask = data.eval_subsets[f"test_{name}"]
+        assert parent == "test" and mask.dtype == torch.bool
+        assert np.array_equal(mask.numpy(), arrays["test_pattern"] == code) and mask.any()
     assert data.sha256 == meta["files"]
 
 
@@ -95,7 +94,7 @@ def test_load_synthetic_skips_absent_patterns(tmp_path: Path) -> None:
     params = synthetic.SyntheticParams(n_train=20, n_test=30, p_dim=3, q_dim=2, p_only=0.0, q_only=0.0)
     manifest.save_dataset(tmp_path, synthetic.generate(params, 0), generator="g", generator_version="1",
                           params={}, seed=0)
-    assert sorted(train.load_synthetic(tmp_path, CPU).eval_sets) == ["test", "test_both"]
+    assert list(train.load_synthetic(tmp_path, CPU).eval_subsets) == ["test_both"]
 
 
 # --------------------------------------------------------------------------- loss
@@ -187,12 +186,16 @@ def test_last_epoch_eval_rows_match_returned_model(data: train.TrainingData, bas
     net = train.build_model(run_cfg()["model"], (24,))
     net.load_state_dict(state)
     last = metrics[metrics["epoch"] == 3].set_index("eval_set")
-    for name, (x, y) in data.eval_sets.items():
-        loss, acc = train.evaluate(net, x, y, batch_size=1024)
-        assert last.loc[name, "loss"] == loss
+    x, y = data.eval_sets["test"]
+    loss, acc = train.evaluate(net, x, y, batch_size=1024)
+    assert last.loc["test", "loss"] == loss
+    assert last.loc["test", "accuracy"] == acc
+    for name, (_, mask) in data.eval_subsets.items():  # a subset scores like a separate evaluation of its examples
+        loss, acc = train.evaluate(net, x[mask], y[mask], batch_size=1024)
+        assert last.loc[name, "loss"] == pytest.approx(loss, rel=1e-6)
         assert last.loc[name, "accuracy"] == acc
     # test accuracy is the pattern-weighted mean of the parts
-    sizes = {name: len(data.eval_sets[name][0]) for name in EVAL_SETS}
+    sizes = {name: int(mask.sum()) for name, (_, mask) in data.eval_subsets.items()} | {"test": len(x)}
     parts = sum(last.loc[n, "accuracy"] * sizes[n] for n in EVAL_SETS[1:]) / sizes["test"]
     assert last.loc["test", "accuracy"] == pytest.approx(parts)
 
@@ -301,20 +304,21 @@ def test_interrupted_run_resumes_bitwise(tmp_path: Path, data: train.TrainingDat
     uninterrupted, model_ref, _ = train.train(cfg, data, CPU)
 
     ckpt = tmp_path / "run.ckpt"
-    real_evaluate = train.evaluate
+    real_outcomes = train.per_example_outcomes
     calls = {"n": 0}
 
-    def failing_evaluate(*args, **kwargs):
+    def failing_outcomes(*args, **kwargs):
         calls["n"] += 1
         if calls["n"] > 2 * len(data.eval_sets):  # first evaluation of epoch 3
             raise KeyboardInterrupt("killed in epoch 3")
-        return real_evaluate(*args, **kwargs)
+        return real_outcomes(*args, **kwargs)
 
-    monkeypatch.setattr(train, "evaluate", failing_evaluate)
+    monkeypatch.setattr(train, "per_example_outcomes", failing_outcomes)
     with pytest.raises(KeyboardInterrupt):
         train.train(cfg, data, CPU, checkpoint=ckpt)
+    assert calls["n"] == 2 * len(data.eval_sets) + 1
     assert torch.load(ckpt, weights_only=False)["epoch"] == 2
-    monkeypatch.setattr(train, "evaluate", real_evaluate)
+    monkeypatch.setattr(train, "per_example_outcomes", real_outcomes)
 
     resumed_metrics, model, resumed = train.train(cfg, data, CPU, checkpoint=ckpt)
     assert resumed == 2

@@ -17,7 +17,7 @@ function giving each epoch's batch maker, and the evaluation sets.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import torch
@@ -46,6 +46,10 @@ class TrainingData:
             as the model sees it.
         eval_sets: evaluation set name -> ``(x, y)`` model inputs and labels.
         sha256: data file name -> sha256, from the verified manifests.
+        eval_subsets: evaluation subset name -> ``(set name, mask)``: the
+            examples of ``eval_sets[set name]`` where the bool mask is True,
+            scored from that set's evaluation instead of a second forward
+            pass.
     """
 
     train_x: torch.Tensor
@@ -55,32 +59,33 @@ class TrainingData:
     make_epoch: Callable[[int], BatchMaker]
     eval_sets: dict[str, Batch]
     sha256: dict[str, str]
+    eval_subsets: dict[str, tuple[str, torch.Tensor]] = field(default_factory=dict)
 
 
 def load_synthetic(data_dir: str | os.PathLike, device: torch.device, seed: int = 0) -> TrainingData:
-    """Load a synthetic dataset with evaluation sets ``test`` and ``test_<pattern>``.
+    """Load a synthetic dataset with evaluation set ``test`` and subsets ``test_<pattern>``.
 
     ``seed`` is unused (the synthetic batches carry no per-epoch randomness).
     """
     arrays, meta = manifest.load_dataset(data_dir)
 
-    def tensors(split: str, mask: Any = None) -> Batch:
+    def tensors(split: str) -> Batch:
         x, y = arrays[f"{split}_x"], arrays[f"{split}_y"]
-        if mask is not None:
-            x, y = x[mask], y[mask]
         return torch.from_numpy(x).to(device), torch.from_numpy(y.astype("float32")).to(device)
 
     train_x, train_y = tensors("train")
     eval_sets = {"test": tensors("test")}
+    eval_subsets = {}
     for name, code in synthetic.PATTERN_CODES.items():
         mask = arrays["test_pattern"] == code
         if mask.any():
-            eval_sets[f"test_{name}"] = tensors("test", mask)
+            eval_subsets[f"test_{name}"] = ("test", torch.from_numpy(mask).to(device))
 
     def make_epoch(epoch: int) -> BatchMaker:
         return lambda idx: (train_x[idx], train_y[idx])
 
-    return TrainingData(train_x, train_y, tuple(train_x.shape[1:]), None, make_epoch, eval_sets, dict(meta["files"]))
+    return TrainingData(train_x, train_y, tuple(train_x.shape[1:]), None, make_epoch, eval_sets, dict(meta["files"]),
+                        eval_subsets)
 
 
 def load_images(

@@ -46,14 +46,23 @@ METRIC_COLUMNS = ["study", "schedule", "seed", "epoch", "lr", "noise", "eval_set
 
 
 
-def loss_and_correct(output: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean loss and number of correct predictions (both 0-d tensors, no host sync).
+def per_example_loss_and_correct(output: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Loss (float32 ``(B,)``) and correctness (bool ``(B,)``) of each example.
 
     A 1-d ``output`` is a binary score against ``target`` in ``{-1, +1}``:
     logistic loss ``log(1 + exp(-y f))``, correct when ``y f > 0`` (paper,
     theory section). A 2-d ``output`` holds class logits: cross-entropy,
     correct when the argmax is the target (official ``train_util.py``).
     """
+    if output.dim() == 1:
+        margin = target * output
+        return F.softplus(-margin), margin > 0
+    return F.cross_entropy(output, target, reduction="none"), output.argmax(dim=1) == target
+
+
+def loss_and_correct(output: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean loss and number of correct predictions (both 0-d tensors, no host sync); see
+    :func:`per_example_loss_and_correct` for the losses."""
     if output.dim() == 1:
         margin = target * output
         return F.softplus(-margin).mean(), (margin > 0).sum()
@@ -97,21 +106,31 @@ FP32 = Precision("cpu", False, torch.preserve_format)
 
 
 @torch.no_grad()
+def per_example_outcomes(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int, precision: Precision = FP32
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Loss (float32 ``(N,)``) and correctness (bool ``(N,)``) of ``model`` (eval mode, no noise) on ``(x, y)``, in batches."""
+    model.eval()
+    losses, correct = [], []
+    for start in range(0, len(x), batch_size):
+        with precision.autocast():
+            out = model(precision.layout(x[start : start + batch_size])).float()
+        loss, ok = per_example_loss_and_correct(out, y[start : start + batch_size])
+        losses.append(loss)
+        correct.append(ok)
+    return torch.cat(losses), torch.cat(correct)
+
+
+def mean_loss_and_accuracy(losses: torch.Tensor, correct: torch.Tensor) -> tuple[float, float]:
+    """``(mean loss, accuracy)`` as Python floats (one host sync each)."""
+    return losses.double().mean().item(), correct.double().mean().item()
+
+
 def evaluate(
     model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int, precision: Precision = FP32
 ) -> tuple[float, float]:
     """Mean loss and accuracy of ``model`` (eval mode, no noise) on ``(x, y)``, in batches."""
-    model.eval()
-    total_loss = torch.zeros((), device=x.device)
-    total_correct = torch.zeros((), device=x.device, dtype=torch.long)
-    for start in range(0, len(x), batch_size):
-        with precision.autocast():
-            out = model(precision.layout(x[start : start + batch_size])).float()
-        target = y[start : start + batch_size]
-        loss, correct = loss_and_correct(out, target)
-        total_loss += loss * len(target)
-        total_correct += correct
-    return (total_loss / len(x)).item(), (total_correct.double() / len(x)).item()
+    return mean_loss_and_accuracy(*per_example_outcomes(model, x, y, batch_size, precision))
 
 
 def pick_device(requested: str) -> torch.device:
@@ -249,9 +268,14 @@ def train(
         rows.append({**ident, "epoch": epoch, "lr": lr, "noise": sigma, "eval_set": "train",
                      "loss": (total_loss / n).item(), "accuracy": (total_correct.double() / n).item()})
         for name, (x, y) in data.eval_sets.items():
-            loss_value, accuracy = evaluate(model, x, y, batch_size=max(batch_size, 1024), precision=precision)
-            rows.append({**ident, "epoch": epoch, "lr": lr, "noise": sigma, "eval_set": name,
-                         "loss": loss_value, "accuracy": accuracy})
+            losses, correct = per_example_outcomes(model, x, y, batch_size=max(batch_size, 1024), precision=precision)
+            scores = {name: (losses, correct)}
+            scores.update({sub: (losses[mask], correct[mask])
+                           for sub, (parent, mask) in data.eval_subsets.items() if parent == name})
+            for set_name, outcome in scores.items():
+                loss_value, accuracy = mean_loss_and_accuracy(*outcome)
+                rows.append({**ident, "epoch": epoch, "lr": lr, "noise": sigma, "eval_set": set_name,
+                             "loss": loss_value, "accuracy": accuracy})
         if checkpoint is not None:
             save_torch({"config_hash": config_hash, "epoch": epoch, "model": model.state_dict(),
                         "optimizer": optimizer.state_dict(), "rows": rows}, checkpoint)
