@@ -31,8 +31,8 @@ def main() -> None:
         for name in FILES:
             src = REPO / name
             (shutil.copytree if src.is_dir() else shutil.copy2)(src, Path(tmp) / name)
-        subprocess.run([sys.executable, "-m", "snakemake", "--cores", "1", "--quiet", "all",
-                        f"results/default/{RUN}/metrics.csv"], cwd=tmp, check=True, capture_output=True)
+        subprocess.run([sys.executable, "-m", "snakemake", f"results/default/{RUN}/metrics.csv", "--cores", "1",
+                        "--quiet", "all"], cwd=tmp, check=True, capture_output=True)
         with open(Path(tmp) / "results" / "default" / "benchmarks" / "train" / "synthetic" / "large_lr" / "seed0.tsv") as fh:
             job = float(next(csv.DictReader(fh, delimiter="\t"))["s"])
         inside = json.loads((Path(tmp) / "results" / "default" / RUN / "run.json").read_text())["wall_time_s"]

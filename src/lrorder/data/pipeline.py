@@ -56,20 +56,22 @@ def augment_draws(seed: int, epoch: int, n: int, device: torch.device | str) -> 
 def augment(x: torch.Tensor, offset: torch.Tensor, flip: torch.Tensor) -> torch.Tensor:
     """Reflect-pad by 4, crop each image at its ``offset``, flip where ``flip``.
 
+    One ``gather`` over the padded batch does the crop and the flip (the
+    flip is folded into the column index).
+
     Args:
         x: float ``(B, C, H, W)``; offset: int64 ``(B, 2)``; flip: bool ``(B,)``.
 
     Returns:
         float ``(B, C, H, W)``.
     """
-    b, _, h, w = x.shape
+    b, c, h, w = x.shape
     padded = F.pad(x, (PAD, PAD, PAD, PAD), mode="reflect")
+    j = torch.arange(w, device=x.device)
+    cols = torch.where(flip[:, None], w - 1 - j, j) + offset[:, 1, None]  # (B, W)
     rows = offset[:, 0, None] + torch.arange(h, device=x.device)  # (B, H)
-    cols = offset[:, 1, None] + torch.arange(w, device=x.device)  # (B, W)
-    batch = torch.arange(b, device=x.device)[:, None, None]
-    cropped = padded.permute(0, 2, 3, 1)[batch, rows[:, :, None], cols[:, None, :]]  # (B, H, W, C)
-    cropped = cropped.permute(0, 3, 1, 2)
-    return torch.where(flip[:, None, None, None], cropped.flip(3), cropped)
+    index = (rows[:, :, None] * (w + 2 * PAD) + cols[:, None, :]).reshape(b, 1, h * w).expand(b, c, h * w)
+    return padded.reshape(b, c, -1).gather(2, index).reshape(b, c, h, w)
 
 
 def channel_stats(values: Sequence[float], device: torch.device | str) -> torch.Tensor:
