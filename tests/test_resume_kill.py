@@ -143,6 +143,7 @@ def test_sigkill_then_rerun_is_byte_identical(point: str, data_dir: Path, uninte
     resumed = run_train(data_dir, out)
     assert resumed.returncode == 0, resumed.stderr
     assert json.loads((out / "run.json").read_text())["resumed_from_epoch"] == KILL_POINTS[point]
+    assert resumed.stdout.startswith(f"resuming from the checkpoint of epoch {KILL_POINTS[point]}: ")
     assert not (out / "checkpoint.pt").exists()
     for name in ("metrics.csv", "model.pt"):
         assert (out / name).read_bytes() == (uninterrupted / name).read_bytes(), name

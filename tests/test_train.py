@@ -373,6 +373,10 @@ def test_cli_end_to_end(tmp_path: Path, data_dir: Path, baseline) -> None:
     assert res.returncode == 0, res.stderr
     assert not ckpt.exists()
     assert sorted(p.name for p in out.iterdir()) == ["metrics.csv", "model.pt", "run.json"]
+    lines = res.stdout.splitlines()  # one log line per epoch
+    assert [line.split(" lr ")[0] for line in lines] == ["epoch 1/3", "epoch 2/3", "epoch 3/3"]
+    assert lines[0].startswith("epoch 1/3 lr 1 noise 0.5 | train loss ")
+    assert all(f"| {name} loss " in lines[-1] for name in EVAL_SETS)
 
     csv = pd.read_csv(out / "metrics.csv")
     assert list(csv.columns) == train.METRIC_COLUMNS

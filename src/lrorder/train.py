@@ -25,7 +25,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import pandas as pd
 import torch
@@ -187,6 +187,7 @@ def train(
     data: TrainingData,
     device: torch.device,
     checkpoint: str | os.PathLike | None = None,
+    log: Callable[[str], None] | None = None,
 ) -> tuple[pd.DataFrame, nn.Module, int]:
     """Train one run and return ``(metrics, model, resumed_from_epoch)``.
 
@@ -198,6 +199,8 @@ def train(
 
     A checkpoint of a different run config (the config was edited after a
     run was killed) is ignored, with a note on stderr, and the run starts over.
+    ``log``, if given, receives one line per epoch (:func:`epoch_line`) and
+    one when the run resumes.
 
     Raises:
         DataError: the checkpoint file cannot be read as a checkpoint.
@@ -228,6 +231,8 @@ def train(
               file=sys.stderr)
         state = None
     if state is not None:
+        if log is not None:
+            log(f"resuming from the checkpoint of epoch {state['epoch']}: {checkpoint}")
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         rows = state["rows"]
@@ -279,7 +284,18 @@ def train(
         if checkpoint is not None:
             save_torch({"config_hash": config_hash, "epoch": epoch, "model": model.state_dict(),
                         "optimizer": optimizer.state_dict(), "rows": rows}, checkpoint)
+        if log is not None:
+            log(epoch_line([row for row in rows if row["epoch"] == epoch], int(training["epochs"])))
     return pd.DataFrame(rows, columns=METRIC_COLUMNS), model, resumed_from
+
+
+def epoch_line(rows: Sequence[Mapping[str, Any]], epochs: int) -> str:
+    """One log line for an epoch's metric rows, e.g.
+    ``epoch 3/200 lr 1 noise 0 | train loss 0.4512 acc 0.8120 | test loss 0.5011 acc 0.7900``."""
+    first = rows[0]
+    parts = [f"epoch {first['epoch']}/{epochs} lr {first['lr']:g} noise {first['noise']:g}"]
+    parts += [f"{row['eval_set']} loss {row['loss']:.4f} acc {row['accuracy']:.4f}" for row in rows]
+    return " | ".join(parts)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -314,7 +330,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         data = load_synthetic(args.data, device)
     else:
         data = load_images(args.data, device, int(run_cfg["seed"]), run_cfg["training"]["augment"], args.patch)
-    metrics, model, resumed_from = train(run_cfg, data, device, checkpoint=args.checkpoint)
+    metrics, model, resumed_from = train(run_cfg, data, device, checkpoint=args.checkpoint,
+                                         log=lambda line: print(line, flush=True))
     wall = time.perf_counter() - t0
 
     save_torch(model.state_dict(), args.out_model)
