@@ -12,6 +12,7 @@ Usage: python bench/job_overhead.py
 
 from __future__ import annotations
 
+import argparse
 import csv
 import json
 import shutil
@@ -27,6 +28,7 @@ RUN = "runs/synthetic/large_lr/seed0"
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         for name in FILES:
             src = REPO / name
