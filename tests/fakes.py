@@ -6,7 +6,10 @@ from pathlib import Path
 
 import numpy as np
 
+from dataclasses import asdict
+
 from lrorder import manifest
+from lrorder.data import synthetic
 
 CIFAR_MEAN = [125.3 / 255, 123.0 / 255, 113.9 / 255]
 CIFAR_STD = [63.0 / 255, 62.1 / 255, 66.7 / 255]
@@ -29,4 +32,12 @@ def make_image_dataset(directory: Path, n_train: int, n_test: int, hwc: tuple[in
                 "mean": mean, "std": std},
         seed=seed,
     )
+    return directory
+
+
+def make_synthetic_dataset(directory: Path, params: synthetic.SyntheticParams, seed: int) -> Path:
+    """A synthetic two-pattern dataset folder as the ``synthetic_data`` rule writes it."""
+    manifest.save_dataset(directory, synthetic.generate(params, seed=seed), generator=synthetic.GENERATOR,
+                          generator_version=synthetic.GENERATOR_VERSION,
+                          params={**asdict(params), "pattern_codes": synthetic.PATTERN_CODES}, seed=seed)
     return directory

@@ -22,14 +22,14 @@ import json
 import signal
 import subprocess
 import sys
-from dataclasses import asdict
 from pathlib import Path
 
 import pytest
 import torch
 
-from lrorder import manifest
 from lrorder.data import synthetic
+
+from fakes import make_synthetic_dataset
 
 PARAMS = synthetic.SyntheticParams(n_train=200, n_test=200, p_dim=20, q_dim=4)
 EPOCHS = 6
@@ -96,11 +96,7 @@ KILL_POINTS = {"step": 2, "checkpoint": 3, "outputs": EPOCHS}
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("data")
-    manifest.save_dataset(out, synthetic.generate(PARAMS, seed=3), generator=synthetic.GENERATOR,
-                          generator_version=synthetic.GENERATOR_VERSION,
-                          params={**asdict(PARAMS), "pattern_codes": synthetic.PATTERN_CODES}, seed=3)
-    return out
+    return make_synthetic_dataset(tmp_path_factory.mktemp("data"), PARAMS, seed=3)
 
 
 def run_train(data_dir: Path, out: Path, driver: Path | None = None, point: str = "") -> subprocess.CompletedProcess:

@@ -7,7 +7,6 @@ import math
 import shutil
 import subprocess
 import sys
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +16,8 @@ import torch
 
 from lrorder import fileio, manifest, train
 from lrorder.data import synthetic
+
+from fakes import make_synthetic_dataset
 from lrorder.errors import ConfigError, DataError
 
 CPU = torch.device("cpu")
@@ -49,11 +50,7 @@ def run_cfg(**over) -> dict:
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("data")
-    manifest.save_dataset(out, synthetic.generate(PARAMS, seed=0), generator=synthetic.GENERATOR,
-                          generator_version=synthetic.GENERATOR_VERSION,
-                          params={**asdict(PARAMS), "pattern_codes": synthetic.PATTERN_CODES}, seed=0)
-    return out
+    return make_synthetic_dataset(tmp_path_factory.mktemp("data"), PARAMS, seed=0)
 
 
 @pytest.fixture(scope="module")
