@@ -443,3 +443,12 @@ def test_main_bad_run_config(tmp_path: Path, data_dir: Path, capsys, cfg: str, n
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and needle in err[0]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_enable_deterministic_algorithms_skips_the_compiler_import() -> None:
+    # Regression: torch.use_deterministic_algorithms imports torch._inductor.config,
+    # about 1 s of every training job's start-up.
+    code = ("import sys, torch; from lrorder import train; train.enable_deterministic_algorithms(); "
+            "print(torch.are_deterministic_algorithms_enabled(), 'torch._inductor.config' in sys.modules)")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert res.stdout.split() == ["True", "False"]
