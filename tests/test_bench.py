@@ -19,8 +19,8 @@ def test_gpu_check_says_it_needs_a_gpu() -> None:
     assert result.stdout.strip() == "no CUDA device: this check needs a GPU"
 
 
-@pytest.mark.parametrize("script", ["data_path.py", "epoch_overhead.py", "job_overhead.py", "dag_overhead.py",
-                                    "gpu_check.py"])
+@pytest.mark.parametrize("script", ["data_path.py", "epoch_overhead.py", "job_overhead.py", "batched_seeds.py",
+                                    "dag_overhead.py", "gpu_check.py"])
 def test_bench_help(script: str) -> None:
     result = subprocess.run([sys.executable, str(REPO / "bench" / script), "--help"], capture_output=True, text=True,
                             timeout=120)

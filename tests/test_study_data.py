@@ -128,12 +128,28 @@ def test_train_on_patched_images_is_deterministic(image_dirs) -> None:
 def test_precision_policy() -> None:
     auto = {"precision": "auto", "channels_last": "auto"}
     cpu = train.Precision.resolve(auto, CPU)
-    assert (cpu.bf16, cpu.memory_format) == (False, torch.preserve_format)
+    assert (cpu.bf16, cpu.memory_format) == (False, torch.contiguous_format)
     cuda = train.Precision.resolve(auto, torch.device("cuda"))
     assert (cuda.bf16, cuda.memory_format) == (True, torch.channels_last)
     forced = train.Precision.resolve({"precision": "bf16", "channels_last": True}, CPU)
     assert forced.bf16 and forced.layout(torch.zeros(2, 3, 4, 4)).is_contiguous(memory_format=torch.channels_last)
     assert train.Precision.resolve({}, CPU) == train.FP32
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_layout_follows_the_config_not_the_storage(channels: int) -> None:
+    # Regression: a 1-channel batch sliced from (N, H, W, 1) storage has channels-last strides and
+    # counts as NCHW-contiguous, so the convolution ran channels-last although the config said NCHW.
+    stored = torch.arange(2 * 5 * 6 * channels, dtype=torch.float32).reshape(2, 5, 6, channels)
+    batch = stored.permute(0, 3, 1, 2)
+    nchw = train.Precision.resolve({"channels_last": False}, CPU).layout(batch)
+    last = train.Precision.resolve({"channels_last": True}, CPU).layout(batch)
+    assert nchw.stride() == (30 * channels, 30, 6, 1)
+    assert last.stride() == (30 * channels, 1, 6 * channels, channels)
+    assert torch.equal(nchw, batch) and torch.equal(last, batch)
+    assert train.FP32.layout(batch).stride() == nchw.stride()
+    flat = torch.zeros(4, 7)
+    assert train.FP32.layout(flat) is flat
 
 
 def test_bf16_channels_last_on_cpu_trains(image_dirs) -> None:

@@ -74,10 +74,11 @@ class Precision:
     """Numeric precision and memory layout of a run.
 
     ``bf16``: forward passes under ``torch.autocast`` in bfloat16 (the loss
-    is computed in float32). ``memory_format``: ``torch.channels_last`` for
-    4-d inputs of convolutional models, else ``torch.preserve_format``.
-    Defaults (design.md, "Conventions"): bf16 and channels_last on CUDA,
-    float32 and the default layout on the CPU.
+    is computed in float32). ``memory_format``: the layout of 4-d model
+    inputs and of the model, ``torch.channels_last`` or
+    ``torch.contiguous_format`` (NCHW). Defaults (design.md, "Conventions"):
+    bf16 and channels_last on CUDA, float32 and NCHW on the CPU; config keys
+    ``training.precision`` and ``training.channels_last`` override them.
     """
 
     device_type: str
@@ -91,18 +92,29 @@ class Precision:
         channels_last = training.get("channels_last", False)
         bf16 = precision == "bf16" or (precision == "auto" and cuda)
         last = channels_last is True or (channels_last == "auto" and cuda)
-        return cls(device.type, bf16, torch.channels_last if last else torch.preserve_format)
+        return cls(device.type, bf16, torch.channels_last if last else torch.contiguous_format)
 
     def autocast(self) -> torch.autocast:
         return torch.autocast(self.device_type, dtype=torch.bfloat16, enabled=self.bf16)
 
     def layout(self, x: torch.Tensor) -> torch.Tensor:
-        if self.memory_format is torch.channels_last and x.dim() == 4:
-            return x.contiguous(memory_format=torch.channels_last)
-        return x
+        """A 4-d ``x`` with the canonical strides of :attr:`memory_format`, else ``x``.
+
+        The strides, not ``is_contiguous``, decide: with one channel an NCHW
+        tensor also counts as channels-last contiguous (and vice versa), yet
+        the convolution picks its algorithm from the strides, so a batch
+        sliced from ``(N, H, W, 1)`` storage would otherwise run
+        channels-last whatever the config says.
+        """
+        if x.dim() != 4:
+            return x
+        n, c, h, w = x.shape
+        last = self.memory_format is torch.channels_last
+        canonical = (h * w * c, 1, w * c, c) if last else (c * h * w, h * w, w, 1)
+        return x if x.stride() == canonical else x.clone(memory_format=self.memory_format)
 
 
-FP32 = Precision("cpu", False, torch.preserve_format)
+FP32 = Precision("cpu", False, torch.contiguous_format)
 
 
 @torch.no_grad()
