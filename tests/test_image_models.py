@@ -17,6 +17,7 @@ from lrorder.models import (
     build_model,
     set_preactivation_noise,
 )
+from lrorder.models.small_cnn import max_pool2x2
 from lrorder.models.wideresnet import WideBasicBlock
 
 WRN_16_10_PARAMS = 17_116_634  # 10 classes, 3 input channels
@@ -400,3 +401,23 @@ def test_build_model_config_errors(cfg: dict, shape: tuple[int, ...], message: s
     with pytest.raises(ConfigError) as exc:
         build_model(cfg, shape)
     assert str(exc.value) == message
+
+
+@pytest.mark.parametrize("shape", [(16, 8, 14, 14), (4, 3, 7, 9)])
+def test_max_pool2x2_bitwise_equals_max_pool2d_with_ties(shape: tuple[int, ...]) -> None:
+    # Integer-valued ReLU outputs: many ties in every window, the case where the chosen position matters.
+    gen = torch.Generator().manual_seed(0)
+    x = torch.relu(torch.randint(-3, 4, shape, generator=gen).float())
+    ours, ref = x.clone().requires_grad_(), x.clone().requires_grad_()
+    out, expected = max_pool2x2(ours), F.max_pool2d(ref, 2)
+    grad = torch.randn(expected.shape, generator=gen)
+    out.backward(grad)
+    expected.backward(grad)
+    assert out.stride() == expected.stride()
+    assert torch.equal(out, expected)
+    assert torch.equal(ours.grad, ref.grad)
+
+
+def test_max_pool2x2_channels_last_input_goes_to_max_pool2d() -> None:
+    x = torch.randn(2, 4, 6, 6).contiguous(memory_format=torch.channels_last)
+    assert torch.equal(max_pool2x2(x), F.max_pool2d(x, 2))

@@ -364,3 +364,10 @@ def test_cli_bad_values_in_process(tmp_path, capsys, params: str, needle: str) -
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and needle in err[0]
     assert not (tmp_path / "d").exists()
+
+
+def test_generator_module_does_not_import_torch() -> None:
+    # Regression: seeding imported torch at module level, about 1 s of every dataset job.
+    code = "import sys, lrorder.data.synthetic; print('torch' in sys.modules)"
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert res.stdout.strip() == "False"

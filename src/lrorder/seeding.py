@@ -10,9 +10,12 @@ what an uninterrupted one would.
 from __future__ import annotations
 
 import zlib
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 
 def derive_seed(seed: int, stream: str, *keys: int) -> int:
@@ -31,7 +34,14 @@ def numpy_rng(seed: int, stream: str, *keys: int) -> np.random.Generator:
 
 
 def torch_generator(seed: int, stream: str, *keys: int, device: str | torch.device = "cpu") -> torch.Generator:
-    """A torch generator on ``device`` seeded for ``stream``."""
+    """A torch generator on ``device`` seeded for ``stream``.
+
+    torch is imported here rather than with the module: the dataset
+    generators use only :func:`numpy_rng` and would otherwise pay about 1 s
+    per job importing torch.
+    """
+    import torch
+
     gen = torch.Generator(device=device)
     gen.manual_seed(derive_seed(seed, stream, *keys))
     return gen

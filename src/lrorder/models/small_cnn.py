@@ -27,6 +27,45 @@ from lrorder.models.noise import PreActivationNoise
 from lrorder.models.wideresnet import official_init
 
 
+class _MaxPool2x2(torch.autograd.Function):
+    """2x2 max-pool, stride 2: forward in channels-last layout, backward in the input's (NCHW) layout."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        pooled, indices = torch.ops.aten.max_pool2d_with_indices(
+            x.contiguous(memory_format=torch.channels_last), [2, 2], [2, 2]
+        )
+        indices = indices.contiguous()  # flat h * W + w positions: the same in either layout
+        ctx.save_for_backward(x, indices)
+        return pooled.contiguous()
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        x, indices = ctx.saved_tensors
+        return torch.ops.aten.max_pool2d_with_indices_backward(
+            grad.contiguous(), x, [2, 2], [2, 2], [0, 0], [1, 1], False, indices
+        )
+
+
+def max_pool2x2(x: torch.Tensor) -> torch.Tensor:
+    """``F.max_pool2d(x, 2)``, faster for NCHW float tensors on the CPU, with bitwise-identical results.
+
+    torch's CPU max-pool forward for the NCHW layout is slow: with torch
+    2.14.1 on one thread, forward + backward of a ``(128, 16, 28, 28)`` batch
+    took 10.2 ms, against 4.0 ms with the forward in channels-last layout
+    and the backward in NCHW (about 8% of a patch-study epoch in NCHW).
+    Values, the chosen max positions (ties go to the first in the window, as
+    in ``F.max_pool2d``) and so gradients are bitwise identical. Tensors on
+    other devices or not NCHW-strided go to ``F.max_pool2d`` directly.
+
+    Shapes: float ``(N, C, H, W)`` -> ``(N, C, H // 2, W // 2)``.
+    """
+    n, c, h, w = x.shape
+    if x.device.type != "cpu" or x.stride() != (c * h * w, h * w, w, 1):
+        return F.max_pool2d(x, 2)
+    return _MaxPool2x2.apply(x)
+
+
 class ConvStage(nn.Module):
     """``relu(noise(bn(conv3x3(x))))``; float32 ``(N, C_in, H, W) -> (N, C_out, H, W)``."""
 
@@ -77,6 +116,6 @@ class SmallCNN(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for i, stage in enumerate(self.stages):
             if i > 0:
-                x = F.max_pool2d(x, 2)
+                x = max_pool2x2(x)
             x = stage(x)
         return self.fc(F.adaptive_avg_pool2d(x, 1).flatten(1))
