@@ -330,3 +330,8 @@ def test_check_finite_names_nested_key() -> None:
         plan.check_finite({"a": {"b": [1.0, float("-inf")]}})
     with pytest.raises(ConfigError, match=r"^<top level>: expected a finite number, got nan$"):
         plan.check_finite(float("nan"))
+
+
+def test_train_priority_longest_runs_first() -> None:
+    assert plan.train_priority("patch") > plan.train_priority("clean") > plan.train_priority("synthetic")
+    assert set(plan.TRAIN_PRIORITY) == set(plan.STUDY_KINDS.values())

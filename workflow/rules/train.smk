@@ -21,6 +21,7 @@ rule train:
     benchmark:
         f"{RESULTS}/benchmarks/train/{{study}}/{{schedule}}/seed{{seed}}.tsv"
     threads: 1
+    priority: lambda w: plan.train_priority(w.study)
     shell:
         "python -m lrorder.train --data {params.data:q} {params.patch} --run-config {params.run_config:q}"
         " --out-metrics {output.metrics:q} --out-model {output.model:q} --out-run {output.run:q}"
