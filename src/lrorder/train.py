@@ -265,6 +265,7 @@ def train(
 
     n = len(data.train_y)
     batch_size = int(training["batch_size"])
+    eval_batch_size = int(training.get("eval_batch_size", 1024))
     params = [p for p in model.parameters() if p.requires_grad]
     ident = {"study": run_cfg["study"], "schedule": run_cfg["schedule"], "seed": seed}
     for epoch in range(start_epoch, int(training["epochs"]) + 1):
@@ -297,7 +298,7 @@ def train(
         rows.append({**ident, "epoch": epoch, "lr": lr, "noise": sigma, "eval_set": "train",
                      "loss": (total_loss / n).item(), "accuracy": (total_correct.double() / n).item()})
         for name, (x, y) in data.eval_sets.items():
-            losses, correct = per_example_outcomes(model, x, y, batch_size=max(batch_size, 1024), precision=precision)
+            losses, correct = per_example_outcomes(model, x, y, eval_batch_size, precision=precision)
             scores = {name: (losses, correct)}
             scores.update({sub: (losses[mask], correct[mask])
                            for sub, (parent, mask) in data.eval_subsets.items() if parent == name})
