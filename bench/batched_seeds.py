@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import median_of, report  # noqa: E402
+from common import median_of, positive_int, report  # noqa: E402
 
 from lrorder import seeding, train  # noqa: E402
 from lrorder.models import build_model  # noqa: E402
@@ -110,9 +110,10 @@ def job_start_up() -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=10)
-    parser.add_argument("--epochs", type=int, default=200)
-    parser.add_argument("--schedule", choices=sorted(SCHEDULES), default="large_lr")
+    parser.add_argument("--seeds", type=positive_int, default=10, help="seeds 0..N-1 (default study: 10)")
+    parser.add_argument("--epochs", type=positive_int, default=200, help="epochs per run (default study: 200)")
+    parser.add_argument("--schedule", choices=sorted(SCHEDULES), default="large_lr",
+                        help="a default-study schedule without and with pre-activation noise")
     args = parser.parse_args()
     torch.set_num_threads(1)
     train.enable_deterministic_algorithms()

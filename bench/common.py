@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import argparse
 import statistics
 import time
 from typing import Callable
 
 import numpy as np
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (one clear usage error otherwise)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
+    return value
 
 
 def best_of(fn: Callable[[], object], repeats: int = 3) -> float:

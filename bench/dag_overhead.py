@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import median_of, report  # noqa: E402
+from common import median_of, positive_int, report  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 FILES = ("Snakefile", "config.yaml", "workflow", "presets", "profiles", "envs", "src")
@@ -24,7 +24,7 @@ FILES = ("Snakefile", "config.yaml", "workflow", "presets", "profiles", "envs", 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=positive_int, default=3, help="dry runs timed; the median counts")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         for name in FILES:

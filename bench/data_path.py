@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import best_of, cifar_like, report  # noqa: E402
+from common import best_of, cifar_like, positive_int, report  # noqa: E402
 
 from lrorder.data import patch, pipeline  # noqa: E402
 
@@ -57,7 +57,7 @@ class PILDataset(Dataset):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=10_000, help="images per epoch")
+    parser.add_argument("--n", type=positive_int, default=10_000, help="images per epoch")
     args = parser.parse_args()
     torch.set_num_threads(1)
     images, labels = cifar_like(args.n)

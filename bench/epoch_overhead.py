@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import report  # noqa: E402
+from common import positive_int, report  # noqa: E402
 
 from lrorder import seeding, train  # noqa: E402
 from lrorder.models import build_model  # noqa: E402
@@ -67,7 +67,7 @@ def bare_epoch(data, batches: list[tuple[torch.Tensor, torch.Tensor]], epochs: i
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=4, help="interleaved rounds; the fastest epoch of each side counts")
+    parser.add_argument("--rounds", type=positive_int, default=4, help="interleaved rounds; the fastest epoch of each side counts")
     args = parser.parse_args()
     torch.set_num_threads(1)
     train.enable_deterministic_algorithms()

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import cifar_like, report  # noqa: E402
+from common import cifar_like, positive_int, report  # noqa: E402
 
 from lrorder import manifest, seeding, train  # noqa: E402
 from lrorder.models import build_model  # noqa: E402
@@ -50,7 +50,7 @@ def run_config(epochs: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=10_000, help="training images per timed epoch")
+    parser.add_argument("--n", type=positive_int, default=10_000, help="training images per timed epoch")
     args = parser.parse_args()
     if not torch.cuda.is_available():
         print("no CUDA device: this check needs a GPU")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from configs import load_config
+from lrorder import plan
 from workflow_utils import make_workdir, planned_jobs, snakemake
 
 pytestmark = pytest.mark.workflow
@@ -33,3 +35,10 @@ def test_missing_cifar_stops_at_the_download_with_one_line(tmp_path) -> None:
         "(md5 c58f30108f718f92721af3b95e74349a) in data/raw/ and rerun"
     ]
     assert not (workdir / "results").exists()  # nothing else started
+
+
+@pytest.mark.parametrize("study", ["clean", "patch"])
+def test_paper_preset_uses_the_gpu_defaults_not_the_cpu_tuning(study: str) -> None:
+    # Regression: the preset inherited config.yaml's CPU tuning (eval batches of 128, a forced layout).
+    training = plan.run_config(load_config(preset="paper"), study, "large_lr", 0)["training"]
+    assert (training["eval_batch_size"], training["channels_last"], training["precision"]) == (1024, "auto", "auto")

@@ -77,8 +77,10 @@ class Precision:
     is computed in float32). ``memory_format``: the layout of 4-d model
     inputs and of the model, ``torch.channels_last`` or
     ``torch.contiguous_format`` (NCHW). Defaults (design.md, "Conventions"):
-    bf16 and channels_last on CUDA, float32 and NCHW on the CPU; config keys
-    ``training.precision`` and ``training.channels_last`` override them.
+    bf16 and channels_last on CUDA, float32 and NCHW on the CPU (the schema's
+    ``auto``); config keys ``training.precision`` and
+    ``training.channels_last`` override them. :meth:`resolve` reads a
+    missing key as ``fp32`` / ``false`` (the workflow always fills them).
     """
 
     device_type: str

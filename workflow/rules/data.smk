@@ -57,6 +57,7 @@ rule image_data:
         outdir=lambda w, output: os.path.dirname(output.manifest),
     log:
         f"{LOGS}/data/images/{{dataset}}.log",
+    priority: 3  # before everything: the longest training runs (image studies) wait on it
     conda:
         ENV
     shell:
@@ -77,6 +78,7 @@ rule patch_data:
         outdir=lambda w, output: os.path.dirname(output.manifest),
     log:
         f"{LOGS}/data/patch/{{dataset}}.log",
+    priority: 3  # before everything: the longest training runs (image studies) wait on it
     conda:
         ENV
     shell:
