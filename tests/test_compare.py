@@ -55,3 +55,114 @@ def test_cli_prints_and_writes(tmp_path: Path, capsys) -> None:
 def test_missing_campaign_names_folder(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"nope: no finished campaign with tag 'nope'"):
         compare.campaign_dir(tmp_path, "nope")
+
+
+# --check: stability of verdicts and means between two campaigns
+
+def claim(study: str, cid: str, mean: float, low: float, high: float, verdict: str, **extra) -> dict:
+    return {"study": study, "claim": cid, "verdict": verdict, "mean": mean, "ci_low": low, "ci_high": high, **extra}
+
+
+REFERENCE = [
+    claim("clean", "1", 0.20, -0.06, 0.46, "inconclusive"),
+    claim("patch", "3b", 0.51, -0.02, 1.04, "inconclusive"),
+]
+
+
+def write_campaign(root: Path, tag: str, claims: list[dict], per_study: bool = False) -> None:
+    """A campaign with the given claim rows: claims.csv, or claims/<study>.csv per study; one summary per study."""
+    table = pd.DataFrame(claims)
+    for study, rows in table.groupby("study"):
+        (root / tag / "aggregate" / study).mkdir(parents=True)
+        pd.DataFrame([{"study": study, "schedule": "large_lr", "eval_set": "test", "statistic": "final_accuracy",
+                       "epoch": 30, "n": 3, "mean": 0.9}]).to_csv(root / tag / "aggregate" / study / "summary.csv",
+                                                                   index=False)
+        if per_study:
+            (root / tag / "claims").mkdir(exist_ok=True)
+            rows.to_csv(root / tag / "claims" / f"{study}.csv", index=False)
+    if not per_study:
+        table.to_csv(root / tag / "claims.csv", index=False)
+
+
+def rows(table: pd.DataFrame) -> list[list]:
+    return table.values.tolist()
+
+
+def test_check_stable() -> None:
+    other = [claim("clean", "1", 0.25, 0.0, 0.5, "inconclusive"), claim("patch", "3b", 0.59, 0.02, 1.17, "inconclusive")]
+    table = compare.check_stability(pd.DataFrame(REFERENCE), pd.DataFrame(other))
+    assert list(table.columns) == compare.STABILITY_COLUMNS
+    assert rows(table) == [["clean", "1", "inconclusive", "inconclusive", 0.20, 0.25, True, True, True],
+                           ["patch", "3b", "inconclusive", "inconclusive", 0.51, 0.59, True, True, True]]
+    assert compare.stability_report(table) == (
+        [], "stable: 2 claims, 0 verdict changes, every mean inside the other's CI")
+
+
+def test_check_verdict_change_and_mean_outside_ci() -> None:
+    # patch 3b: the README's measured channels-last run (inconclusive -> reproduced, means inside each other's CI)
+    other = [claim("clean", "1", 0.40, 0.30, 0.50, "reproduced"), claim("patch", "3b", 0.594, 0.018, 1.170, "reproduced")]
+    table = compare.check_stability(pd.DataFrame(REFERENCE), pd.DataFrame(other))
+    assert rows(table) == [["clean", "1", "inconclusive", "reproduced", 0.20, 0.40, False, True, False],
+                           ["patch", "3b", "inconclusive", "reproduced", 0.51, 0.594, True, True, False]]
+    failures, summary = compare.stability_report(table, "default", "perturb")
+    assert failures == [
+        "clean claim 1: verdict 'inconclusive' in default, 'reproduced' in perturb; default's mean 0.2 outside perturb's CI",
+        "patch claim 3b: verdict 'inconclusive' in default, 'reproduced' in perturb",
+    ]
+    assert summary == ("unstable: 2 of 2 claims fail (2 verdict changes, 1 with a mean outside the other's CI, "
+                       "0 in one campaign only)")
+
+
+def test_check_mean_outside_ci_same_verdict() -> None:
+    other = [REFERENCE[0], claim("patch", "3b", 1.10, 0.90, 1.30, "inconclusive")]
+    table = compare.check_stability(pd.DataFrame(REFERENCE), pd.DataFrame(other))
+    assert rows(table)[1] == ["patch", "3b", "inconclusive", "inconclusive", 0.51, 1.10, False, False, False]
+    failures, _ = compare.stability_report(table)
+    assert failures == ["patch claim 3b: A's mean 0.51 outside B's CI; B's mean 1.1 outside A's CI"]
+
+
+def test_check_missing_claim() -> None:
+    table = compare.check_stability(pd.DataFrame(REFERENCE), pd.DataFrame(REFERENCE[:1]))
+    assert rows(table)[0] == ["clean", "1", "inconclusive", "inconclusive", 0.20, 0.20, True, True, True]
+    assert rows(table)[1][:4] == ["patch", "3b", "inconclusive", "absent"]
+    assert pd.isna(rows(table)[1][5]) and rows(table)[1][6:] == [False, False, False]
+    failures, summary = compare.stability_report(table, "default", "perturb")
+    assert failures == ["patch claim 3b: only in default"]
+    assert summary == ("unstable: 1 of 2 claims fail (0 verdict changes, 0 with a mean outside the other's CI, "
+                       "1 in one campaign only)")
+    none = pd.DataFrame(columns=list(REFERENCE[0]))
+    empty = compare.check_stability(none, none)
+    assert compare.stability_report(empty) == (["no claims in either campaign"], "unstable: 0 claims compared")
+
+
+def test_check_cli_exit_codes(tmp_path: Path, capsys) -> None:
+    write_campaign(tmp_path, "ref", [*REFERENCE, claim("synthetic", "5b", 0.085, 0.038, 0.131, "reproduced")])
+    write_campaign(tmp_path, "same", REFERENCE, per_study=True)  # image studies only, no claims.csv
+    compare.main(["ref", "same", "--root", str(tmp_path), "--studies", "clean", "patch", "--check"])
+    captured = capsys.readouterr()
+    assert captured.out.rstrip().endswith("stable: 2 claims, 0 verdict changes, every mean inside the other's CI")
+    assert "synthetic" not in captured.out and captured.err == ""
+
+    with pytest.raises(DataError, match="claims.csv missing"):  # without --studies, "same" has no claims.csv
+        compare.main(["ref", "same", "--root", str(tmp_path), "--check"])
+
+    write_campaign(tmp_path, "moved", [REFERENCE[0], claim("patch", "3b", 0.594, 0.018, 1.170, "reproduced")],
+                   per_study=True)
+    with pytest.raises(SystemExit) as exit_info:
+        compare.main(["ref", "moved", "--root", str(tmp_path), "--studies", "clean", "patch", "--check"])
+    assert exit_info.value.code == 1
+    assert capsys.readouterr().err.splitlines() == [
+        "patch claim 3b: verdict 'inconclusive' in ref, 'reproduced' in moved",
+        "unstable: 1 of 2 claims fail (1 verdict change, 0 with a mean outside the other's CI, 0 in one campaign only)",
+    ]
+
+
+def test_claims_extra_and_missing_optional_columns(tmp_path: Path, capsys) -> None:
+    """Only study, claim, verdict, mean, ci_low, ci_high are needed; unknown columns are ignored."""
+    write_campaign(tmp_path, "a", [claim("clean", "1", 0.2, 0.1, 0.3, "reproduced", n_seeds=3, new_column="x")])
+    write_campaign(tmp_path, "b", [claim("clean", "1", 0.2, 0.1, 0.3, "reproduced", other_new=1.5)])
+    compare.main(["a", "b", "--root", str(tmp_path), "--check"])
+    assert "stable: 1 claim, 0 verdict changes" in capsys.readouterr().out
+    write_campaign(tmp_path, "c", [{"study": "clean", "claim": "1", "verdict": "reproduced", "mean": 0.2}])
+    with pytest.raises(DataError, match=r"c/claims.csv: claims table lacks column\(s\) ci_low, ci_high"):
+        compare.main(["a", "c", "--root", str(tmp_path)])

@@ -9,17 +9,31 @@ Reads ``<root>/<tag>/aggregate/<study>/summary.csv`` and
   whether the verdict changed.
 
 Rows present in only one campaign are kept, with an empty delta (and verdict
-``absent`` on the other side).
+``absent`` on the other side). Only the claim columns ``study, claim,
+verdict, mean, ci_low, ci_high`` are required; ``n_seeds`` is shown when
+both tables have it, and other columns are ignored.
+
+``--studies S [S ...]`` restricts both campaigns to those studies; their
+claims are then read from ``claims/<study>.csv`` where it exists (a campaign
+run for some studies only has no ``claims.csv``), else from ``claims.csv``.
+
+``--check`` adds a stability verdict (:func:`check_stability`): after
+printing, exit with status 1, one line on stderr per failing claim and a
+summary line, unless every claim is present in both campaigns, has the same
+verdict in both, and each campaign's mean lies inside the other's 95% CI
+(bounds included); otherwise print ``stable: ...`` and exit 0.
 
 Usage::
 
     python -m lrorder.compare default long [--root results] [--out-summary S.csv] [--out-claims C.csv]
+    python -m lrorder.compare default perturb --studies clean patch --check
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 from typing import Sequence
 
@@ -30,27 +44,62 @@ from lrorder.errors import DataError
 
 SUMMARY_KEYS = ["study", "schedule", "eval_set", "statistic"]
 CLAIM_KEYS = ["study", "claim"]
+#: Columns of claims.csv that compare relies on; any other column is optional or ignored.
+CLAIM_REQUIRED = ("study", "claim", "verdict", "mean", "ci_low", "ci_high")
+STABILITY_COLUMNS = ["study", "claim", "verdict_a", "verdict_b", "mean_a", "mean_b", "a_in_b_ci", "b_in_a_ci",
+                     "stable"]
+ABSENT = "absent"
 
 
-def campaign_dir(root: str | os.PathLike, tag: str) -> Path:
-    """``root/tag``, which must hold a finished campaign (its ``claims.csv``).
+def campaign_dir(root: str | os.PathLike, tag: str, studies: Sequence[str] | None = None) -> Path:
+    """``root/tag``, which must hold a finished campaign: its ``claims.csv``, or with
+    ``studies``, ``claims/<study>.csv`` of each study as an alternative.
 
     Raises:
-        DataError: the folder or its ``claims.csv`` does not exist.
+        DataError: the folder holds no such claims table.
     """
     path = Path(root) / tag
-    if not (path / "claims.csv").is_file():
-        raise DataError(f"{path}: no finished campaign with tag {tag!r} here (claims.csv missing; run snakemake first)")
-    return path
+    if (path / "claims.csv").is_file():
+        return path
+    if studies and all((path / "claims" / f"{study}.csv").is_file() for study in studies):
+        return path
+    raise DataError(f"{path}: no finished campaign with tag {tag!r} here (claims.csv missing; run snakemake first)")
 
 
-def read_summaries(path: Path) -> pd.DataFrame:
-    """All ``aggregate/<study>/summary.csv`` of a campaign in one table.
+def read_claims(path: Path, studies: Sequence[str] | None = None) -> pd.DataFrame:
+    """The claims table of a campaign, restricted to ``studies`` if given.
+
+    With ``studies``, each study's rows come from ``claims/<study>.csv`` if it
+    exists (the per-study tables ``claims.csv`` is collected from), else from
+    ``claims.csv``.
+
+    Raises:
+        DataError: a table is missing or unreadable, or lacks a column of :data:`CLAIM_REQUIRED`.
+    """
+    if studies is None:
+        tables = [(path / "claims.csv", None)]
+    else:
+        tables = [(path / "claims" / f"{study}.csv", study) if (path / "claims" / f"{study}.csv").is_file()
+                  else (path / "claims.csv", study) for study in studies]
+    parts = []
+    for file, study in tables:
+        table = fileio.read_csv(file, "claims", dtype={"study": str, "claim": str})  # claim ids "1" and "3a" alike
+        missing = [c for c in CLAIM_REQUIRED if c not in table.columns]
+        if missing:
+            raise DataError(f"{file}: claims table lacks column(s) {', '.join(missing)}")
+        parts.append(table if study is None else table[table["study"] == study])
+    return pd.concat(parts, ignore_index=True)
+
+
+def read_summaries(path: Path, studies: Sequence[str] | None = None) -> pd.DataFrame:
+    """All ``aggregate/<study>/summary.csv`` of a campaign (of ``studies`` only, if given) in one table.
 
     Raises:
         DataError: the campaign has no summary table, or one cannot be read.
     """
     files = sorted(path.glob("aggregate/*/summary.csv"))
+    if studies is not None:
+        files = [f for f in files if f.parent.name in studies]
     if not files:
         raise DataError(f"{path}: no aggregate/<study>/summary.csv")
     return pd.concat([fileio.read_csv(f, "summary") for f in files], ignore_index=True)
@@ -68,11 +117,73 @@ def compare_summaries(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
 
 
 def compare_claims(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
-    """Claim rows matched on study and claim: verdict, n_seeds, mean, CI of each; ``delta``; ``verdict_changed``."""
-    merged = _side_by_side(a, b, CLAIM_KEYS, ["verdict", "n_seeds", "mean", "ci_low", "ci_high"])
-    merged[["verdict_a", "verdict_b"]] = merged[["verdict_a", "verdict_b"]].fillna("absent")
+    """Claim rows matched on study and claim: verdict, n_seeds (if both have it), mean, CI of each;
+    ``delta``; ``verdict_changed``. Other columns are ignored."""
+    optional = ["n_seeds"] if "n_seeds" in a.columns and "n_seeds" in b.columns else []
+    merged = _side_by_side(a, b, CLAIM_KEYS, ["verdict", *optional, "mean", "ci_low", "ci_high"])
+    merged[["verdict_a", "verdict_b"]] = merged[["verdict_a", "verdict_b"]].fillna(ABSENT)
     merged["verdict_changed"] = merged["verdict_a"] != merged["verdict_b"]
     return merged
+
+
+def check_stability(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
+    """Per claim of either campaign: is it stable between A and B?
+
+    One row per (study, claim), sorted, with the columns of
+    :data:`STABILITY_COLUMNS`: the verdicts (``absent`` where a campaign lacks
+    the claim) and means of A and B, ``a_in_b_ci`` (A's mean lies in B's
+    ``[ci_low, ci_high]``, bounds included), ``b_in_a_ci`` (the reverse) and
+    ``stable``: present in both, same verdict, and both means inside the
+    other's CI. A missing mean or CI (NaN) counts as outside.
+    """
+    m = compare_claims(a, b)
+    a_in_b = (m["mean_a"] >= m["ci_low_b"]) & (m["mean_a"] <= m["ci_high_b"])
+    b_in_a = (m["mean_b"] >= m["ci_low_a"]) & (m["mean_b"] <= m["ci_high_a"])
+    present = (m["verdict_a"] != ABSENT) & (m["verdict_b"] != ABSENT)
+    out = m[["study", "claim", "verdict_a", "verdict_b", "mean_a", "mean_b"]].copy()
+    out["a_in_b_ci"] = a_in_b.astype(bool)
+    out["b_in_a_ci"] = b_in_a.astype(bool)
+    out["stable"] = present & ~m["verdict_changed"] & out["a_in_b_ci"] & out["b_in_a_ci"]
+    return out[STABILITY_COLUMNS]
+
+
+def stability_report(table: pd.DataFrame, tag_a: str = "A", tag_b: str = "B") -> tuple[list[str], str]:
+    """Lines for :func:`check_stability`'s table: one per unstable claim, then the summary line.
+
+    The summary starts with ``stable:`` when every claim is stable and with
+    ``unstable:`` otherwise (also when there is no claim at all).
+    """
+    if table.empty:
+        return ["no claims in either campaign"], "unstable: 0 claims compared"
+    failures = []
+    for row in table.itertuples(index=False):
+        if row.stable:
+            continue
+        name = f"{row.study} claim {row.claim}"
+        if ABSENT in (row.verdict_a, row.verdict_b):
+            where = tag_a if row.verdict_a != ABSENT else tag_b
+            failures.append(f"{name}: only in {where}")
+            continue
+        reasons = []
+        if row.verdict_a != row.verdict_b:
+            reasons.append(f"verdict {row.verdict_a!r} in {tag_a}, {row.verdict_b!r} in {tag_b}")
+        if not row.a_in_b_ci:
+            reasons.append(f"{tag_a}'s mean {row.mean_a:.4g} outside {tag_b}'s CI")
+        if not row.b_in_a_ci:
+            reasons.append(f"{tag_b}'s mean {row.mean_b:.4g} outside {tag_a}'s CI")
+        failures.append(f"{name}: {'; '.join(reasons)}")
+    present = (table["verdict_a"] != ABSENT) & (table["verdict_b"] != ABSENT)
+    changes = int((present & (table["verdict_a"] != table["verdict_b"])).sum())
+    outside = int((present & ~(table["a_in_b_ci"] & table["b_in_a_ci"])).sum())
+    if not failures:
+        return [], f"stable: {_count(len(table), 'claim')}, 0 verdict changes, every mean inside the other's CI"
+    return failures, (f"unstable: {len(failures)} of {_count(len(table), 'claim')} fail "
+                      f"({_count(changes, 'verdict change')}, {outside} with a mean outside the other's CI, "
+                      f"{int((~present).sum())} in one campaign only)")
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -82,11 +193,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--root", default="results", help="folder holding the campaigns (default: results)")
     parser.add_argument("--out-summary", help="also write the summary comparison to this CSV")
     parser.add_argument("--out-claims", help="also write the claims comparison to this CSV")
+    parser.add_argument("--studies", nargs="+", metavar="STUDY", help="compare only these studies")
+    parser.add_argument("--check", action="store_true",
+                        help="exit 1 unless every claim is in both campaigns with the same verdict and "
+                             "each mean inside the other's CI")
     args = parser.parse_args(argv)
-    dir_a, dir_b = campaign_dir(args.root, args.tag_a), campaign_dir(args.root, args.tag_b)
-    summary = compare_summaries(read_summaries(dir_a), read_summaries(dir_b))
-    claims = compare_claims(fileio.read_csv(dir_a / "claims.csv", "claims"),
-                            fileio.read_csv(dir_b / "claims.csv", "claims"))
+    dir_a, dir_b = (campaign_dir(args.root, tag, args.studies) for tag in (args.tag_a, args.tag_b))
+    claims_a, claims_b = read_claims(dir_a, args.studies), read_claims(dir_b, args.studies)
+    for study in args.studies or ():
+        if not ((claims_a["study"] == study).any() or (claims_b["study"] == study).any()):
+            raise DataError(f"study {study!r}: no claims in either campaign")
+    summary = compare_summaries(read_summaries(dir_a, args.studies), read_summaries(dir_b, args.studies))
+    claims = compare_claims(claims_a, claims_b)
     for table, out in ((summary, args.out_summary), (claims, args.out_claims)):
         if out is not None:
             with fileio.atomic_path(out) as tmp:
@@ -98,6 +216,14 @@ def main(argv: Sequence[str] | None = None) -> None:
             index=False, float_format=lambda v: f"{v:.4g}"))
         print("\nSummary (mean over seeds):")
         print(summary.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    if args.check:
+        failures, summary_line = stability_report(check_stability(claims_a, claims_b), args.tag_a, args.tag_b)
+        if failures:
+            sys.stdout.flush()
+            for line in (*failures, summary_line):
+                print(line, file=sys.stderr)
+            sys.exit(1)
+        print(f"\n{summary_line}")
 
 
 if __name__ == "__main__":
