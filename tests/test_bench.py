@@ -20,7 +20,7 @@ def test_gpu_check_says_it_needs_a_gpu() -> None:
 
 
 @pytest.mark.parametrize("script", ["data_path.py", "epoch_overhead.py", "job_overhead.py", "batched_seeds.py",
-                                    "dag_overhead.py", "gpu_check.py"])
+                                    "dag_overhead.py", "gpu_check.py", "perturbation.py"])
 def test_bench_help(script: str) -> None:
     result = subprocess.run([sys.executable, str(REPO / "bench" / script), "--help"], capture_output=True, text=True,
                             timeout=120)
