@@ -31,6 +31,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.optim.swa_utils import update_bn
 
 from lrorder import cli, fileio, manifest, provenance, seeding
 from lrorder.errors import ConfigError, DataError
@@ -174,6 +175,101 @@ def pick_device(requested: str) -> torch.device:
     return torch.device(requested)
 
 
+def recalibrate_batchnorm(
+    model: nn.Module,
+    batch: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]],
+    indices: torch.Tensor,
+    batch_size: int,
+    precision: Precision = FP32,
+) -> None:
+    """Re-estimate every BatchNorm layer's running mean and variance on training batches ("precise BN").
+
+    The running statistics are reset and replaced by the average of the
+    batch statistics over ``batch(idx)`` for ``idx`` in ``indices.split(batch_size)``
+    (``torch.optim.swa_utils.update_bn``: train mode, no gradient, cumulative
+    average), with pre-activation noise off. The parameters, the optimiser
+    and every random stream of training are untouched, so a run trains
+    exactly as with ``bn_eval: running``; only evaluation changes.
+
+    Why: with momentum 0.1 the running statistics mix the last few dozen
+    batches of an epoch, taken from weights that a large LR (or the last,
+    smaller batch) moves a lot; evaluated with them, a network that fits its
+    training batches can score near chance for one epoch (measured on the
+    default patch study: ``bench/bn_eval.py``). The official code
+    (``cwein3/large-lr-code``, ``train_util.py``) evaluates with the running
+    statistics; this is an opt-in deviation (``training.bn_eval``).
+
+    Args:
+        model: a model with zero or more ``BatchNorm`` layers (none: no-op).
+        batch: maps int64 indices ``(B,)`` to the training batch ``(x, y)``
+            as the model sees it in training (normalised, patched).
+        indices: int64 ``(K,)`` training indices to estimate from.
+        batch_size: examples per forward pass.
+        precision: autocast and memory layout of the forward passes.
+    """
+    set_preactivation_noise(model, 0.0, None)
+    with precision.autocast():
+        update_bn((precision.layout(batch(idx)[0]) for idx in indices.split(batch_size)), model)
+
+
+TWO_STEP_SUFFIX = "_two_step"
+
+
+def eval_inputs(data: TrainingData, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inputs and labels of evaluation set or subset ``name`` of ``data``.
+
+    Raises:
+        ConfigError: ``name`` is neither an evaluation set nor a subset.
+    """
+    if name in data.eval_sets:
+        return data.eval_sets[name]
+    if name in data.eval_subsets:
+        parent, mask = data.eval_subsets[name]
+        x, y = data.eval_sets[parent]
+        return x[mask], y[mask]
+    known = sorted([*data.eval_sets, *data.eval_subsets])
+    raise ConfigError(f"training.two_step_eval: unknown evaluation set {name!r} (have: {', '.join(known)})")
+
+
+@torch.no_grad()
+def two_step_scores(
+    model: nn.Module,
+    params: Sequence[torch.Tensor],
+    previous: Sequence[torch.Tensor],
+    inputs: tuple[torch.Tensor, torch.Tensor],
+    batch_size: int,
+    precision: Precision = FP32,
+) -> tuple[float, float]:
+    """Mean loss and accuracy of ``model`` averaged over its current parameters and ``previous`` ones.
+
+    A large LR past the stability edge along a direction makes the iterate
+    jump across a minimum every step (a period-2 oscillation; the synthetic
+    study's large LR does this along the Q direction). Evaluated once per
+    epoch after an even number of steps, every epoch sees the same phase of
+    it; the average over the weights after the epoch's last two steps reads
+    both phases. ``params`` are restored bitwise.
+
+    Args:
+        model: the network, whose parameters are ``params``.
+        params: its trained parameters, in order.
+        previous: the same parameters one step earlier (same shapes).
+        inputs: ``(x, y)`` of the evaluation set.
+        batch_size, precision: as in :func:`evaluate`.
+
+    Returns:
+        ``(loss, accuracy)``: the means of the two evaluations' mean loss
+        and accuracy (floats).
+    """
+    current = [p.detach().clone() for p in params]
+    now = evaluate(model, *inputs, batch_size, precision)
+    for p, q in zip(params, previous):
+        p.copy_(q)
+    before = evaluate(model, *inputs, batch_size, precision)
+    for p, q in zip(params, current):
+        p.copy_(q)
+    return (now[0] + before[0]) / 2, (now[1] + before[1]) / 2
+
+
 def _schedule(cfg: Mapping[str, Any]) -> PiecewiseConstant:
     return PiecewiseConstant(float(cfg["initial"]), tuple(cfg["milestones"]), tuple(cfg["factors"]))
 
@@ -214,6 +310,7 @@ def train(
     device: torch.device,
     checkpoint: str | os.PathLike | None = None,
     log: Callable[[str], None] | None = None,
+    before_eval: Callable[[nn.Module, int], None] | None = None,
 ) -> tuple[pd.DataFrame, nn.Module, int]:
     """Train one run and return ``(metrics, model, resumed_from_epoch)``.
 
@@ -227,6 +324,10 @@ def train(
     run was killed) is ignored, with a note on stderr, and the run starts over.
     ``log``, if given, receives one line per epoch (:func:`epoch_line`) and
     one when the run resumes.
+    ``before_eval``, if given, is called as ``before_eval(model, epoch)``
+    after each epoch's training steps, before the BatchNorm statistics are
+    recalibrated and the evaluation sets scored (``bench/bn_eval.py`` scores
+    the running statistics there); it must leave the model as it found it.
 
     Raises:
         DataError: the checkpoint file cannot be read as a checkpoint.
@@ -269,7 +370,10 @@ def train(
     batch_size = int(training["batch_size"])
     eval_batch_size = int(training.get("eval_batch_size", 1024))
     params = [p for p in model.parameters() if p.requires_grad]
+    recalibration_examples = (min(n, int(training.get("bn_recalibration_examples", n)))
+                              if training.get("bn_eval", "running") == "recalibrated" else 0)
     ident = {"study": run_cfg["study"], "schedule": run_cfg["schedule"], "seed": seed}
+    two_step = {name: eval_inputs(data, name) for name in training.get("two_step_eval", [])}
     for epoch in range(start_epoch, int(training["epochs"]) + 1):
         lr = lr_schedule.value(epoch)
         sigma = noise_schedule.value(epoch)
@@ -284,7 +388,10 @@ def train(
         model.train()
         total_loss = torch.zeros((), device=device)
         total_correct = torch.zeros((), device=device, dtype=torch.long)
-        for idx in order.split(batch_size):
+        batches = order.split(batch_size)
+        for step, idx in enumerate(batches):
+            if two_step and step == len(batches) - 1:
+                previous = [p.detach().clone() for p in params]
             x, y = batch(idx)
             with precision.autocast():
                 output = model(precision.layout(x))
@@ -299,6 +406,11 @@ def train(
             total_correct += correct
         rows.append({**ident, "epoch": epoch, "lr": lr, "noise": sigma, "eval_set": "train",
                      "loss": (total_loss / n).item(), "accuracy": (total_correct.double() / n).item()})
+        if before_eval is not None:
+            before_eval(model, epoch)
+        if recalibration_examples:
+            subset = torch.randperm(n, generator=seeding.torch_generator(seed, "bn_recalibration", epoch))
+            recalibrate_batchnorm(model, batch, subset[:recalibration_examples].to(device), batch_size, precision)
         for name, (x, y) in data.eval_sets.items():
             losses, correct = per_example_outcomes(model, x, y, eval_batch_size, precision=precision)
             scores = {name: (losses, correct)}
@@ -308,6 +420,10 @@ def train(
                 loss_value, accuracy = mean_loss_and_accuracy(*outcome)
                 rows.append({**ident, "epoch": epoch, "lr": lr, "noise": sigma, "eval_set": set_name,
                              "loss": loss_value, "accuracy": accuracy})
+        for name, inputs in two_step.items():
+            loss_value, accuracy = two_step_scores(model, params, previous, inputs, eval_batch_size, precision)
+            rows.append({**ident, "epoch": epoch, "lr": lr, "noise": sigma, "eval_set": name + TWO_STEP_SUFFIX,
+                         "loss": loss_value, "accuracy": accuracy})
         if checkpoint is not None:
             save_torch({"config_hash": config_hash, "epoch": epoch, "model": model.state_dict(),
                         "optimizer": optimizer.state_dict(), "rows": rows}, checkpoint)
