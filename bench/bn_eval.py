@@ -15,7 +15,8 @@ Prints, per schedule and evaluation set, over all seeds and epochs:
 
 Writes the per-epoch table (``bn_stats`` = running / recalibrated) to
 ``--out`` if given. The datasets are built first with Snakemake (the study's
-``image_data`` / ``patch_data`` targets of the config's tag).
+``image_data`` / ``patch_data`` targets of the config's tag; one patch
+draw per seed).
 
 Usage: python bench/bn_eval.py [--study patch] [--seeds 1000 1001] [--configfile presets/X.yaml] [--out bn_eval.csv]
 """
@@ -51,27 +52,28 @@ def resolved_config(configfiles: list[str]) -> dict:
     return config
 
 
-def build_data(config: dict, study: str, configfiles: list[str]) -> tuple[Path, Path | None]:
-    """Build the study's dataset (and patch arrays) with Snakemake; return their folders."""
+def build_data(config: dict, study: str, configfiles: list[str], seeds: list[int]) -> tuple[Path, dict[int, Path]]:
+    """Build the study's dataset (and each seed's patch arrays) with Snakemake; return their folders."""
     dataset = config["studies"][study]["dataset"]["name"]
     results = Path("results") / config["tag"] / "data"
     images = results / "images" / dataset
-    patch = results / "patch" / dataset if plan.STUDY_KINDS[study] == "patch" else None
-    targets = [str(images / "manifest.json")] + ([str(patch / "manifest.json")] if patch else [])
+    patches = ({seed: results / "patch" / dataset / f"seed{seed}" for seed in seeds}
+               if plan.STUDY_KINDS[study] == "patch" else {})
+    targets = [str(images / "manifest.json")] + [str(patch / "manifest.json") for patch in patches.values()]
     layers = ["--configfile", *configfiles] if configfiles else []
     subprocess.run([sys.executable, "-m", "snakemake", *targets, "--cores", "1", "--quiet", "all", *layers],
                    cwd=REPO, check=True)
-    return REPO / images, (REPO / patch if patch else None)
+    return REPO / images, {seed: REPO / patch for seed, patch in patches.items()}
 
 
-def measure(config: dict, study: str, seeds: list[int], images: Path, patch: Path | None) -> pd.DataFrame:
+def measure(config: dict, study: str, seeds: list[int], images: Path, patches: dict[int, Path]) -> pd.DataFrame:
     """Per-epoch accuracy of every evaluation set with both kinds of BatchNorm statistics."""
     torch.set_num_threads(1)
     enable_deterministic_algorithms()
     device = torch.device("cpu")
     frames = []
     for seed in seeds:
-        data = load_images(images, device, seed, config["studies"][study]["training"]["augment"], patch)
+        data = load_images(images, device, seed, config["studies"][study]["training"]["augment"], patches.get(seed))
         for schedule in config["studies"][study]["schedules"]:
             run_cfg = copy.deepcopy(plan.run_config(config, study, schedule, seed))
             run_cfg["training"]["bn_eval"] = "recalibrated"
@@ -120,8 +122,8 @@ def main() -> None:
     config = resolved_config(args.configfile)
     if args.study not in config["studies"] or plan.STUDY_KINDS.get(args.study) == "synthetic":
         parser.error(f"--study: expected an image study of the config, got {args.study!r}")
-    images, patch = build_data(config, args.study, args.configfile)
-    table = measure(config, args.study, args.seeds, images, patch)
+    images, patches = build_data(config, args.study, args.configfile, args.seeds)
+    table = measure(config, args.study, args.seeds, images, patches)
     if args.out:
         table.to_csv(args.out, index=False)
     print(f"{args.study} study, seeds {args.seeds}: evaluation with running vs recalibrated BatchNorm statistics")

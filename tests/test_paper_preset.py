@@ -22,7 +22,8 @@ def test_paper_dag(tmp_path) -> None:
     jobs = planned_jobs(result)
     # 3 seeds x (2 clean + 3 patch schedules) + 10 seeds x 3 synthetic schedules
     assert jobs["train"] == 3 * 5 + 30
-    assert jobs["fetch_cifar10"] == 1 and jobs["image_data"] == 1 and jobs["patch_data"] == 1
+    assert jobs["fetch_cifar10"] == 1 and jobs["image_data"] == 1
+    assert jobs["patch_data"] == 3  # one patch draw per seed of the patch study
 
 
 def test_missing_cifar_stops_at_the_download_with_one_line(tmp_path) -> None:

@@ -78,18 +78,25 @@ def test_arrays_shapes_dtypes_and_exact_patched_count(arrays32: dict[str, np.nda
         "z": (np.float32, (3, 7, 7)),
         "zeta": (np.float32, (10, 3, 7, 7)),
         "train_patched": (np.bool_, (200,)),
+        "test_patched": (np.bool_, (50,)),
         "test_sign": (np.int8, (50,)),
+        "test_patch_only": (np.bool_, (50,)),
+        "test_u": (np.float32, (50,)),
         "patch_only_y": (np.int64, (1000,)),
         "patch_only_sign": (np.int8, (1000,)),
+        "patch_only_scaled": (np.bool_, (1000,)),
+        "patch_only_u": (np.float32, (1000,)),
     }
+    assert {k: v.dtype for k, v in a.items()} == patch.ARRAY_DTYPES
     assert a["train_patched"].sum() == 160  # exactly round(0.8 * 200)
+    assert a["test_patched"].sum() == 40  # the same rule on the test split: round(0.8 * 50)
     assert np.abs(a["zeta"]).max() <= 0.1 and np.abs(a["zeta"]).max() > 0.09
     assert 1.0 < a["z"].std() < 1.5  # 1.25 * N(0, 1) over 147 values
     assert set(np.unique(a["test_sign"])) == {-1, 1}
     assert set(np.unique(a["patch_only_sign"])) == {-1, 1}
     for n in (1, 5, 7, 333):
-        arr = patch.make_patch_arrays(PARAMS, n, 1, 10, (3, 32, 32), seed=0)
-        assert arr["train_patched"].sum() == int(np.floor(0.8 * n + 0.5))
+        arr = patch.make_patch_arrays(PARAMS, n, n, 10, (3, 32, 32), seed=0)
+        assert arr["train_patched"].sum() == arr["test_patched"].sum() == int(np.floor(0.8 * n + 0.5))
 
 
 def test_arrays_deterministic_and_streams_independent(arrays32: dict[str, np.ndarray]) -> None:
@@ -97,11 +104,11 @@ def test_arrays_deterministic_and_streams_independent(arrays32: dict[str, np.nda
     for k in arrays32:
         np.testing.assert_array_equal(again[k], arrays32[k])
     other_n_test = patch.make_patch_arrays(PARAMS, 200, 77, 10, (3, 32, 32), seed=3)
-    for k in ("z", "zeta", "train_patched", "patch_only_y", "patch_only_sign"):
+    for k in ("z", "zeta", "train_patched", "patch_only_y", "patch_only_sign", "patch_only_scaled", "patch_only_u"):
         np.testing.assert_array_equal(other_n_test[k], arrays32[k])
     other_seed = patch.make_patch_arrays(PARAMS, 200, 50, 10, (3, 32, 32), seed=4)
-    assert not np.array_equal(other_seed["z"], arrays32["z"])
-    assert not np.array_equal(other_seed["train_patched"], arrays32["train_patched"])
+    for k in ("z", "zeta", "train_patched", "test_patched", "test_sign", "test_u", "patch_only_y", "patch_only_u"):
+        assert not np.array_equal(other_seed[k], arrays32[k]), k  # each run seed has its own patch
 
 
 def test_arrays_reject_patch_larger_than_image() -> None:
@@ -260,31 +267,98 @@ def test_gpu_matches_cpu(arrays32: dict[str, np.ndarray], patcher32: patch.Train
 # ---------------------------------------------------------------- evaluation sets
 
 
+def centre_coef(out: np.ndarray, z: np.ndarray, zeta_y: np.ndarray) -> np.ndarray:
+    """``c`` such that the centre patch is ``z + c * zeta_y`` (one value per example; checked constant)."""
+    coef = (out[:, :, 12:19, 12:19] - z) / zeta_y
+    np.testing.assert_allclose(coef, coef.mean(axis=(1, 2, 3), keepdims=True) + 0 * coef, atol=1e-3)
+    return coef.mean(axis=(1, 2, 3))
+
+
 def test_patched_test_set(arrays32: dict[str, np.ndarray]) -> None:
     x = batch(50)
     y = np.arange(50) % 10
-    xp, yp = patch.patched_test_set(x, y, arrays32)
+    xp, yp = patch.patched_test_set(x, y, arrays32, PARAMS)
     assert xp.shape == (50, 3, 32, 32) and yp.dtype == torch.int64
     np.testing.assert_array_equal(yp.numpy(), y)
+    out, xn = xp.numpy(), x.numpy()
     m = region_mask(32, 12, 7)
-    expect = arrays32["z"] + arrays32["test_sign"].astype(np.float32)[:, None, None, None] * arrays32["zeta"][y]
-    np.testing.assert_array_equal(xp.numpy()[:, :, 12:19, 12:19], expect)
-    np.testing.assert_array_equal(xp.numpy()[:, :, ~m], x.numpy()[:, :, ~m])
-    with pytest.raises(DataError, match="test_sign"):
-        patch.patched_test_set(x[:10], y[:10], arrays32)
+    patched, only = arrays32["test_patched"], arrays32["test_patch_only"] & arrays32["test_patched"]
+    plain = patched & ~only
+    assert plain.any() and only.any() and (~patched).any()
+    z, zeta, sign = arrays32["z"], arrays32["zeta"], arrays32["test_sign"].astype(np.float32)
+    # unpatched test images: unchanged, bit for bit
+    np.testing.assert_array_equal(out[~patched], xn[~patched])
+    # image + patch: exactly z + s * zeta_y at the centre, the image elsewhere
+    np.testing.assert_array_equal(out[plain][:, :, 12:19, 12:19], z + sign[plain, None, None, None] * zeta[y[plain]])
+    np.testing.assert_array_equal(out[plain][:, :, ~m], xn[plain][:, :, ~m])
+    # patch only: a zero image carrying z + s * 1.75 * u * zeta_y
+    assert (out[only][:, :, ~m] == 0).all()
+    coef = centre_coef(out[only], z, zeta[y[only]])
+    np.testing.assert_allclose(coef, sign[only] * 1.75 * arrays32["test_u"][only], atol=1e-3)
+    assert (np.abs(coef) < 1.75).all()
+    # deterministic: the same arrays give the same set
+    torch.testing.assert_close(patch.patched_test_set(x, y, arrays32, PARAMS)[0], xp, rtol=0, atol=0)
+    with pytest.raises(DataError, match="test_patched has shape"):
+        patch.patched_test_set(x[:10], y[:10], arrays32, PARAMS)
+    with pytest.raises(DataError, match="'test_u' missing"):
+        patch.patched_test_set(x, y, {k: v for k, v in arrays32.items() if k != "test_u"}, PARAMS)
+
+
+def test_patched_test_set_is_the_training_transform(arrays32: dict[str, np.ndarray]) -> None:
+    # the test set is what a training epoch would show for the same subset and draws (one code path)
+    x, y = batch(50, seed=4), torch.from_numpy(np.arange(50) % 10)
+    as_train = patch.TrainPatcher({**arrays32, "train_patched": arrays32["test_patched"]}, PARAMS, (32, 32))
+    expect = as_train.patch_train_batch(x, y, torch.arange(50), patch.eval_draws(arrays32, "test_patched"))
+    torch.testing.assert_close(patch.patched_test_set(x, y, arrays32, PARAMS)[0], expect, rtol=0, atol=0)
+
+
+def test_patched_test_set_proportions() -> None:
+    n = 10_000
+    a = patch.make_patch_arrays(PARAMS, 10, n, 10, (1, 28, 28), seed=11)
+    assert a["test_patched"].sum() == 8_000  # exact, as for the training subset
+    only = a["test_patch_only"][a["test_patched"]]
+    # patch-only share among patched ~ Binomial(8000, 0.2)/8000: sd 0.0045; 5 sd tolerance
+    assert abs(only.mean() - 0.2) < 0.0225
+    sign = a["test_sign"][a["test_patched"]]
+    assert set(np.unique(sign)) == {-1, 1} and abs((sign > 0).mean() - 0.5) < 0.028  # sd 0.0056
+    u = a["test_u"]
+    assert u.min() >= 0 and u.max() < 1 and abs(u.mean() - 0.5) < 0.015  # sd 0.0029
+    x, _ = patch.patched_test_set(batch(n, c=1, hw=28), np.zeros(n, dtype=np.int64), a, PARAMS)
+    zero_images = (x.flatten(1)[:, ~torch.from_numpy(region_mask(28, 10, 7)).flatten()] == 0).all(dim=1).numpy()
+    np.testing.assert_array_equal(zero_images, a["test_patched"] & a["test_patch_only"])
 
 
 def test_patch_only_set(arrays32: dict[str, np.ndarray]) -> None:
-    x, y = patch.patch_only_set(arrays32, (3, 32, 32))
+    x, y = patch.patch_only_set(arrays32, PARAMS, (3, 32, 32))
     assert x.shape == (1000, 3, 32, 32) and x.dtype == torch.float32 and y.shape == (1000,)
+    np.testing.assert_array_equal(y.numpy(), arrays32["patch_only_y"])
     m = region_mask(32, 12, 7)
-    assert (x.numpy()[:, :, ~m] == 0).all()
+    assert (x.numpy()[:, :, ~m] == 0).all()  # zero images outside the patch
+    z, zeta, yn = arrays32["z"], arrays32["zeta"], y.numpy()
     sign = arrays32["patch_only_sign"].astype(np.float32)
-    expect = arrays32["z"] + sign[:, None, None, None] * arrays32["zeta"][y.numpy()]
-    np.testing.assert_array_equal(x.numpy()[:, :, 12:19, 12:19], expect)
-    counts = np.bincount(y.numpy(), minlength=10)
-    assert counts.sum() == 1000 and counts.min() > 60 and counts.max() < 140  # ~100 each (sd 9.5)
-    assert abs((sign > 0).mean() - 0.5) < 0.07
+    scaled, u = arrays32["patch_only_scaled"], arrays32["patch_only_u"]
+    # unscaled: exactly z + s * zeta_y
+    np.testing.assert_array_equal(x.numpy()[~scaled][:, :, 12:19, 12:19],
+                                  z + sign[~scaled, None, None, None] * zeta[yn[~scaled]])
+    # scaled: z + s * 1.75 * u * zeta_y, |scale| in [0, 1.75)
+    coef = centre_coef(x.numpy()[scaled], z, zeta[yn[scaled]])
+    np.testing.assert_allclose(coef, sign[scaled] * 1.75 * u[scaled], atol=1e-3)
+    assert (np.abs(coef) < 1.75).all() and u.min() >= 0 and u.max() < 1
+    # shares: scaled ~ Binomial(1000, 0.2) (sd 0.013), sign ~ Binomial(1000, 0.5) (sd 0.016); 5 sd
+    assert abs(scaled.mean() - 0.2) < 0.065 and abs((sign > 0).mean() - 0.5) < 0.08
+    # labels uniform over the classes: each class present, ~100 each (sd 9.5)
+    counts = np.bincount(yn, minlength=10)
+    assert counts.sum() == 1000 and counts.min() > 60 and counts.max() < 140
+    # fixed across loads (the official set redraws them at every load)
+    again_x, again_y = patch.patch_only_set(arrays32, PARAMS, (3, 32, 32))
+    assert torch.equal(again_y, y) and torch.equal(again_x, x)
+
+
+def test_patch_only_labels_cover_every_class_for_every_seed() -> None:
+    for seed in range(20):
+        a, b = (patch.make_patch_arrays(PARAMS, 10, 10, 10, (1, 28, 28), seed=seed) for _ in range(2))
+        assert set(np.unique(a["patch_only_y"])) == set(range(10)), seed
+        np.testing.assert_array_equal(a["patch_only_y"], b["patch_only_y"])  # deterministic from the seed
 
 
 def test_one_channel_28x28() -> None:
@@ -298,7 +372,7 @@ def test_one_channel_28x28() -> None:
     patched = arrays["train_patched"]
     assert patched.sum() == 24
     assert (out[torch.from_numpy(patched)][:, :, m] != x[torch.from_numpy(patched)][:, :, m]).all()
-    xo, _ = patch.patch_only_set(arrays, (1, 28, 28))
+    xo, _ = patch.patch_only_set(arrays, PARAMS, (1, 28, 28))
     assert (xo[:, :, 10:17, 10:17] != 0).all() and xo[:, :, ~torch.from_numpy(m)].abs().sum() == 0
 
 
@@ -316,13 +390,13 @@ def test_cli_end_to_end(tmp_path: Path) -> None:
                      "--seed", "5", "--out", str(out))
     assert res.returncode == 0, res.stderr
     arrays, meta = manifest.load_dataset(out)  # verifies every sha256
-    assert meta["generator"] == "lrorder.data.patch" and meta["generator_version"] == "1" and meta["seed"] == 5
+    assert meta["generator"] == "lrorder.data.patch" and meta["generator_version"] == "2" and meta["seed"] == 5
     assert set(meta["files"]) == {f"{k}.npy" for k in patch.ARRAY_DTYPES}
     for name, digest in meta["files"].items():
         assert fileio.sha256_file(out / name) == digest
     p = meta["params"]
     assert p["source_manifest_sha256"] == fileio.sha256_file(images / "manifest.json")
-    assert (p["n_train"], p["n_test"], p["n_patched"], p["num_classes"]) == (200, 40, 160, 10)
+    assert (p["n_train"], p["n_test"], p["n_patched"], p["n_test_patched"], p["num_classes"]) == (200, 40, 160, 32, 10)
     assert p["image_shape"] == [32, 32, 3] and p["location"] == [12, 12] and p["n_patch_only"] == 300
     expect = patch.make_patch_arrays(patch.PatchParams(n_patch_only=300), 200, 40, 10, (3, 32, 32), seed=5)
     for k, v in expect.items():

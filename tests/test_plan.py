@@ -294,6 +294,21 @@ def test_validation_message_unknown_key() -> None:
     assert "widht" in msg
 
 
+def test_patch_seed_is_rejected() -> None:
+    # the patch is drawn per run seed (data/patch/<dataset>/seed<k>/): a patch seed would mean nothing
+    err = schema_error({"studies": {"patch": {"patch": {"seed": 0}}}})
+    assert plan.validation_message(err) == (
+        "studies.patch.patch: Additional properties are not allowed ('seed' was unexpected)")
+
+
+def test_patch_params_are_the_patch_fields(smoke: dict) -> None:
+    params = plan.patch_params(smoke, "patch")
+    assert params == {"size": 7, "z_scale": 1.25, "zeta_range": 0.5, "patched_fraction": 0.8,
+                      "patch_only_prob": 0.2, "patch_only_scale": 1.75, "n_patch_only": 100}
+    params["size"] = 3  # a copy
+    assert smoke["studies"]["patch"]["patch"]["size"] == 7
+
+
 def test_validation_message_top_level() -> None:
     err = schema_error({"colour": "red"})
     assert plan.validation_message(err).startswith("<top level>: ")

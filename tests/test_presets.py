@@ -35,7 +35,7 @@ def test_figure1_runs(paper: dict) -> None:
 def test_patch_runs(paper: dict) -> None:
     study = paper["studies"]["patch"]
     assert study["dataset"]["name"] == "cifar10"
-    params, seed = plan.patch_params(paper, "patch")
+    params = plan.patch_params(paper, "patch")
     assert PatchParams(**params) == PatchParams()  # the module defaults are the paper's values
     assert (params["size"], params["z_scale"], params["zeta_range"], params["patched_fraction"],
             params["patch_only_prob"], params["patch_only_scale"], params["n_patch_only"]) == (

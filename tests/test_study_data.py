@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 from lrorder import train
 from lrorder.data import patch, pipeline
+from lrorder.errors import DataError
 from lrorder.study_data import load_images
 
 from fakes import make_image_dataset
@@ -79,7 +80,7 @@ def test_clean_study_data(image_dirs) -> None:
 
 
 def test_patch_study_batches_depend_only_on_seed_epoch_index(image_dirs) -> None:
-    data = load_images(image_dirs[0], CPU, seed=3, augment=True, patch_dir=image_dirs[1])
+    data = load_images(image_dirs[0], CPU, seed=0, augment=True, patch_dir=image_dirs[1])
     assert list(data.eval_sets) == ["test_clean", "test_patched", "patch_only"]
     assert data.eval_sets["patch_only"][0].shape == (20, 1, 28, 28)
     assert any(name.startswith("patch/") for name in data.sha256)
@@ -100,6 +101,28 @@ def test_patch_study_batches_depend_only_on_seed_epoch_index(image_dirs) -> None
             coef = ((region - z) / zeta).flatten()
             assert torch.allclose(coef, coef[0].expand_as(coef), atol=1e-4)
             assert abs(coef[0].item()) <= 1.75 + 1e-4
+
+
+def test_patch_arrays_belong_to_the_run_seed(image_dirs) -> None:
+    with pytest.raises(DataError, match="drawn for run seed 0, but this run has seed 3"):
+        load_images(image_dirs[0], CPU, seed=3, patch_dir=image_dirs[1])
+
+
+def test_patch_study_eval_sets_fixed_and_from_the_arrays(image_dirs) -> None:
+    data = load_images(image_dirs[0], CPU, seed=0, patch_dir=image_dirs[1])
+    again = load_images(image_dirs[0], CPU, seed=0, patch_dir=image_dirs[1])
+    for name, (x, y) in data.eval_sets.items():  # the same examples at every load (and so every epoch)
+        assert torch.equal(x, again.eval_sets[name][0]) and torch.equal(y, again.eval_sets[name][1]), name
+    arrays, params, _ = patch.load_patch_arrays(image_dirs[1])
+    clean_x, clean_y = data.eval_sets["test_clean"]
+    patched_x, patched_y = data.eval_sets["test_patched"]
+    keep = torch.from_numpy(arrays["test_patched"])
+    assert int(keep.sum()) == round(0.8 * 32) and torch.equal(patched_y, clean_y)
+    assert torch.equal(patched_x[~keep], clean_x[~keep])  # unpatched test images unchanged
+    torch.testing.assert_close(patched_x, patch.patched_test_set(clean_x, clean_y, arrays, params)[0], rtol=0, atol=0)
+    only_x, only_y = data.eval_sets["patch_only"]
+    assert torch.equal(only_y, torch.from_numpy(arrays["patch_only_y"]))
+    torch.testing.assert_close(only_x, patch.patch_only_set(arrays, params, (1, 28, 28))[0], rtol=0, atol=0)
 
 
 def run_config(kind: str, **training) -> dict:

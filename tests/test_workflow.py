@@ -58,9 +58,18 @@ def test_image_studies_outputs(smoke_run):
     assert len(patch) == 3 * 2 * 4 * 4  # schedules x seeds x epochs x sets
     arrays, meta = manifest.load_dataset(results / "data" / "images" / "mnist5k")
     assert arrays["train_x"].shape == (4000, 28, 28, 1) and meta["params"]["dataset"] == "mnist5k"
-    patch_arrays, _ = manifest.load_dataset(results / "data" / "patch" / "mnist5k")
-    assert patch_arrays["train_patched"].sum() == 3200 and patch_arrays["patch_only_y"].shape == (100,)
-    examples = results / "figures" / "patch" / "examples_mnist5k.png"
+    draws = {}
+    for seed in (0, 1):  # one patch draw per run seed
+        patch_arrays, patch_meta = manifest.load_dataset(results / "data" / "patch" / "mnist5k" / f"seed{seed}")
+        assert patch_meta["seed"] == seed
+        assert patch_arrays["train_patched"].sum() == 3200 and patch_arrays["test_patched"].sum() == 800
+        assert patch_arrays["patch_only_y"].shape == (100,)
+        draws[seed] = patch_arrays["z"]
+        for schedule in ("large_lr", "small_lr", "act_noise"):
+            run = json.loads((results / "runs" / "patch" / schedule / f"seed{seed}" / "run.json").read_text())
+            assert run["dataset"]["files_sha256"]["patch/z.npy"] == patch_meta["files"]["z.npy"]
+    assert not (draws[0] == draws[1]).all()
+    examples = results / "figures" / "patch" / "examples_mnist5k_seed0.png"
     assert examples.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -83,7 +92,7 @@ def test_report_has_figures_tables_and_provenance(smoke_run):
     result = snakemake(smoke_run, "--report", "report.html", *SMOKE)
     assert result.returncode == 0, result.stderr[-2000:]
     page = (smoke_run / "report.html").read_text()
-    for name in ("accuracy.png", "examples_mnist5k.png", "claims.html", "provenance.html",
+    for name in ("accuracy.png", "examples_mnist5k_seed0.png", "claims.html", "provenance.html",
                  "summary_synthetic.html", "summary_clean.html", "summary_patch.html"):
         assert name in page, name
     tables = smoke_run / "results" / "smoke" / "report"
@@ -117,13 +126,25 @@ def test_adding_a_seed_adds_only_its_runs(smoke_run):
     assert jobs.get("train") == 3 and jobs.get("synthetic_data") == 1
 
 
+def test_adding_a_patch_seed_adds_only_its_patch_draw_and_runs(smoke_run):
+    override = smoke_run / "patch_seed_add.yaml"
+    override.write_text(yaml.safe_dump({"studies": {"patch": {"seeds": [0, 1, 2]}}}))
+    result = snakemake(smoke_run, "-n", "-p", "--configfile", "presets/smoke.yaml", str(override))
+    jobs = planned_jobs(result)
+    assert jobs.get("train") == 3 and jobs.get("patch_data") == 1
+    assert not {"image_data", "synthetic_data", "patch_examples"} & set(jobs)
+    out = result.stdout + result.stderr
+    assert "--seed 2 --out results/smoke/data/patch/mnist5k/seed2 " in out
+    assert out.count("--patch results/smoke/data/patch/mnist5k/seed2 ") == 3
+
+
 @pytest.mark.parametrize(
     ("module", "expected", "unaffected"),
     [
         ("figures.py", {"figure_accuracy": 3, "patch_examples": 1}, {"train", "aggregate", "claims_study"}),
         ("claims.py", {"claims_study": 3, "claims": 1}, {"train", "aggregate", "figure_accuracy"}),
         ("train.py", {"train": 6 + 4 + 6, "aggregate": 3}, {"synthetic_data", "image_data", "patch_data"}),
-        ("data/patch.py", {"patch_data": 1, "train": 6}, {"synthetic_data", "image_data"}),
+        ("data/patch.py", {"patch_data": 2, "train": 6}, {"synthetic_data", "image_data"}),
         ("models/two_layer.py", {"train": 6}, {"synthetic_data", "image_data", "patch_data"}),
         ("provenance.py", {"provenance": 1, "report_table": 1}, {"train", "aggregate", "figure_accuracy"}),
         ("report_tables.py", {"report_table": 5}, {"train", "aggregate", "provenance", "claims"}),

@@ -190,8 +190,7 @@ def check_config(config: Mapping[str, Any]) -> None:
         if "data" in study_cfg:
             _construct(SyntheticParams, study_cfg["data"], f"studies.{study}.data")
         if "patch" in study_cfg:
-            _construct(PatchParams, {k: v for k, v in study_cfg["patch"].items() if k != "seed"},
-                       f"studies.{study}.patch")
+            _construct(PatchParams, study_cfg["patch"], f"studies.{study}.patch")
     _check_shared_datasets(config)
 
 
@@ -236,10 +235,9 @@ def image_split_params(config: Mapping[str, Any], study: str) -> dict[str, Any]:
     return {}
 
 
-def patch_params(config: Mapping[str, Any], study: str) -> tuple[dict[str, Any], int]:
-    """``(PatchParams fields, patch seed)`` of the patch study."""
-    patch = copy.deepcopy(dict(config["studies"][study]["patch"]))
-    return patch, int(patch.pop("seed"))
+def patch_params(config: Mapping[str, Any], study: str) -> dict[str, Any]:
+    """``PatchParams`` fields of the patch study (the patch draw itself follows each run's seed)."""
+    return copy.deepcopy(dict(config["studies"][study]["patch"]))
 
 
 def run_config(config: Mapping[str, Any], study: str, schedule: str, seed: int) -> dict[str, Any]:

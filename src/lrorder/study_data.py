@@ -10,8 +10,9 @@ function giving each epoch's batch maker, and the evaluation sets.
 * ``image`` (Figure 1): uint8 images, normalised per batch, optionally
   augmented (:mod:`lrorder.data.pipeline`); evaluation set ``test``.
 * ``patch``: as ``image``, then the patch applied per batch
-  (:mod:`lrorder.data.patch`); evaluation sets ``test_clean``,
-  ``test_patched`` and ``patch_only`` (paper.md section 3).
+  (:mod:`lrorder.data.patch`, the arrays of the run seed); evaluation sets
+  ``test_clean``, ``test_patched`` (a fixed 80% of the test images patched,
+  some of them patch only) and ``patch_only`` (paper.md section 3).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import torch
 
 from lrorder import manifest
 from lrorder.data import patch, pipeline, synthetic
+from lrorder.errors import DataError
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 BatchMaker = Callable[[torch.Tensor], Batch]
@@ -104,12 +106,12 @@ def load_images(
             come from ``(seed, e)``.
         augment: reflect-pad 4, random crop, horizontal flip (official
             ``train_util.py``; off in both of the paper's experiments).
-        patch_dir: patch arrays (``lrorder.data.patch``); ``None`` for a
-            clean study.
+        patch_dir: patch arrays (``lrorder.data.patch``) drawn for this run
+            seed; ``None`` for a clean study.
 
     Raises:
         DataError: a file is missing or does not match its manifest, or the
-            patch arrays were made from another dataset.
+            patch arrays were made from another dataset or for another seed.
     """
     arrays, meta = manifest.load_dataset(data_dir)
     params = meta["params"]
@@ -127,11 +129,14 @@ def load_images(
         eval_sets = {"test": (test_x, test_y)}
     else:
         patch_arrays, patch_params, patch_meta = patch.load_patch_arrays(patch_dir, data_dir)
+        if int(patch_meta["seed"]) != int(seed):
+            raise DataError(f"{patch_dir}: patch arrays drawn for run seed {patch_meta['seed']}, "
+                            f"but this run has seed {seed} (each run seed has its own patch)")
         patcher = patch.TrainPatcher(patch_arrays, patch_params, (h, w), device)
         eval_sets = {
             "test_clean": (test_x, test_y),
-            "test_patched": patch.patched_test_set(test_x, test_y, patch_arrays),
-            "patch_only": patch.patch_only_set(patch_arrays, (c, h, w), device),
+            "test_patched": patch.patched_test_set(test_x, test_y, patch_arrays, patch_params),
+            "patch_only": patch.patch_only_set(patch_arrays, patch_params, (c, h, w), device),
         }
         sha256.update({f"patch/{name}": digest for name, digest in patch_meta["files"].items()})
 

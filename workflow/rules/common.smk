@@ -103,9 +103,14 @@ def final_targets():
             f"{RESULTS}/figures/{study}/accuracy.png",
         ]
     if "patch" in config["studies"]:
-        dataset = config["studies"]["patch"]["dataset"]["name"]
-        targets.append(f"{RESULTS}/figures/patch/examples_{dataset}.png")
+        targets.append(patch_examples_target())
     return targets
+
+
+def patch_examples_target():
+    """The patch study's example figure: its dataset, the patch draw of its first seed."""
+    study = config["studies"]["patch"]
+    return rules.patch_examples.output.png.format(dataset=study["dataset"]["name"], seed=study["seeds"][0])
 
 
 def anneal_flag(wildcards):
@@ -147,17 +152,17 @@ def image_data_inputs(wildcards):
 
 
 def train_inputs(wildcards):
-    """The dataset manifest(s) a run reads: per seed (synthetic) or per dataset (+ patch arrays)."""
+    """The dataset manifest(s) a run reads: per seed (synthetic) or per dataset (+ the seed's patch arrays)."""
     kind = plan.STUDY_KINDS[wildcards.study]
     if kind == "synthetic":
         return {"manifest": rules.synthetic_data.output.manifest.format(study=wildcards.study, seed=wildcards.seed)}
     dataset = config["studies"][wildcards.study]["dataset"]["name"]
     inputs = {"manifest": rules.image_data.output.manifest.format(dataset=dataset)}
     if kind == "patch":
-        inputs["patch"] = rules.patch_data.output.manifest.format(dataset=dataset)
+        inputs["patch"] = rules.patch_data.output.manifest.format(dataset=dataset, seed=wildcards.seed)
     return inputs
 
 
 def patch_flag(wildcards, input):
-    """``--patch DIR`` for a run of the patch study."""
+    """``--patch DIR`` (the run seed's patch arrays) for a run of the patch study."""
     return f"--patch {shlex.quote(os.path.dirname(input.patch))}" if "patch" in input.keys() else ""

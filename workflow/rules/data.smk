@@ -65,22 +65,26 @@ rule image_data:
         " --params {params.split:q} --out {params.outdir:q} > {log:q} 2>&1"
 
 
+# Patch arrays: one draw per run seed (z, zeta, the fixed patched subsets and
+# the evaluation sets' draws), shared by the schedules of that seed, as the
+# official code draws them in each run.
+
+
 rule patch_data:
     input:
         dataset=rules.image_data.output.manifest,
         code=code("patch_data"),
     output:
-        manifest=f"{RESULTS}/data/patch/{{dataset}}/manifest.json",
+        manifest=f"{RESULTS}/data/patch/{{dataset}}/seed{{seed}}/manifest.json",
     params:
-        patch=lambda w: json_param(plan.patch_params(config, "patch")[0]),
-        seed=lambda w: plan.patch_params(config, "patch")[1],
+        patch=lambda w: json_param(plan.patch_params(config, "patch")),
         dataset=lambda w, input: os.path.dirname(input.dataset),
         outdir=lambda w, output: os.path.dirname(output.manifest),
     log:
-        f"{LOGS}/data/patch/{{dataset}}.log",
+        f"{LOGS}/data/patch/{{dataset}}/seed{{seed}}.log",
     priority: 3  # before everything: the longest training runs (image studies) wait on it
     conda:
         ENV
     shell:
         "python -m lrorder.data.patch --dataset-dir {params.dataset:q} --params {params.patch:q}"
-        " --seed {params.seed} --out {params.outdir:q} > {log:q} 2>&1"
+        " --seed {wildcards.seed} --out {params.outdir:q} > {log:q} 2>&1"

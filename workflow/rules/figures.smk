@@ -28,6 +28,9 @@ rule figure_accuracy:
         " > {log:q} 2>&1"
 
 
+# Patch examples: training images of epoch 1 of run seed k (its patch draw).
+
+
 rule patch_examples:
     input:
         dataset=lambda w: rules.image_data.output.manifest.format(dataset=w.dataset),
@@ -35,17 +38,17 @@ rule patch_examples:
         code=code("patch_examples"),
     output:
         png=report(
-            f"{RESULTS}/figures/patch/examples_{{dataset}}.png",
+            f"{RESULTS}/figures/patch/examples_{{dataset}}_seed{{seed}}.png",
             caption="../report/patch_examples.rst",
             category="Figures",
             subcategory="patch",
         ),
-        pdf=f"{RESULTS}/figures/patch/examples_{{dataset}}.pdf",
+        pdf=f"{RESULTS}/figures/patch/examples_{{dataset}}_seed{{seed}}.pdf",
     params:
         dataset=lambda w, input: os.path.dirname(input.dataset),
         patch=lambda w, input: os.path.dirname(input.patch),
     log:
-        f"{LOGS}/figures/patch_examples_{{dataset}}.log",
+        f"{LOGS}/figures/patch_examples_{{dataset}}_seed{{seed}}.log",
     conda:
         ENV
     shell:

@@ -13,22 +13,49 @@ patch *replaces* the pixels it covers.
 * Location: the centre, start row ``int(H/2 - s/2)`` and column
   ``int(W/2 - s/2)`` (12 for 32x32, so rows and columns 12..18; 10 for 28x28).
 * A fixed set of exactly ``round(patched_fraction * N)`` training images
-  (chosen once, with the data seed) carries a patch. Every time such an image
-  is used (every epoch) a sign ``s = +-1`` is drawn; with probability
-  ``1 - patch_only_prob`` the patch is ``z + s * zeta_y`` on the image; with
-  probability ``patch_only_prob`` the whole image is zeroed and the patch is
-  ``z + s * patch_only_scale * u * zeta_y``, ``u ~ U[0, 1)``. Expected mix per
-  epoch with the defaults: 20% clean, 64% image + patch, 16% patch only.
-* Evaluation sets: the patched test set (every test image gets
-  ``z + s * zeta_y``, sign drawn once) and the patch-only set
-  (``n_patch_only`` zero images, uniformly random labels, patch
-  ``z + s * zeta_y``; chance accuracy ``1 / num_classes``).
+  (chosen once, at uniformly random positions) carries a patch. Every time
+  such an image is used (every epoch) a sign ``s = +-1`` is drawn; with
+  probability ``1 - patch_only_prob`` the patch is ``z + s * zeta_y`` on the
+  image; with probability ``patch_only_prob`` the whole image is zeroed and
+  the patch is ``z + s * patch_only_scale * u * zeta_y``, ``u ~ U[0, 1)``.
+  Expected mix per epoch with the defaults: 20% clean, 64% image + patch,
+  16% patch only. (Official: each image is in the subset with probability
+  ``prop_augment``, so the count is binomial.)
+* Evaluation sets, from the same distributions as the official loaders but
+  drawn once, so that every epoch scores the same examples:
+
+  - ``test_patched`` (official ``val_aug_loader``, a
+    ``FixedAugmentDataset`` of the test split): a fixed subset of exactly
+    ``round(patched_fraction * n_test)`` test images (the training rule) is
+    patched as a training image is in one epoch, with its own sign,
+    patch-only flag and ``u``; a patch-only test example is a zero image
+    (zero in normalised space, as the official code zeroes the normalised
+    tensor) with ``z + s * patch_only_scale * u * zeta_y``. The other test
+    images are clean.
+  - ``patch_only`` (official ``TransformOnlyDataset``): ``n_patch_only``
+    zero images with uniformly random labels, patched by the same
+    transform: ``z + s * zeta_y``, or with probability ``patch_only_prob``
+    ``z + s * patch_only_scale * u * zeta_y``. Chance accuracy
+    ``1 / num_classes``.
+
+  Official deviation, forced by deterministic evaluation: the official code
+  redraws these signs, flags, ``u`` and the patch-only labels at every load
+  (every evaluation); here they are drawn once per patch draw.
 
 The patch alone is not linearly separable: the two sign variants of every
 class average to the same ``z``.
 
-The fixed arrays are made once per data seed by :func:`make_patch_arrays`
-(CLI below, written with a manifest); the per-epoch draws
+One function, :func:`patch_batch` (the official ``PatchAugmentFixed``),
+patches training batches and builds both evaluation sets.
+
+The fixed arrays (:data:`ARRAY_DTYPES`) are made by
+:func:`make_patch_arrays` once per *run seed*: the official code draws
+``z`` and ``zeta`` from the global RNG of each training run, so every run
+seed has its own patch (the workflow writes
+``results/<tag>/data/patch/<dataset>/seed<k>/``, shared by the schedules of
+seed ``k``, as the official script shares one draw among its three
+schedules). Each array comes from its own stream
+``seeding.numpy_rng(seed, "patch/<name>")``. The per-epoch draws
 (:func:`epoch_draws`) depend only on ``(seed, epoch, index)``, and are
 applied to whole batches with tensor operations on any device
 (:class:`TrainPatcher`).
@@ -36,7 +63,7 @@ applied to whole batches with tensor operations on any device
 Usage::
 
     python -m lrorder.data.patch --dataset-dir IMAGES --params '{"size": 7}' \\
-        --seed 0 --out PATCH_DIR
+        --seed RUN_SEED --out PATCH_DIR
 
 ``IMAGES`` is an image dataset folder (manifest-verified arrays ``train_x``
 ``(N, H, W, C)`` uint8, ``train_y``, ``test_x``, ``test_y``; manifest params
@@ -61,16 +88,28 @@ from lrorder import params as param_checks
 from lrorder.errors import ConfigError, DataError
 
 GENERATOR = "lrorder.data.patch"
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"
 
 #: Names and dtypes of the arrays written by :func:`make_patch_arrays`.
 ARRAY_DTYPES: dict[str, np.dtype] = {
     "z": np.dtype(np.float32),
     "zeta": np.dtype(np.float32),
     "train_patched": np.dtype(np.bool_),
+    "test_patched": np.dtype(np.bool_),
     "test_sign": np.dtype(np.int8),
+    "test_patch_only": np.dtype(np.bool_),
+    "test_u": np.dtype(np.float32),
     "patch_only_y": np.dtype(np.int64),
     "patch_only_sign": np.dtype(np.int8),
+    "patch_only_scaled": np.dtype(np.bool_),
+    "patch_only_u": np.dtype(np.float32),
+}
+
+#: Arrays of the per-example draws of each evaluation set: ``(sign,
+#: patch-only flag, u)``, named like the fields of :class:`EpochDraws`.
+EVAL_DRAWS = {
+    "test_patched": ("test_sign", "test_patch_only", "test_u"),
+    "patch_only": ("patch_only_sign", "patch_only_scaled", "patch_only_u"),
 }
 
 #: Stream name of the per-epoch draws (:func:`epoch_draws`).
@@ -129,9 +168,9 @@ class PatchParams:
         return param_checks.from_mapping(cls, raw, "patch")
 
 
-def n_patched(params: PatchParams, n_train: int) -> int:
-    """Number of patched training images: ``round(patched_fraction * n_train)``, halves rounded up."""
-    return int(math.floor(params.patched_fraction * n_train + 0.5))
+def n_patched(params: PatchParams, n: int) -> int:
+    """Number of patched images of a split of ``n``: ``round(patched_fraction * n)``, halves rounded up."""
+    return int(math.floor(params.patched_fraction * n + 0.5))
 
 
 def patch_location(h: int, w: int, size: int) -> tuple[int, int]:
@@ -148,6 +187,28 @@ def patch_location(h: int, w: int, size: int) -> tuple[int, int]:
     return int(h / 2 - size / 2), int(w / 2 - size / 2)
 
 
+def _fixed_subset(params: PatchParams, n: int, seed: int, stream: str) -> np.ndarray:
+    """Bool ``(n,)`` with exactly :func:`n_patched` True, at uniformly random positions."""
+    chosen = np.zeros(n, dtype=np.bool_)
+    chosen[seeding.numpy_rng(seed, stream).permutation(n)[: n_patched(params, n)]] = True
+    return chosen
+
+
+def _transform_draws(params: PatchParams, n: int, seed: int, names: tuple[str, str, str]) -> dict[str, np.ndarray]:
+    """Sign, patch-only flag and ``u`` of ``n`` loads (official ``PatchAugmentFixed.__call__``), drawn once.
+
+    Returns ``{sign: int8 +-1, flag: bool (probability patch_only_prob),
+    u: float32 in [0, 1)}`` under ``names``, each from its own stream
+    ``patch/<name>``.
+    """
+    sign, flag, u = names
+    return {
+        sign: seeding.numpy_rng(seed, f"patch/{sign}").choice(np.array([-1, 1], dtype=np.int8), size=n),
+        flag: seeding.numpy_rng(seed, f"patch/{flag}").random(n) < params.patch_only_prob,
+        u: seeding.numpy_rng(seed, f"patch/{u}").random(n, dtype=np.float32),
+    }
+
+
 def make_patch_arrays(
     params: PatchParams,
     n_train: int,
@@ -156,28 +217,34 @@ def make_patch_arrays(
     image_shape: Sequence[int],
     seed: int,
 ) -> dict[str, np.ndarray]:
-    """Draw the fixed arrays of the patch experiment for data seed ``seed``.
+    """Draw the fixed arrays of the patch experiment for run seed ``seed``.
 
     Each array comes from its own stream ``seeding.numpy_rng(seed,
-    "patch/<name>")``, so changing e.g. ``n_test`` leaves ``z``, ``zeta`` and
-    ``train_patched`` unchanged.
+    "patch/<name>")``, so changing e.g. ``n_test`` leaves ``z``, ``zeta``,
+    ``train_patched`` and the patch-only set unchanged.
 
     Args:
         params: the patch parameters.
         n_train, n_test: sizes of the image dataset's splits.
         num_classes: number of classes ``K``.
         image_shape: ``(C, H, W)`` of the images (channels first).
-        seed: the data seed.
+        seed: the run seed.
 
     Returns:
         ``z`` float32 ``(C, s, s)``: ``z_scale * N(0, 1)``;
-        ``zeta`` float32 ``(K, C, s, s)``: ``U[-zeta_range, zeta_range)``;
-        ``train_patched`` bool ``(n_train,)``: exactly
-        :func:`n_patched` True, at uniformly random positions;
-        ``test_sign`` int8 ``(n_test,)`` in ``{-1, +1}``;
+        ``zeta`` float32 ``(K, C, s, s)``: ``U[-zeta_range, zeta_range)``
+        (official ``pm_sym_pattern`` with ``num_patterns = 1``);
+        ``train_patched`` bool ``(n_train,)`` and ``test_patched`` bool
+        ``(n_test,)``: exactly :func:`n_patched` True each, at uniformly
+        random positions;
+        ``test_sign`` int8 ``(n_test,)`` in ``{-1, +1}``,
+        ``test_patch_only`` bool ``(n_test,)`` (True with probability
+        ``patch_only_prob``), ``test_u`` float32 ``(n_test,)`` in ``[0, 1)``:
+        the draws of each test image (used where ``test_patched``);
         ``patch_only_y`` int64 ``(n_patch_only,)`` uniform in ``[0, K)``;
-        ``patch_only_sign`` int8 ``(n_patch_only,)`` in ``{-1, +1}``.
-        (Official ``pm_sym_pattern`` with ``num_patterns = 1``.)
+        ``patch_only_sign``, ``patch_only_scaled`` (True with probability
+        ``patch_only_prob``: scale ``patch_only_scale * u``),
+        ``patch_only_u``: the draws of the patch-only set.
 
     Raises:
         ConfigError: ``num_classes`` or a split size is not positive, or the
@@ -192,27 +259,22 @@ def make_patch_arrays(
     c, h, w = (int(v) for v in image_shape)
     patch_location(h, w, params.size)
     s = params.size
-    signs = np.array([-1, 1], dtype=np.int8)
 
     z = (params.z_scale * seeding.numpy_rng(seed, "patch/z").standard_normal((c, s, s))).astype(np.float32)
     zeta = seeding.numpy_rng(seed, "patch/zeta").uniform(
         -params.zeta_range, params.zeta_range, size=(num_classes, c, s, s)
     ).astype(np.float32)
-    train_patched = np.zeros(n_train, dtype=np.bool_)
-    chosen = seeding.numpy_rng(seed, "patch/train_patched").permutation(n_train)[: n_patched(params, n_train)]
-    train_patched[chosen] = True
-    test_sign = seeding.numpy_rng(seed, "patch/test_sign").choice(signs, size=n_test)
     patch_only_y = seeding.numpy_rng(seed, "patch/patch_only_y").integers(
         0, num_classes, size=params.n_patch_only, dtype=np.int64
     )
-    patch_only_sign = seeding.numpy_rng(seed, "patch/patch_only_sign").choice(signs, size=params.n_patch_only)
     return {
         "z": z,
         "zeta": zeta,
-        "train_patched": train_patched,
-        "test_sign": test_sign.astype(np.int8),
+        "train_patched": _fixed_subset(params, n_train, seed, "patch/train_patched"),
+        "test_patched": _fixed_subset(params, n_test, seed, "patch/test_patched"),
+        **_transform_draws(params, n_test, seed, EVAL_DRAWS["test_patched"]),
         "patch_only_y": patch_only_y,
-        "patch_only_sign": patch_only_sign.astype(np.int8),
+        **_transform_draws(params, params.n_patch_only, seed, EVAL_DRAWS["patch_only"]),
     }
 
 
@@ -262,18 +324,61 @@ def apply_patch(
 
 @dataclass(frozen=True)
 class EpochDraws:
-    """The per-epoch random choices for every training example (index = dataset position).
+    """The random choices of the patch transform, one per example.
+
+    For training, those of one epoch for every training example (index =
+    dataset position, :func:`epoch_draws`); for an evaluation set, drawn
+    once and stored with the patch arrays (:func:`eval_draws`).
 
     Attributes:
         sign: float32 ``(N,)``, ``-1.0`` or ``+1.0``.
-        patch_only: bool ``(N,)``; True: shown as patch only this epoch
-            (used only where ``train_patched`` is True).
+        patch_only: bool ``(N,)``; True: the patch-only branch (image
+            zeroed, patch scaled by ``patch_only_scale * u``); used only
+            where the example is patched.
         u: float32 ``(N,)`` in ``[0, 1)``, the patch-only scale draw.
     """
 
     sign: torch.Tensor
     patch_only: torch.Tensor
     u: torch.Tensor
+
+    def __getitem__(self, index: torch.Tensor) -> EpochDraws:
+        """The draws of the examples at ``index``."""
+        return EpochDraws(self.sign[index], self.patch_only[index], self.u[index])
+
+
+def patch_batch(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    z: torch.Tensor,
+    zeta: torch.Tensor,
+    draws: EpochDraws,
+    patch_only_scale: float,
+    location: tuple[int, int],
+    patched: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The official ``PatchAugmentFixed`` applied to a batch (a new tensor; ``x`` is not modified).
+
+    Args:
+        x: float ``(B, C, H, W)``, normalised images.
+        y: int64 ``(B,)`` class labels.
+        z, zeta: float ``(C, s, s)`` and ``(K, C, s, s)`` on ``x``'s device.
+        draws: the :class:`EpochDraws` of these ``B`` examples, row by row.
+        patch_only_scale: factor on ``u`` in the patch-only branch.
+        location: top-left ``(row, col)`` of the patch.
+        patched: optional bool ``(B,)``; examples where it is False are
+            returned unchanged (``None``: all are patched).
+
+    Returns:
+        ``(B, C, H, W)`` in ``x``'s dtype: each patched example carries
+        ``z + s * zeta_y``, or, where ``draws.patch_only`` is True, is zeroed
+        and carries ``z + s * patch_only_scale * u * zeta_y``.
+    """
+    only = draws.patch_only if patched is None else draws.patch_only & patched
+    coef = torch.where(only, draws.sign * (patch_only_scale * draws.u), draws.sign)
+    patches = z + coef.view(-1, 1, 1, 1) * zeta[y]
+    zeroed = x.masked_fill(only.view(-1, 1, 1, 1), 0.0)
+    return apply_patch(zeroed, patches, location, mask=patched)
 
 
 def epoch_draws(
@@ -363,72 +468,86 @@ class TrainPatcher:
             and patched with ``z + s * patch_only_scale * u * zeta_y``.
         """
         index = index.to(self.device)
-        y = y.to(self.device)
-        patched = self.train_patched[index]
-        only = draws.patch_only[index] & patched
-        sign = draws.sign[index]
-        coef = torch.where(only, sign * (self.params.patch_only_scale * draws.u[index]), sign)
-        patches = self.z + coef.view(-1, 1, 1, 1) * self.zeta[y]
-        zeroed = x.masked_fill(only.view(-1, 1, 1, 1), 0.0)
-        return apply_patch(zeroed, patches, self.location, mask=patched)
+        return patch_batch(x, y.to(self.device), self.z, self.zeta, draws[index], self.params.patch_only_scale,
+                           self.location, patched=self.train_patched[index])
+
+
+def eval_draws(arrays: Mapping[str, ArrayLike], eval_set: str, device: torch.device | str = "cpu") -> EpochDraws:
+    """The stored draws of ``eval_set`` (``"test_patched"`` or ``"patch_only"``, :data:`EVAL_DRAWS`)."""
+    sign, flag, u = EVAL_DRAWS[eval_set]
+    for name in EVAL_DRAWS[eval_set]:
+        if name not in arrays:
+            raise DataError(f"patch arrays: {name!r} missing (made by an older version? regenerate them)")
+    return EpochDraws(_tensor(arrays[sign], device, torch.float32), _tensor(arrays[flag], device, torch.bool),
+                      _tensor(arrays[u], device, torch.float32))
 
 
 def patched_test_set(
-    x_test_norm: torch.Tensor, y_test: ArrayLike, arrays: Mapping[str, ArrayLike]
+    x_test_norm: torch.Tensor, y_test: ArrayLike, arrays: Mapping[str, ArrayLike], params: PatchParams
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The test set with every image patched with ``z + test_sign * zeta_y``.
+    """The test set with the fixed subset ``test_patched`` patched by its stored draws.
 
     Args:
         x_test_norm: float ``(N, C, H, W)`` normalised test images (not modified).
         y_test: ``(N,)`` class labels.
-        arrays: the patch arrays (``z``, ``zeta``, ``test_sign``).
+        arrays: the patch arrays (``z``, ``zeta``, ``test_patched``,
+            ``test_sign``, ``test_patch_only``, ``test_u``).
+        params: the patch parameters (``patch_only_scale``).
 
     Returns:
         ``(x, y)``: float ``(N, C, H, W)`` on ``x_test_norm``'s device and
-        int64 ``(N,)``.
+        int64 ``(N,)``. Images outside ``test_patched`` are unchanged;
+        patched ones carry ``z + s * zeta_y``, or are zero images with
+        ``z + s * patch_only_scale * u * zeta_y`` where ``test_patch_only``.
 
     Raises:
-        DataError: ``test_sign`` does not have one entry per test image.
+        DataError: an array is missing or does not have one entry per test image.
     """
     device = x_test_norm.device
+    n = x_test_norm.shape[0]
     y = _tensor(y_test, device, torch.int64)
-    sign = _tensor(arrays["test_sign"], device, torch.float32)
-    if sign.shape[0] != x_test_norm.shape[0] or y.shape[0] != x_test_norm.shape[0]:
-        raise DataError(f"patch arrays: test_sign has {sign.shape[0]} entries for "
-                        f"{x_test_norm.shape[0]} test images (made for another dataset?)")
+    draws = eval_draws(arrays, "test_patched", device)
+    patched = _tensor(arrays["test_patched"], device, torch.bool)
+    for name, value in (("test_patched", patched), ("test_sign", draws.sign), ("test_patch_only", draws.patch_only),
+                        ("test_u", draws.u), ("test_y", y)):
+        if value.shape != (n,):
+            raise DataError(f"patch arrays: {name} has shape {tuple(value.shape)} for "
+                            f"{n} test images (made for another dataset?)")
     z = _tensor(arrays["z"], device, torch.float32)
     zeta = _tensor(arrays["zeta"], device, torch.float32)
-    patches = z + sign.view(-1, 1, 1, 1) * zeta[y]
     loc = patch_location(x_test_norm.shape[2], x_test_norm.shape[3], z.shape[-1])
-    return apply_patch(x_test_norm, patches, loc), y
+    return patch_batch(x_test_norm, y, z, zeta, draws, params.patch_only_scale, loc, patched=patched), y
 
 
 def patch_only_set(
     arrays: Mapping[str, ArrayLike],
+    params: PatchParams,
     image_shape: Sequence[int],
     device: torch.device | str = "cpu",
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """The patch-only evaluation set: zero images (normalised) with patch ``z + s * zeta_y``.
+    """The patch-only evaluation set: zero images (normalised) patched by the stored draws.
 
     Args:
         arrays: the patch arrays (``z``, ``zeta``, ``patch_only_y``,
-            ``patch_only_sign``).
+            ``patch_only_sign``, ``patch_only_scaled``, ``patch_only_u``).
+        params: the patch parameters (``patch_only_scale``).
         image_shape: ``(C, H, W)``.
         device: where to build the tensors.
 
     Returns:
-        ``(x, y)``: float32 ``(n_patch_only, C, H, W)`` and int64
-        ``(n_patch_only,)``; labels are uniform over the classes, so chance
-        accuracy is ``1 / K`` (official ``TransformOnlyDataset``).
+        ``(x, y)``: float32 ``(n_patch_only, C, H, W)``, zero outside the
+        patch ``z + s * zeta_y`` (``z + s * patch_only_scale * u * zeta_y``
+        where ``patch_only_scaled``), and int64 ``(n_patch_only,)``; labels
+        are uniform over the classes, so chance accuracy is ``1 / K``
+        (official ``TransformOnlyDataset``).
     """
     y = _tensor(arrays["patch_only_y"], device, torch.int64)
-    sign = _tensor(arrays["patch_only_sign"], device, torch.float32)
+    draws = eval_draws(arrays, "patch_only", device)
     z = _tensor(arrays["z"], device, torch.float32)
     zeta = _tensor(arrays["zeta"], device, torch.float32)
     c, h, w = (int(v) for v in image_shape)
     x = torch.zeros((y.shape[0], c, h, w), dtype=torch.float32, device=device)
-    patches = z + sign.view(-1, 1, 1, 1) * zeta[y]
-    return apply_patch(x, patches, patch_location(h, w, z.shape[-1])), y
+    return patch_batch(x, y, z, zeta, draws, params.patch_only_scale, patch_location(h, w, z.shape[-1])), y
 
 
 def image_dataset_info(dataset_dir: str | os.PathLike) -> dict[str, Any]:
@@ -483,7 +602,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m lrorder.data.patch", description=__doc__.splitlines()[0])
     parser.add_argument("--dataset-dir", required=True, help="image dataset folder (arrays + manifest.json)")
     parser.add_argument("--params", default="{}", help="JSON object of PatchParams fields (default: paper values)")
-    parser.add_argument("--seed", type=int, required=True, help="data seed")
+    parser.add_argument("--seed", type=int, required=True, help="run seed (each run seed has its own patch)")
     parser.add_argument("--out", required=True, help="output folder (arrays + manifest.json)")
     args = parser.parse_args(argv)
     params = PatchParams.from_mapping(cli.parse_json_arg(args.params, "--params"))
@@ -507,6 +626,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             "n_train": n_train,
             "n_test": n_test,
             "n_patched": n_patched(params, n_train),
+            "n_test_patched": n_patched(params, n_test),
             "location": list(patch_location(h, w, params.size)),
             "source_manifest_sha256": info["sha256"],
         },
