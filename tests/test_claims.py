@@ -1,4 +1,4 @@
-"""Tests of lrorder.claims: statistics, verdicts, pairing, errors, CLI."""
+"""Tests of lrorder.claims: run summaries, contrasts, Holm's correction, verdicts, pairing, errors, CLI."""
 
 from __future__ import annotations
 
@@ -8,14 +8,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats as st
 
 from lrorder import claims
 from lrorder.errors import ConfigError, DataError
+from lrorder.stats import holm
 
-T_975_4 = 2.7764451051977987  # t_{0.975, 4}
-T_975_2 = 4.302652729749464  # t_{0.975, 2}
+T_95_2 = 2.919985580355516  # t_{0.95, 2 d.o.f.}: the 90% interval of 3 seeds
+T_95_4 = 2.131846786326649  # t_{0.95, 4 d.o.f.}
 
 
 def metrics(curves: dict[tuple[str, int], dict[str, list[float]]], study: str = "synthetic") -> pd.DataFrame:
@@ -30,209 +33,324 @@ def metrics(curves: dict[tuple[str, int], dict[str, list[float]]], study: str = 
     return pd.DataFrame(rows)
 
 
-def final_gap_metrics(diffs: list[float], base: float = 0.6, eval_set: str = "test_p_only") -> pd.DataFrame:
-    """large_lr and small_lr over 3 epochs; final accuracy large - small = ``diffs[seed]``."""
-    curves = {}
-    for seed, d in enumerate(diffs):
-        curves[("small_lr", seed)] = {eval_set: [0.5, 0.55, base]}
-        curves[("large_lr", seed)] = {eval_set: [0.4, 0.45, base + d]}
-    return metrics(curves)
+def spec(**over) -> dict:
+    """A resolved claim spec: large_lr - small_lr, mean test accuracy over epochs 2-3; ``key=None`` drops a key."""
+    out = {"id": "c", "description": "a claim", "eval_set": "test", "summary": "mean", "window": [2, 3],
+           "contrast": "difference", "a": "large_lr", "b": "small_lr", "direction": "greater",
+           "scale": "absolute", "min_effect": 0.0, "test": "t", "alpha": 0.05, "min_seeds": 3}
+    out.update(over)
+    return {k: v for k, v in out.items() if v is not None}
 
 
-def gap_spec(**over) -> dict:
-    spec = {"id": "5b", "description": "large LR ends with higher P-only accuracy", "test": "gap",
-            "a": "large_lr", "b": "small_lr", "eval_set": "test_p_only", "epoch": "final",
-            "min_effect": 0.02}
-    spec.update(over)
-    return spec
+def plateau(values: dict[str, list[float]], first: float = 0.0) -> pd.DataFrame:
+    """``{schedule: [value per seed]}``: accuracy ``first`` at epoch 1, then the value at epochs 2 and 3."""
+    return metrics({(sch, seed): {"test": [first, v, v]} for sch, vs in values.items() for seed, v in enumerate(vs)})
 
 
-def test_gap_reproduced_hand_computed() -> None:
-    df = final_gap_metrics([0.1, 0.12, 0.08, 0.11, 0.09])
-    row = claims.check_claims(df, [gap_spec()], "synthetic").iloc[0]
-    half = T_975_4 * math.sqrt(0.00025) / math.sqrt(5)  # std 0.0158114, se 0.0070711
-    assert row["n_seeds"] == 5
-    assert row["mean"] == pytest.approx(0.1)
-    assert row["std"] == pytest.approx(math.sqrt(0.00025))
-    assert row["ci_low"] == pytest.approx(0.1 - half)
-    assert row["ci_high"] == pytest.approx(0.1 + half)
-    assert row["verdict"] == "reproduced"
-    assert row["statistic"] == "final test_p_only accuracy: large_lr - small_lr"
-    assert (row["study"], row["claim"], row["a"], row["b"]) == ("synthetic", "5b", "large_lr", "small_lr")
-    assert math.isnan(row["recovered_fraction"])
+def check(df: pd.DataFrame, *specs: dict, study: str = "synthetic") -> pd.DataFrame:
+    return claims.check_claims(df, list(specs), study)
 
 
-def test_gap_not_reproduced_when_ci_excludes_effect_of_interest() -> None:
-    # mean 0, std 0.0079057, half-width 2.7764 * 0.0035355 = 0.0098163 < 0.02
-    df = final_gap_metrics([-0.01, 0.0, 0.01, -0.005, 0.005])
-    row = claims.check_claims(df, [gap_spec()], "synthetic").iloc[0]
-    assert row["mean"] == pytest.approx(0.0, abs=1e-12)
-    assert row["ci_high"] == pytest.approx(T_975_4 * math.sqrt(0.0000625 / 5))
-    assert row["verdict"] == "not reproduced"
+def one(df: pd.DataFrame, s: dict, study: str = "synthetic") -> pd.Series:
+    return check(df, s, study=study).iloc[0]
 
 
-def test_gap_reversed_effect_is_not_reproduced() -> None:
-    df = final_gap_metrics([-0.1, -0.12, -0.08, -0.11, -0.09])
-    row = claims.check_claims(df, [gap_spec()], "synthetic").iloc[0]
-    assert row["mean"] == pytest.approx(-0.1)
-    assert row["verdict"] == "not reproduced"
+def t_p(mean: float, std: float, n: int) -> float:
+    """One-sided p of H0 "effect <= 0" by hand: t = mean / (std / sqrt(n)), n - 1 d.o.f."""
+    return float(st.t.sf(mean / (std / math.sqrt(n)), n - 1))
 
 
-def test_gap_inconclusive_with_wide_ci() -> None:
-    # mean 0.04, std 0.11937, CI [-0.108, 0.188]: covers 0 and 0.02
-    df = final_gap_metrics([0.1, -0.05, 0.2, -0.1, 0.05])
-    row = claims.check_claims(df, [gap_spec()], "synthetic").iloc[0]
-    assert row["mean"] == pytest.approx(0.04)
-    assert row["ci_low"] == pytest.approx(0.04 - T_975_4 * math.sqrt(0.01425) / math.sqrt(5))
-    assert row["verdict"] == "inconclusive"
+# --------------------------------------------------------------------------- run summaries
+
+CURVE = np.array([0.2, 0.4, 0.9, 0.5])
+EPOCHS = np.array([1, 2, 3, 4])
 
 
-def test_gap_single_seed_is_inconclusive() -> None:
-    row = claims.check_claims(final_gap_metrics([0.3]), [gap_spec()], "synthetic").iloc[0]
-    assert row["n_seeds"] == 1 and row["mean"] == pytest.approx(0.3)
-    assert row["verdict"] == "inconclusive"
+@pytest.mark.parametrize(
+    ("summary", "extra", "expected"),
+    [
+        ("mean", {}, (0.5, False)),
+        ("median", {}, (0.45, False)),
+        # trapezoids (0.2+0.4)/2 + (0.4+0.9)/2 + (0.9+0.5)/2 = 1.65, over hi - lo = 3
+        ("auc", {}, (0.55, False)),
+        ("first_passage", {"threshold": 0.8}, (3.0, False)),
+        ("first_passage", {"threshold": 0.9}, (3.0, False)),  # >= threshold counts
+        ("first_passage", {"threshold": 0.95}, (5.0, True)),  # never: censored at hi + 1
+    ],
+)
+def test_run_summary_hand_computed(summary: str, extra: dict, expected: tuple) -> None:
+    value, censored = claims.run_summary(CURVE, EPOCHS, {"summary": summary, "window": [1, 4], **extra})
+    assert (value, censored) == (pytest.approx(expected[0]), expected[1])
+
+
+def test_run_summary_auc_single_epoch_is_the_value() -> None:
+    assert claims.run_summary(np.array([0.7]), np.array([5]), {"summary": "auc", "window": [5, 5]}) == (0.7, False)
+
+
+# --------------------------------------------------------------------------- contrasts
+
+
+def test_difference_hand_computed() -> None:
+    # epoch 1 (outside the window) would reverse the sign; per seed large - small = 0.2, 0.1, 0.3
+    df = plateau({"large_lr": [0.7, 0.6, 0.8], "small_lr": [0.5, 0.5, 0.5]}, first=0.9)
+    row = one(df, spec())
+    half = T_95_2 * 0.1 / math.sqrt(3)
+    assert (row["n_seeds"], row["window_lo"], row["window_hi"], row["n_censored"]) == (3, 2, 3, 0)
+    assert row["mean"] == pytest.approx(0.2) and row["std"] == pytest.approx(0.1)
+    assert (row["ci_low"], row["ci_high"]) == (pytest.approx(0.2 - half), pytest.approx(0.2 + half))
+    assert row["p_value"] == pytest.approx(t_p(0.2, 0.1, 3))
+    assert row["p_holm"] == pytest.approx(row["p_value"])  # a family of one
+    assert math.isnan(row["estimate"])
+    assert row["statistic"] == "mean test accuracy over epochs 2-3: large_lr - small_lr > 0"
+    assert (row["study"], row["claim"], row["a"], row["b"], row["alpha"]) == (
+        "synthetic", "c", "large_lr", "small_lr", 0.05)
+    assert row["verdict"] == "reproduced"  # p 0.037
+
+
+def test_direction_less_negates() -> None:
+    df = plateau({"large_lr": [0.7, 0.6, 0.8], "small_lr": [0.5, 0.5, 0.5]})
+    row = one(df, spec(direction="less"))
+    assert row["mean"] == pytest.approx(-0.2) and row["std"] == pytest.approx(0.1)
+    assert row["p_value"] == pytest.approx(1 - t_p(0.2, 0.1, 3))
+    assert row["statistic"].endswith("large_lr - small_lr < 0")
+    assert row["verdict"] == "not reproduced"  # effect < 0 = min_effect, p_below 0.037
+
+
+def test_relative_error_hand_computed() -> None:
+    # small 0.8 (error 0.2); large 0.9, 0.85, 0.95 remove 0.5, 0.25, 0.75 of it
+    df = plateau({"large_lr": [0.9, 0.85, 0.95], "small_lr": [0.8, 0.8, 0.8]})
+    row = one(df, spec(scale="relative_error", min_effect=0.1))
+    assert row["mean"] == pytest.approx(0.5) and row["std"] == pytest.approx(0.25)
+    assert row["statistic"] == "mean test accuracy over epochs 2-3: (large_lr - small_lr) / (1 - small_lr) > 0"
+
+
+def test_relative_error_with_perfect_b_is_inconclusive() -> None:
+    df = plateau({"large_lr": [0.9, 0.85, 1.0], "small_lr": [0.8, 0.8, 1.0]})
+    row = one(df, spec(scale="relative_error"))
+    assert math.isnan(row["mean"]) and row["verdict"] == "inconclusive"
+
+
+def test_level_greater_and_less() -> None:
+    df = plateau({"small_lr": [0.9, 0.85, 0.95], "large_lr": [0.1, 0.15, 0.05]})
+    up = one(df, spec(contrast="level", a="small_lr", b=None, level=0.8))
+    assert up["mean"] == pytest.approx(0.1) and up["std"] == pytest.approx(0.05)
+    assert up["statistic"] == "mean test accuracy over epochs 2-3: small_lr > 0.8"
+    assert pd.isna(up["b"]) or up["b"] == ""
+    down = one(df, spec(contrast="level", a="large_lr", b=None, level=0.2, direction="less"))
+    # oriented: -(s - 0.2) = 0.1, 0.05, 0.15
+    assert down["mean"] == pytest.approx(0.1) and down["std"] == pytest.approx(0.05)
+    assert down["statistic"] == "mean test accuracy over epochs 2-3: large_lr < 0.2"
+
+
+def test_ratio_hand_computed() -> None:
+    small, large, noise = [0.80, 0.82, 0.81], [0.90, 0.92, 0.91], [0.86, 0.87, 0.86]
+    df = plateau({"small_lr": small, "large_lr": large, "act_noise": noise + [0.99]})  # seed 3: no partner
+    s = spec(contrast="ratio", a="act_noise", b="small_lr", reference="large_lr", fraction=0.5)
+    row = one(df, s)
+    # (noise - small) - 0.5 (large - small) = 0.06 - 0.05, 0.05 - 0.05, 0.05 - 0.05
+    assert row["n_seeds"] == 3
+    assert row["mean"] == pytest.approx(0.01 / 3)
+    assert row["std"] == pytest.approx(math.sqrt(((0.02 / 3) ** 2 + 2 * (0.01 / 3) ** 2) / 2))
+    assert row["estimate"] == pytest.approx((0.16 / 3) / 0.1)
+    assert row["reference"] == "large_lr"
+    assert row["statistic"] == ("mean test accuracy over epochs 2-3: "
+                                "(act_noise - small_lr) / (large_lr - small_lr) > 0.5")
+
+
+def test_auc_and_median_through_check_claims() -> None:
+    # small 0, 0.5, 1.0 over epochs 1-3: area (0.25 + 0.75) / 2 = 0.5; large flat 0.1
+    curves = {("small_lr", s): {"test": [0.0, 0.5, 1.0]} for s in range(3)}
+    curves |= {("large_lr", s): {"test": [0.1, 0.1, 0.1]} for s in range(3)}
+    df = metrics(curves)
+    auc = one(df, spec(summary="auc", window=[1, 3], a="small_lr", b="large_lr"))
+    assert auc["mean"] == pytest.approx(0.4) and auc["std"] == 0.0
+    assert auc["statistic"] == "area under test accuracy over epochs 1-3 / 2: small_lr - large_lr > 0"
+    med = one(df, spec(summary="median", window=[1, 3], a="small_lr", b="large_lr"))
+    assert med["mean"] == pytest.approx(0.4)
+    assert med["verdict"] == "reproduced"  # zero spread above 0: p = 0
+
+
+def test_first_passage_with_censoring() -> None:
+    curves = {
+        ("large_lr", 0): {"patch_only": [0.5, 0.6, 0.9, 1.0]},  # 3
+        ("large_lr", 1): {"patch_only": [0.5, 0.5, 0.5, 0.5]},  # never: 5, censored
+        ("large_lr", 2): {"patch_only": [0.5, 0.6, 0.8, 0.95]},  # 4
+        ("small_lr", 0): {"patch_only": [0.95, 1.0, 1.0, 1.0]},  # 1
+        ("small_lr", 1): {"patch_only": [0.5, 0.92, 0.7, 1.0]},  # 2 (first passage, not settling)
+        ("small_lr", 2): {"patch_only": [0.91, 0.8, 1.0, 1.0]},  # 1
+        ("small_lr", 3): {"patch_only": [0.1, 0.1, 0.1, 0.1]},  # censored, but unpaired
+    }
+    s = spec(eval_set="patch_only", summary="first_passage", threshold=0.9, window=[1, 4], min_effect=1)
+    row = one(metrics(curves, study="patch"), s, study="patch")
+    # large - small = 2, 3, 3
+    assert (row["n_seeds"], row["n_censored"]) == (3, 1)
+    assert row["mean"] == pytest.approx(8 / 3) and row["std"] == pytest.approx(math.sqrt(1 / 3))
+    assert row["statistic"] == ("first epoch in 1-4 with patch_only accuracy >= 0.9 (5 if never): "
+                                "large_lr - small_lr > 0")
 
 
 def test_pairing_by_seed_drops_unmatched_seeds() -> None:
-    df = final_gap_metrics([0.1, 0.12, 0.08, 0.11, 0.09])
-    extra = metrics({("large_lr", 9): {"test_p_only": [0.1, 0.1, 0.99]},
-                     ("small_lr", 7): {"test_p_only": [0.1, 0.1, 0.01]}})
-    row = claims.check_claims(pd.concat([df, extra]), [gap_spec()], "synthetic").iloc[0]
-    assert row["n_seeds"] == 5
-    assert row["mean"] == pytest.approx(0.1)
+    df = pd.concat([plateau({"large_lr": [0.7, 0.6, 0.8], "small_lr": [0.5, 0.5, 0.5]}),
+                    metrics({("large_lr", 9): {"test": [0.1, 0.99, 0.99]},
+                             ("small_lr", 7): {"test": [0.1, 0.01, 0.01]}})])
+    row = one(df, spec())
+    assert row["n_seeds"] == 3 and row["mean"] == pytest.approx(0.2)
 
 
-def test_gap_at_fixed_epoch() -> None:
-    # claim 1 style: before the anneal (epoch 2) small_lr leads by 0.1 on every seed
-    df = final_gap_metrics([0.1, 0.12, 0.08])
-    spec = gap_spec(id="1", a="small_lr", b="large_lr", epoch=2)
-    row = claims.check_claims(df, [spec], "synthetic").iloc[0]
-    assert row["statistic"] == "epoch 2 test_p_only accuracy: small_lr - large_lr"
-    assert (row["mean"], row["std"], row["ci_low"], row["ci_high"]) == pytest.approx((0.1, 0.0, 0.1, 0.1))
-    assert row["verdict"] == "reproduced"
+# --------------------------------------------------------------------------- verdicts and Holm
 
 
-def test_epochs_to_threshold_with_never_reached() -> None:
-    # accuracy settles at >= 0.9 (stays there to the end) from epoch: small_lr 1, 2, 3
-    # (seed 2 crosses at epoch 1, drops at 2); large_lr 4, never (5 epochs -> 6), 5
-    # (seed 2 crosses at epoch 3, drops at 4)
-    curves = {
-        ("small_lr", 0): {"test_q_only": [0.95, 1.0, 1.0, 1.0, 1.0]},
-        ("small_lr", 1): {"test_q_only": [0.5, 0.9, 1.0, 1.0, 1.0]},
-        ("small_lr", 2): {"test_q_only": [0.91, 0.8, 1.0, 1.0, 1.0]},
-        ("large_lr", 0): {"test_q_only": [0.5, 0.6, 0.7, 0.9, 0.95]},
-        ("large_lr", 1): {"test_q_only": [0.5, 0.5, 0.5, 0.6, 0.89]},
-        ("large_lr", 2): {"test_q_only": [0.5, 0.6, 0.92, 0.7, 0.95]},
-    }
-    spec = {"id": "5a", "description": "small LR fits Q first", "test": "epochs_to_threshold",
-            "a": "small_lr", "b": "large_lr", "eval_set": "test_q_only", "threshold": 0.9,
-            "min_effect": 1}
-    row = claims.check_claims(metrics(curves), [spec], "synthetic").iloc[0]
-    # per seed large - small = [3, 4, 2]: mean 3, std 1
-    assert row["statistic"] == "epochs until test_q_only accuracy stays >= 0.9: large_lr - small_lr"
-    assert row["n_seeds"] == 3
-    assert row["mean"] == pytest.approx(3.0)
-    assert row["std"] == pytest.approx(1.0)
-    assert row["ci_low"] == pytest.approx(3.0 - T_975_2 / math.sqrt(3))
-    assert row["verdict"] == "reproduced"
+def test_regression_effect_inside_zero_and_min_effect() -> None:
+    # large - small = 0.004 .. 0.006: surely positive, surely below 0.01. The old rule said "not reproduced".
+    diffs = [0.004, 0.005, 0.006, 0.005, 0.005]
+    df = plateau({"large_lr": [0.5 + d for d in diffs], "small_lr": [0.5] * 5})
+    row = one(df, spec(min_effect=0.01))
+    assert 0 < row["ci_low"] and row["ci_high"] < 0.01
+    assert row["verdict"] == "reproduced, below the smallest effect of interest"
 
 
-def test_recovered_fraction() -> None:
-    small, large, noise = [0.80, 0.82, 0.81], [0.90, 0.92, 0.91], [0.86, 0.87, 0.86]
-    curves = {}
-    for seed in range(3):
-        curves[("small_lr", seed)] = {"test_clean": [0.5, small[seed]]}
-        curves[("large_lr", seed)] = {"test_clean": [0.4, large[seed]]}
-        curves[("act_noise", seed)] = {"test_clean": [0.4, noise[seed]]}
-    curves[("act_noise", 3)] = {"test_clean": [0.4, 0.99]}  # no partner: ignored
-    spec = {"id": "4", "description": "noise recovers part of the gap", "test": "gap",
-            "a": "act_noise", "b": "small_lr", "reference": "large_lr", "eval_set": "test_clean",
-            "epoch": "final", "min_effect": 0.01}
-    row = claims.check_claims(metrics(curves, study="patch"), [spec], "patch").iloc[0]
-    # a - b = [0.06, 0.05, 0.05] (mean 0.05333); reference - b = 0.1 on every seed
-    assert row["mean"] == pytest.approx(0.16 / 3)
-    assert row["recovered_fraction"] == pytest.approx(0.16 / 3 / 0.1)
+@pytest.mark.parametrize(
+    ("diffs", "expected"),
+    [
+        ([0.1, 0.12, 0.08, 0.11, 0.09], "reproduced"),
+        ([-0.1, -0.12, -0.08, -0.11, -0.09], "not reproduced"),
+        ([-0.01, 0.0, 0.01, -0.005, 0.005], "not reproduced"),  # rules out 0.02
+        ([0.1, -0.05, 0.2, -0.1, 0.05], "inconclusive"),
+        ([0.3, 0.3], "inconclusive"),  # 2 seeds < min_seeds 3
+    ],
+)
+def test_labels(diffs: list[float], expected: str) -> None:
+    df = plateau({"large_lr": [0.5 + d for d in diffs], "small_lr": [0.5] * len(diffs)})
+    assert one(df, spec(min_effect=0.02))["verdict"] == expected
+
+
+def test_holm_within_the_study() -> None:
+    df = plateau({"large_lr": [0.7, 0.6, 0.8], "small_lr": [0.5, 0.5, 0.5], "mid_lr": [0.62, 0.55, 0.58],
+                  "tiny_lr": [0.5, 0.5]})
+    out = check(df, spec(id="x"), spec(id="y", a="mid_lr"), spec(id="z", a="tiny_lr"))
+    p = out["p_value"].to_numpy()
+    # x: 0.2 +- 0.1; y: 0.12, 0.05, 0.08; z has 2 seeds (< min_seeds): not in the family
+    assert p[0] == pytest.approx(t_p(0.2, 0.1, 3))
+    assert out["n_seeds"].tolist() == [3, 3, 2]
+    assert out["p_holm"].iloc[:2].tolist() == pytest.approx(holm(p[:2]).tolist())
+    lo, hi = sorted(p[:2])
+    assert sorted(out["p_holm"].iloc[:2]) == pytest.approx([2 * lo, max(2 * lo, hi)])
+    assert math.isnan(out["p_holm"].iloc[2]) and math.isnan(out["p_below_holm"].iloc[2])
+    assert out["p_below_holm"].iloc[:2].tolist() == pytest.approx(holm(out["p_below"].iloc[:2]).tolist())
+    # x alone (p 0.037) would be reproduced; with y (p 0.027) Holm gives 2 * 0.0272 = 0.0544 to both
+    assert out["p_holm"].iloc[:2].tolist() == pytest.approx([0.0544, 0.0544], abs=1e-4)
+    assert out["verdict"].tolist() == ["inconclusive", "inconclusive", "inconclusive"]
+    assert one(df, spec(id="x"))["verdict"] == "reproduced"
+
+
+def test_wilcoxon_test() -> None:
+    diffs = [0.1, 0.12, 0.08, 0.11, 0.09]
+    df = plateau({"large_lr": [0.5 + d for d in diffs], "small_lr": [0.5] * 5})
+    row = one(df, spec(test="wilcoxon"))
+    assert row["p_value"] == pytest.approx(1 / 32)  # all 5 differences positive
     assert row["verdict"] == "reproduced"
 
 
 def test_output_columns_and_study_filter() -> None:
-    df = pd.concat([final_gap_metrics([0.1, 0.12]), metrics({("other", 0): {"x": [0.1]}}, study="clean")])
-    out = claims.check_claims(df, [gap_spec(), gap_spec(id="5c", epoch=1)], "synthetic")
+    df = pd.concat([plateau({"large_lr": [0.7, 0.6], "small_lr": [0.5, 0.5]}),
+                    metrics({("other", 0): {"x": [0.1]}}, study="clean")])
+    out = check(df, spec(id="5b"), spec(id="5c", window=[1, 1]))
     assert list(out.columns) == list(claims.CLAIM_COLUMNS)
     assert list(out["claim"]) == ["5b", "5c"]
+    for name in ("study", "claim", "verdict", "mean", "ci_low", "ci_high"):  # read by lrorder.compare
+        assert name in out.columns
+
+
+# --------------------------------------------------------------------------- errors
 
 
 @pytest.mark.parametrize(
     ("over", "message"),
     [
-        ({"a": "huge_lr"}, r"claim 5b: schedule 'huge_lr' not in the metrics"),
-        ({"reference": "ref_lr"}, r"claim 5b: schedule 'ref_lr' not in the metrics"),
-        ({"eval_set": "test_r_only"}, r"claim 5b: eval_set 'test_r_only' not in the metrics"),
-        ({"epoch": 4}, r"claim 5b: epoch 4 is beyond the last epoch \(3\)"),
-        ({"epoch": 0}, r"claim 5b: key 'epoch'"),
-        ({"test": "ratio"}, r"claim 5b: key 'test' must be one of"),
-        ({"threshold": 0.5}, r"claim 5b: unknown key\(s\) threshold"),
-        ({"min_effect": -1}, r"claim 5b: key 'min_effect'"),
+        ({"a": "huge_lr"}, r"^claim c: schedule 'huge_lr' not in the metrics"),
+        ({"eval_set": "test_r_only"}, r"^claim c: eval_set 'test_r_only' not in the metrics"),
+        ({"window": [2, 4]}, r"^claim c: window \[2, 4\] is not covered by schedule large_lr seed 0 \(last epoch 3\)"),
+        ({"window": [0, 3]}, r"^claim c\.window\.0: 0 is less than the minimum of 1"),
+        ({"window": [1.0, 3]}, r"^claim c\.window\.0: 1\.0 is not of type 'integer'"),
+        ({"window": [3, 2]}, r"^claim c\.window: expected \[lo, hi\] with lo <= hi"),
+        ({"summary": "max"}, r"^claim c\.summary: 'max' is not one of"),
+        ({"threshold": 0.5}, r"^claim c\.threshold: not allowed \(threshold: required by summary first_passage"),
+        ({"summary": "first_passage"}, r"^claim c: 'threshold' is a required property"),
+        ({"level": 0.5}, r"^claim c\.level: not allowed \(contrast difference"),
+        ({"contrast": "ratio"}, r"^claim c: '(reference|fraction)' is a required property \(contrast ratio"),
+        ({"contrast": "level", "level": 0.5}, r"^claim c\.b: not allowed \(contrast level"),
+        ({"scale": "relative_error", "summary": "first_passage", "threshold": 0.5},
+         r"^claim c\.summary: 'first_passage' is not one of \['mean', 'median', 'auc'\] \(scale relative_error"),
+        ({"b": "large_lr"}, r"^claim c: a, b and reference must name different schedules"),
+        ({"min_effect": -1}, r"^claim c\.min_effect: -1 is less than the minimum of 0"),
+        ({"alpha": 0.5}, r"^claim c\.alpha: 0\.5 is greater than or equal to the maximum of 0\.5"),
+        ({"min_seeds": 1}, r"^claim c\.min_seeds"),
+        ({"test": "z"}, r"^claim c\.test: 'z' is not one of"),
+        ({"epoch": 2}, r"^claim c: Additional properties are not allowed \('epoch' was unexpected\)"),
+        ({"alpha": None}, r"^claim c: 'alpha' is a required property"),
     ],
 )
-def test_config_errors(over: dict, message: str) -> None:
+def test_spec_errors(over: dict, message: str) -> None:
+    df = plateau({"large_lr": [0.7, 0.6], "small_lr": [0.5, 0.5]})
     with pytest.raises(ConfigError, match=message):
-        claims.check_claims(final_gap_metrics([0.1, 0.1]), [gap_spec(**over)], "synthetic")
+        check(df, spec(**over))
 
 
-def test_config_error_missing_key_and_study() -> None:
-    spec = gap_spec()
-    del spec["eval_set"]
-    with pytest.raises(ConfigError, match=r"claim 5b: missing key 'eval_set'"):
-        claims.check_claims(final_gap_metrics([0.1]), [spec], "synthetic")
-    with pytest.raises(ConfigError, match=r"--study: no metrics for study 'clean'"):
-        claims.check_claims(final_gap_metrics([0.1]), [gap_spec()], "clean")
-    with pytest.raises(ConfigError, match=r"--spec: expected a JSON list"):
-        claims.check_claims(final_gap_metrics([0.1]), gap_spec(), "synthetic")
+def test_spec_error_without_id_names_position() -> None:
+    with pytest.raises(ConfigError, match=r"^--spec\[1\]: 'id' is a required property"):
+        check(plateau({"large_lr": [0.7], "small_lr": [0.5]}), spec(), spec(id=None))
+
+
+def test_other_errors() -> None:
+    df = plateau({"large_lr": [0.7], "small_lr": [0.5]})
+    with pytest.raises(ConfigError, match=r"^--study: no metrics for study 'clean'"):
+        check(df, spec(), study="clean")
+    with pytest.raises(ConfigError, match=r"^--spec: expected a JSON list"):
+        claims.check_claims(df, spec(), "synthetic")
+    with pytest.raises(ConfigError, match=r"^--spec: claim id\(s\) c used more than once"):
+        check(df, spec(), spec())
+    only_small = metrics({("large_lr", 0): {"train": [0.5]}, ("small_lr", 0): {"test": [0.4]}})
+    with pytest.raises(ConfigError, match=r"^claim c: eval_set 'test' not in the metrics of schedule large_lr"):
+        check(only_small, spec(window=[1, 1]))
+
+
+def test_empty_spec_list_gives_empty_table() -> None:
+    out = check(plateau({"large_lr": [0.7], "small_lr": [0.5]}))
+    assert out.empty and list(out.columns) == list(claims.CLAIM_COLUMNS)
+
+
+# --------------------------------------------------------------------------- CLI
 
 
 def test_cli_check_and_collect(tmp_path: Path) -> None:
     all_csv = tmp_path / "all.csv"
-    final_gap_metrics([0.1, 0.12, 0.08, 0.11, 0.09]).to_csv(all_csv, index=False)
+    diffs = [0.1, 0.12, 0.08, 0.11, 0.09]
+    plateau({"large_lr": [0.5 + d for d in diffs], "small_lr": [0.5] * 5}, first=0.9).to_csv(all_csv, index=False)
     c1, c2, both = tmp_path / "c1.csv", tmp_path / "c2.csv", tmp_path / "both.csv"
     claims.main(["check", "--metrics", str(all_csv), "--study", "synthetic",
-                 "--spec", json.dumps([gap_spec()]), "--out", str(c1)])
+                 "--spec", json.dumps([spec(id="5b", min_effect=0.02)]), "--out", str(c1)])
     claims.main(["check", "--metrics", str(all_csv), "--study", "synthetic",
-                 "--spec", json.dumps([gap_spec(id="5c", epoch=2)]), "--out", str(c2)])
+                 "--spec", json.dumps([spec(id="5c", window=[1, 1], min_effect=0.02)]), "--out", str(c2)])
     claims.main(["collect", str(c1), str(c2), "--out", str(both)])
     out = pd.read_csv(both)
     assert list(out.columns) == list(claims.CLAIM_COLUMNS)
     assert list(out["claim"]) == ["5b", "5c"]
-    assert list(out["verdict"]) == ["reproduced", "not reproduced"]  # epoch 2: gap -0.1 on every seed
+    assert list(out["verdict"]) == ["reproduced", "not reproduced"]  # epoch 1: -0.4 on every seed
     assert out.loc[0, "mean"] == pytest.approx(0.1)
+    assert out.loc[0, "ci_low"] == pytest.approx(0.1 - T_95_4 * math.sqrt(0.00025 / 5))
     with pytest.raises(DataError, match=r"claim 5b of study synthetic appears in more than one file"):
         claims.collect([c1, c1])
 
 
 def test_cli_error_is_one_line_and_exit_2(tmp_path: Path) -> None:
     all_csv = tmp_path / "all.csv"
-    final_gap_metrics([0.1, 0.12]).to_csv(all_csv, index=False)
+    plateau({"large_lr": [0.7, 0.6], "small_lr": [0.5, 0.5]}).to_csv(all_csv, index=False)
     proc = subprocess.run(
         [sys.executable, "-m", "lrorder.claims", "check", "--metrics", str(all_csv), "--study", "synthetic",
-         "--spec", json.dumps([gap_spec(b="tiny_lr")]), "--out", str(tmp_path / "c.csv")],
+         "--spec", json.dumps([spec(b="tiny_lr")]), "--out", str(tmp_path / "c.csv")],
         capture_output=True, text=True, check=False,
     )
     assert proc.returncode == 2
-    assert proc.stderr.startswith("error: claim 5b: schedule 'tiny_lr' not in the metrics")
+    assert proc.stderr.startswith("error: claim c: schedule 'tiny_lr' not in the metrics")
     assert proc.stderr.count("\n") == 1
     assert not (tmp_path / "c.csv").exists()
-
-
-def test_config_error_eval_set_missing_for_one_schedule() -> None:
-    df = metrics({("large_lr", 0): {"test": [0.5]}, ("small_lr", 0): {"test": [0.4], "test_p_only": [0.3]}})
-    with pytest.raises(ConfigError, match=r"claim 5b: eval_set 'test_p_only' not in the metrics of schedule large_lr"):
-        claims.check_claims(df, [gap_spec()], "synthetic")
-
-
-def test_two_agreeing_seeds_are_inconclusive() -> None:
-    # zero spread over 2 seeds gives a zero-width CI: no evidence either way
-    row = claims.check_claims(final_gap_metrics([0.0, 0.0]), [gap_spec()], "synthetic").iloc[0]
-    assert (row["n_seeds"], row["ci_low"], row["ci_high"]) == (2, 0.0, 0.0)
-    assert row["verdict"] == "inconclusive"
-    row = claims.check_claims(final_gap_metrics([0.0, 0.0, 0.0]), [gap_spec()], "synthetic").iloc[0]
-    assert row["verdict"] == "not reproduced"

@@ -30,7 +30,7 @@ def _edit(path, value=None, delete=False):
 
 S = ("studies", "synthetic")
 CASES = {
-    "unknown schedule in claims": (_edit(S + ("claims", "small"), "smal_lr"), "studies.synthetic.claims.small", "smal_lr"),
+    "unknown schedule in roles": (_edit(S + ("roles", "small"), "smal_lr"), "studies.synthetic.roles.small", "smal_lr"),
     "unknown schedule form": (_edit(S + ("schedules", "large_lr", "lr", "form"), "cosine"), "studies.synthetic.schedules.large_lr.lr.form", "cosine"),
     "negative lr": (_edit(S + ("schedules", "small_lr", "lr", "initial"), -0.05), "studies.synthetic.schedules.small_lr.lr.initial", "-0.05"),
     "zero lr": (_edit(S + ("schedules", "small_lr", "lr", "initial"), 0), "studies.synthetic.schedules.small_lr.lr.initial", "0"),
@@ -42,7 +42,12 @@ CASES = {
     "integral float for an integer": (_edit(S + ("model", "width"), 16.0), "studies.synthetic.model.width", "16.0 is not of type 'integer'"),
     "float seeds": (_edit(S + ("seeds",), [0.0, 1.0]), "studies.synthetic.seeds.0", "0.0 is not of type 'integer'"),
     "mixture over 1": (_edit(S + ("data", "p_only"), 0.9), "studies.synthetic.data.p_only + data.q_only", "at most 1"),
-    "same schedule in two roles": (_edit(S + ("claims", "small"), "large_lr"), "studies.synthetic.claims.small", "must differ"),
+    "same schedule in two roles": (_edit(S + ("roles", "small"), "large_lr"), "studies.synthetic.roles.small", "must differ"),
+    "old claims keys": (_edit(S + ("claims",), {"large": "large_lr"}), "studies.synthetic.claims.large", "'large_lr' is not of type 'object'"),
+    "bad claim field": (_edit(S + ("claims",), {"5b": {"min_effect": -1}}), "studies.synthetic.claims.5b.min_effect", "less than the minimum of 0"),
+    "claim window past the end": (_edit(S + ("claims",), {"5a": {"window": [1, 500]}}), "studies.synthetic.claims.5a.window", "training.epochs = 200"),
+    "unknown claim field": (_edit(S + ("claims",), {"5b": {"epoch": 3}}), "studies.synthetic.claims.5b", "'epoch' was unexpected"),
+    "alpha out of range": (_edit(S + ("verdict",), {"alpha": 0.5}), "studies.synthetic.verdict.alpha", "0.5"),
     "zero LR factor": (_edit(S + ("schedules", "large_lr", "lr", "factors"), [0.0]), "studies.synthetic.schedules.large_lr.lr.factors.0", "0.0"),
     "NaN learning rate": (_edit(S + ("schedules", "large_lr", "lr", "initial"), float("nan")), "studies.synthetic.schedules.large_lr.lr.initial", "expected a finite number, got nan"),
     "infinite weight decay": (_edit(S + ("training", "weight_decay"), float("inf")), "studies.synthetic.training.weight_decay", "expected a finite number, got inf"),

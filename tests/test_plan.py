@@ -1,4 +1,4 @@
-"""Tests of lrorder.plan: config checks, resolved run configs, anneal epoch and claim specs.
+"""Tests of lrorder.plan: config checks, resolved run configs, anneal epoch, roles and claim specs.
 
 The config is built as Snakemake builds it: ``config.yaml``, then each
 ``--configfile`` deep-merged over it (``snakemake.utils.update_config``),
@@ -13,7 +13,7 @@ import pytest
 from jsonschema.exceptions import ValidationError
 from snakemake.exceptions import WorkflowError
 
-from lrorder import plan, train
+from lrorder import claims, plan, train
 from lrorder.errors import ConfigError
 
 from configs import load_config
@@ -159,7 +159,7 @@ def test_run_config_differs_by_seed_and_schedule(smoke: dict) -> None:
 def test_anneal_epoch(smoke: dict, default: dict) -> None:
     assert plan.anneal_epoch(smoke, "synthetic") == 4
     assert plan.anneal_epoch(default, "synthetic") == 100
-    never = load_config({"studies": {"synthetic": {"claims": {"large": "small_lr"}}}})
+    never = load_config({"studies": {"synthetic": {"roles": {"large": "small_lr", "small": "large_lr"}}}})
     assert plan.anneal_epoch(never, "synthetic") is None
 
 
@@ -167,44 +167,166 @@ def test_claim_specs(smoke: dict) -> None:
     specs = plan.claim_specs(smoke, "synthetic")
     assert [s["id"] for s in specs] == ["5a", "5b", "4"]
     a, b, c = specs
-    assert (a["test"], a["a"], a["b"], a["eval_set"]) == ("epochs_to_threshold", "small_lr", "large_lr", "test_q_only")
-    assert a["threshold"] == 0.95 and a["min_effect"] == 1
-    assert (b["test"], b["a"], b["b"], b["eval_set"], b["epoch"]) == ("gap", "large_lr", "small_lr", "test_p_only",
-                                                                      "final")
-    assert b["min_effect"] == 0.01
-    assert (c["test"], c["a"], c["b"], c["reference"], c["eval_set"], c["epoch"]) == (
-        "gap", "small_lr_noise", "small_lr", "large_lr", "test_p_only", "final")
-    assert c["min_effect"] == 0.01
+    assert a == {"id": "5a", "description": a["description"], "eval_set": "test_q_only", "summary": "auc",
+                 "window": [1, 6], "contrast": "difference", "a": "small_lr", "b": "large_lr",
+                 "direction": "greater", "min_effect": 0.01, "scale": "absolute", "test": "t",
+                 "alpha": 0.05, "min_seeds": 3}
+    assert (b["summary"], b["a"], b["b"], b["eval_set"], b["window"]) == (
+        "mean", "large_lr", "small_lr", "test_p_only", [5, 6])  # smoke: [end-1, end] of 6 epochs
+    assert (c["contrast"], c["a"], c["b"], c["reference"], c["fraction"], c["window"]) == (
+        "ratio", "small_lr_noise", "small_lr", "large_lr", 0.5, [5, 6])
     assert all(s["description"] for s in specs)
     assert {s["eval_set"] for s in specs} <= set(plan.EVAL_SETS["synthetic"])
 
 
-def test_claim_specs_noise_optional_and_thresholds() -> None:
-    config = load_config({"studies": {"synthetic": {"claims": {"noise": None, "q_threshold": 0.9, "min_effect": 0.02,
-                                                               "min_effect_epochs": 3}}}})
+def test_default_claims_resolve_on_the_default_study(default: dict) -> None:
+    got = {study: {s["id"]: s["window"] for s in plan.claim_specs(default, study)} for study in default["studies"]}
+    assert got == {
+        "synthetic": {"5a": [1, 20], "5b": [191, 200], "4": [191, 200]},
+        "clean": {"1": [10, 14], "2": [26, 30]},  # anneal at 15 of 30 epochs
+        "patch": {"2": [26, 30], "3a": [1, 30], "3b": [10, 14], "3c": [10, 14], "3d": [10, 14], "4": [26, 30]},
+    }
+    patch = {s["id"]: s for s in plan.claim_specs(default, "patch")}
+    assert (patch["2"]["scale"], patch["2"]["min_effect"]) == ("relative_error", 0.1)
+    assert (patch["3a"]["summary"], patch["3a"]["threshold"], patch["3a"]["a"], patch["3a"]["b"]) == (
+        "first_passage", 0.9, "large_lr", "small_lr")
+    assert (patch["3c"]["contrast"], patch["3c"]["a"], patch["3c"]["level"], patch["3c"]["direction"]) == (
+        "level", "small_lr", 0.8, "greater")
+    assert (patch["3d"]["a"], patch["3d"]["level"], patch["3d"]["direction"]) == ("large_lr", 0.2, "less")
+    assert (patch["4"]["a"], patch["4"]["reference"]) == ("act_noise", "large_lr")
+
+
+@pytest.mark.parametrize("preset", ["smoke", None, "long", "paper"])
+def test_shipped_specs_pass_the_claims_schema(preset: str | None) -> None:
+    config = load_config(preset=preset)
+    for study in config["studies"]:
+        for spec in plan.claim_specs(config, study):
+            claims.validate_spec(spec)
+
+
+def test_schema_claim_rules_agree_with_the_claims_module() -> None:
+    schema = plan.load_schema()
+    record = schema["$defs"]["claim"]
+    assert record["allOf"] == claims.CLAIM_RULES
+    assert set(schema["$defs"]["claim_entry"]["properties"]) == set(record["properties"])
+    assert set(claims.SPEC_SCHEMA["properties"]) == set(record["properties"]) | {"id", "alpha", "min_seeds"}
+    assert record["properties"]["summary"]["enum"] == list(claims.SUMMARIES)
+    assert record["properties"]["contrast"]["enum"] == list(claims.CONTRASTS)
+    assert set(schema["$defs"]["default_claims"]) - {"description"} == set(plan.STUDY_KINDS.values())
+
+
+def test_claim_override_merges_field_by_field() -> None:
+    config = load_config({"studies": {"patch": {"claims": {"2": {"min_effect": 0.2}, "3d": None}}}})
+    specs = {s["id"]: s for s in plan.claim_specs(config, "patch")}
+    assert list(specs) == ["2", "3a", "3b", "3c", "4"]
+    assert specs["2"]["min_effect"] == 0.2
+    assert (specs["2"]["scale"], specs["2"]["window"], specs["2"]["eval_set"]) == ("relative_error", [3, 4], "test_clean")
+
+
+def test_new_claim_and_integer_id() -> None:
+    new = {"description": "small LR has higher train accuracy early", "eval_set": "train", "summary": "median",
+           "window": [1, "anneal-1"], "contrast": "difference", "a": "small", "b": "large", "direction": "greater",
+           "test": "wilcoxon"}
+    config = load_config({"studies": {"clean": {"claims": {"early": new, 2: {"min_effect": 0.3}},
+                                                "verdict": {"alpha": 0.01, "min_seeds": 5}}}}, preset=None)
     plan.check_config(config)
-    specs = plan.claim_specs(config, "synthetic")
-    assert [s["id"] for s in specs] == ["5a", "5b"]
-    assert specs[0]["threshold"] == 0.9 and specs[0]["min_effect"] == 3
-    assert specs[1]["min_effect"] == 0.02
+    specs = {s["id"]: s for s in plan.claim_specs(config, "clean")}
+    assert list(specs) == ["1", "2", "early"]
+    assert specs["2"]["min_effect"] == 0.3  # the YAML integer 2 is claim "2"
+    assert specs["early"]["window"] == [1, 14] and specs["early"]["min_effect"] == 0  # schema default
+    # the smoke preset already sets claim "2" (as text): the integer 2 would give it twice
+    with pytest.raises(ConfigError, match=r"^studies\.clean\.claims\.2: claim id given twice"):
+        plan.check_config(load_config({"studies": {"clean": {"claims": {2: {"min_effect": 0.3}}}}}))
+    assert (specs["early"]["test"], specs["early"]["a"]) == ("wilcoxon", "small_lr")
+    assert {(s["alpha"], s["min_seeds"]) for s in specs.values()} == {(0.01, 5)}
+
+
+def test_noise_claims_dropped_without_noise_role(default: dict) -> None:
+    config = load_config({"studies": {"synthetic": {"roles": {"noise": None}},
+                                      "patch": {"roles": {"noise": None}}}})
+    plan.check_config(config)
+    assert [s["id"] for s in plan.claim_specs(config, "synthetic")] == ["5a", "5b"]
+    assert [s["id"] for s in plan.claim_specs(config, "patch")] == ["2", "3a", "3b", "3c", "3d"]
 
 
 def test_claim_roles_swapped() -> None:
-    config = load_config({"studies": {"synthetic": {"claims": {"large": "small_lr", "small": "large_lr"}}}})
-    spec = plan.claim_specs(config, "synthetic")[1]
+    config = load_config({"studies": {"clean": {"roles": {"large": "small_lr", "small": "large_lr"}}}})
+    spec = plan.claim_specs(config, "clean")[1]
     assert (spec["a"], spec["b"]) == ("small_lr", "large_lr")
+
+
+CLAIM_ERRORS = {
+    "wrong type": ({"2": {"min_effect": "big"}}, "studies.patch.claims.2.min_effect: 'big' is not of type 'number'"),
+    "negative min_effect": ({"2": {"min_effect": -0.1}},
+                            "studies.patch.claims.2.min_effect: -0.1 is less than the minimum of 0"),
+    "unused key": ({"2": {"threshold": 0.5}},
+                   "studies.patch.claims.2.threshold: not allowed (threshold: required by summary first_passage, "
+                   "used by no other summary)"),
+    "relative error on epochs": (
+        {"3a": {"scale": "relative_error"}},
+        "studies.patch.claims.3a.summary: 'first_passage' is not one of ['mean', 'median', 'auc'] "
+        "(scale relative_error: only with contrast difference and an accuracy summary (mean, median, auc))"),
+    "level with b": ({"3c": {"b": "large"}}, "studies.patch.claims.3c.b: not allowed (contrast level compares a "
+                                             "with a fixed level (no b, reference or fraction))"),
+    "unknown role": ({"2": {"a": "huge"}}, "studies.patch.claims.2.a: 'huge' is not one of ['large', 'small', 'noise']"),
+    "same role twice": ({"2": {"b": "large"}},
+                        "studies.patch.claims.2: a, b and reference must name different roles, got large, large"),
+    "new id, partial record": ({"9": {"min_effect": 0.2}}, "studies.patch.claims.9: 'description' is a required property"),
+    "float epoch": ({"2": {"window": [25.0, "end"]}}, "studies.patch.claims.2.window.0: 25.0 is not valid under any"),
+    "bad anchor": ({"2": {"window": ["start", "end"]}},
+                   "studies.patch.claims.2.window.0: 'start' does not match '^(anneal|end)([+-][0-9]+)?$'"),
+    "window past the end": ({"2": {"window": ["end-1", "end+1"]}},
+                            "studies.patch.claims.2.window: ['end-1', 'end+1'] resolves to [3, 5]; "
+                            "expected 1 <= lo <= hi <= training.epochs = 4"),
+    "window before epoch 1": ({"3b": {"window": ["anneal-5", "anneal-1"]}},
+                              "studies.patch.claims.3b.window: ['anneal-5', 'anneal-1'] resolves to [-2, 2]"),
+    "window reversed": ({"2": {"window": [4, 3]}}, "studies.patch.claims.2.window: [4, 3] resolves to [4, 3]"),
+    "eval_set of another kind": ({"2": {"eval_set": "test"}},
+                                 "studies.patch.claims.2.eval_set: 'test' is not an evaluation set of the patch study "
+                                 "(have: train, test_clean, test_patched, patch_only)"),
+}
+
+
+@pytest.mark.parametrize("name", list(CLAIM_ERRORS))
+def test_claim_errors_name_the_key(name: str) -> None:
+    entries, message = CLAIM_ERRORS[name]
+    config = load_config({"studies": {"patch": {"claims": entries}}})
+    with pytest.raises(ConfigError) as exc:
+        plan.check_config(config)
+    assert str(exc.value).startswith(message)
+    assert "\n" not in str(exc.value)
+
+
+def test_anneal_window_without_anneal_says_set_null() -> None:
+    never = {"large_lr": {"lr": {"milestones": [], "factors": []}}}
+    config = load_config({"studies": {"patch": {"schedules": never}}})
+    with pytest.raises(ConfigError) as exc:
+        plan.check_config(config)
+    assert str(exc.value) == ("studies.patch.claims.3b.window: uses anneal, but schedule 'large_lr' (roles.large) "
+                              "never anneals; set studies.patch.claims.3b to null")
+    config = load_config({"studies": {"patch": {"schedules": never,
+                                                "claims": {"3b": None, "3c": None, "3d": None}}}})
+    plan.check_config(config)
+    assert [s["id"] for s in plan.claim_specs(config, "patch")] == ["2", "3a", "4"]
 
 
 # --------------------------------------------------------------------------- check_config errors
 
 
 @pytest.mark.parametrize("role", ["large", "small", "noise"])
-def test_claim_role_unknown_schedule(role: str) -> None:
-    config = load_config({"studies": {"synthetic": {"claims": {role: "missing_lr"}}}})
+def test_role_unknown_schedule(role: str) -> None:
+    config = load_config({"studies": {"synthetic": {"roles": {role: "missing_lr"}}}})
     with pytest.raises(ConfigError) as exc:
         plan.check_config(config)
-    assert str(exc.value) == (f"studies.synthetic.claims.{role}: unknown schedule 'missing_lr' "
+    assert str(exc.value) == (f"studies.synthetic.roles.{role}: unknown schedule 'missing_lr' "
                               "(defined: large_lr, small_lr, small_lr_noise)")
+
+
+def test_roles_must_differ() -> None:
+    config = load_config({"studies": {"synthetic": {"roles": {"noise": "small_lr"}}}})
+    with pytest.raises(ConfigError) as exc:
+        plan.check_config(config)
+    assert str(exc.value) == "studies.synthetic.roles.noise: must differ from roles.small ('small_lr')"
 
 
 def test_lr_milestone_beyond_epochs() -> None:
@@ -318,8 +440,9 @@ def test_schema_defaults_filled(smoke: dict) -> None:
     s = smoke["studies"]["synthetic"]
     assert s["model"]["name"] == "two_layer" and s["model"]["split"] is False
     assert s["training"]["device"] == "cpu" and s["training"]["nesterov"] is False
-    assert s["claims"]["q_threshold"] == 0.95
-    assert s["claims"]["min_effect_epochs"] == 1
+    assert s["roles"] == {"large": "large_lr", "small": "small_lr", "noise": "small_lr_noise"}
+    assert s["verdict"] == {"alpha": 0.05, "min_seeds": 3}
+    assert smoke["studies"]["clean"]["roles"]["noise"] is None
     assert s["schedules"]["small_lr"]["grad_noise"]["initial"] == 0
     assert s["schedules"]["large_lr"]["lr"]["form"] == "piecewise"
 

@@ -56,7 +56,10 @@ def test_patch_runs(paper: dict) -> None:
 def test_paper_claims_cover_1_to_5(paper: dict) -> None:
     ids = {study: [spec["id"] for spec in plan.claim_specs(paper, study)] for study in paper["studies"]}
     assert ids["clean"] == ["1", "2"]
-    assert ids["patch"] == ["2", "3a", "3b", "4"]
+    assert ids["patch"] == ["2", "3a", "3b", "3c", "3d", "4"]
     assert ids["synthetic"] == ["5a", "5b", "4"]
     claim1 = plan.claim_specs(paper, "clean")[0]
-    assert (claim1["a"], claim1["b"], claim1["eval_set"], claim1["epoch"]) == ("small_lr", "large_lr", "test", 59)
+    # the 5 epochs before the first anneal (epoch 60 of 200)
+    assert (claim1["a"], claim1["b"], claim1["eval_set"], claim1["window"]) == ("small_lr", "large_lr", "test", [55, 59])
+    patch = {spec["id"]: spec["window"] for spec in plan.claim_specs(paper, "patch")}
+    assert patch == {"2": [56, 60], "3a": [1, 60], "3b": [25, 29], "3c": [25, 29], "3d": [25, 29], "4": [56, 60]}

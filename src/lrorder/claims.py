@@ -1,19 +1,29 @@
-"""Check the paper's claims from the metrics, with a CI over seeds.
+"""Check the paper's claims from the metrics: one one-sided test per claim over seeds.
 
 Usage::
 
     python -m lrorder.claims check --metrics ALL.csv --study NAME --spec JSON --out CLAIMS.csv
     python -m lrorder.claims collect CLAIMS.csv [CLAIMS.csv ...] --out ALL_CLAIMS.csv
 
-The claims are those of ``paper.md`` section 4; which schedules, evaluation
-sets and epochs express each claim for a study comes from the config as a
-list of claim specs (see :func:`validate_spec`). Every verdict is computed
-here from the metrics; none is written by hand.
+The claims are those of the paper, section 4. What expresses a claim for a
+study (evaluation set, epochs, summary of a run, contrast of schedules) is
+declared in the config (``studies.<study>.claims`` over the defaults of the
+study's kind in ``workflow/schemas/config.schema.yaml``) and resolved by
+:func:`lrorder.plan.claim_specs` into the JSON list ``--spec`` (one object per
+claim, :data:`SPEC_SCHEMA`). Every verdict is computed here from the metrics;
+none is written by hand.
 
-A claim compares schedule ``a`` with schedule ``b`` paired by seed (runs with
-the same seed share data and initialisation): one statistic per common seed,
-positive in the claim's direction, summarised by a 95% Student-t CI and
-turned into a verdict by :func:`lrorder.stats.verdict`.
+Per claim (:func:`check_claims`):
+
+1. each run's accuracy on ``eval_set`` over the epochs ``window`` becomes one
+   number (:func:`run_summary`);
+2. per seed, the runs of the schedules in roles ``a``, ``b``, ``reference``
+   are paired (runs with the same seed share data and initialisation) and
+   combined into one value by ``contrast``, oriented by ``direction``
+   (:func:`per_seed_values`);
+3. those values get a mean, a ``1 - 2 alpha`` Student-t interval and two
+   one-sided p-values, Holm-corrected over the study's claims and turned into
+   a verdict (:mod:`lrorder.stats`, whose docstring states the rule).
 """
 
 from __future__ import annotations
@@ -21,128 +31,284 @@ from __future__ import annotations
 import argparse
 import math
 import os
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
+import numpy as np
 import pandas as pd
+from jsonschema import Draft202012Validator, validators
+from jsonschema.exceptions import ValidationError, best_match
+from scipy.integrate import trapezoid
 
 from lrorder import cli, fileio
 from lrorder.aggregate import load_runs
 from lrorder.errors import ConfigError, DataError
 from lrorder.fileio import atomic_path
-from lrorder.stats import INCONCLUSIVE, mean_ci, verdict
+from lrorder.stats import effect_tests, holm, verdict
 
 CLAIM_COLUMNS: tuple[str, ...] = (
-    "study", "claim", "description", "statistic", "eval_set", "a", "b", "n_seeds",
-    "mean", "std", "ci_low", "ci_high", "min_effect", "recovered_fraction", "verdict",
+    "study", "claim", "description", "statistic", "eval_set", "a", "b", "reference",
+    "window_lo", "window_hi", "n_seeds", "n_censored", "mean", "std", "ci_low", "ci_high",
+    "estimate", "min_effect", "p_value", "p_holm", "p_below", "p_below_holm", "alpha", "verdict",
 )
-TESTS: tuple[str, ...] = ("gap", "epochs_to_threshold")
+SUMMARIES: tuple[str, ...] = ("mean", "median", "auc", "first_passage")
+CONTRASTS: tuple[str, ...] = ("difference", "level", "ratio")
+#: Summaries in accuracy units (``scale: relative_error`` needs one).
+ACCURACY_SUMMARIES: tuple[str, ...] = ("mean", "median", "auc")
 
-#: Fewest paired seeds for a verdict other than "inconclusive".
-MIN_SEEDS = 3
-_REQUIRED = ("id", "description", "test", "a", "b", "eval_set", "min_effect")
-_EXTRA = {"gap": ("epoch",), "epochs_to_threshold": ("threshold",)}
-_OPTIONAL = ("reference",)
+_NOT = {"not": {}}  # a key that must be absent
+_SCHEDULE = {"type": "string", "minLength": 1}
+
+#: Rules between keys, shared by :data:`SPEC_SCHEMA` and the config's claim
+#: record; each rule's ``description`` ends the error message it raises.
+CLAIM_RULES: list[dict[str, Any]] = [
+    {"description": "threshold: required by summary first_passage, used by no other summary",
+     "if": {"properties": {"summary": {"const": "first_passage"}}, "required": ["summary"]},
+     "then": {"required": ["threshold"]},
+     "else": {"properties": {"threshold": _NOT}}},
+    {"description": "contrast difference compares a with b (no reference, level or fraction)",
+     "if": {"properties": {"contrast": {"const": "difference"}}, "required": ["contrast"]},
+     "then": {"required": ["b"], "properties": {"reference": _NOT, "level": _NOT, "fraction": _NOT}}},
+    {"description": "contrast level compares a with a fixed level (no b, reference or fraction)",
+     "if": {"properties": {"contrast": {"const": "level"}}, "required": ["contrast"]},
+     "then": {"required": ["level"], "properties": {"b": _NOT, "reference": _NOT, "fraction": _NOT}}},
+    {"description": "contrast ratio needs b, reference and fraction (no level)",
+     "if": {"properties": {"contrast": {"const": "ratio"}}, "required": ["contrast"]},
+     "then": {"required": ["b", "reference", "fraction"], "properties": {"level": _NOT}}},
+    {"description": "scale relative_error: only with contrast difference and an accuracy summary (mean, median, auc)",
+     "if": {"properties": {"scale": {"const": "relative_error"}}, "required": ["scale"]},
+     "then": {"properties": {"contrast": {"const": "difference"}, "summary": {"enum": list(ACCURACY_SUMMARIES)}}}},
+]
+
+#: JSON Schema of one resolved claim spec (an element of ``--spec``): the
+#: config's claim record (``$defs/claim`` in the config schema) with schedule
+#: names in ``a``/``b``/``reference``, integer epochs in ``window``, every
+#: default filled, plus ``id`` and the study's ``alpha`` and ``min_seeds``.
+SPEC_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["id", "description", "eval_set", "summary", "window", "contrast", "a", "direction",
+                 "scale", "min_effect", "test", "alpha", "min_seeds"],
+    "properties": {
+        "id": {"type": "string", "minLength": 1},
+        "description": {"type": "string"},
+        "eval_set": {"type": "string", "minLength": 1},
+        "summary": {"enum": list(SUMMARIES)},
+        "window": {"type": "array", "minItems": 2, "maxItems": 2, "items": {"type": "integer", "minimum": 1}},
+        "threshold": {"type": "number", "minimum": 0, "maximum": 1},
+        "contrast": {"enum": list(CONTRASTS)},
+        "a": _SCHEDULE,
+        "b": _SCHEDULE,
+        "reference": _SCHEDULE,
+        "direction": {"enum": ["greater", "less"]},
+        "level": {"type": "number"},
+        "fraction": {"type": "number", "minimum": 0},
+        "scale": {"enum": ["absolute", "relative_error"]},
+        "min_effect": {"type": "number", "minimum": 0},
+        "test": {"enum": ["t", "wilcoxon"]},
+        "alpha": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 0.5},
+        "min_seeds": {"type": "integer", "minimum": 2},
+    },
+    "allOf": CLAIM_RULES,
+}
 
 
-def _is_number(x: Any) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+def _strict_integer(checker: Any, instance: Any) -> bool:
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+#: Draft 2020-12 validator for which 3.0 is not an integer (epochs index rows).
+StrictValidator = validators.extend(
+    Draft202012Validator,
+    type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", _strict_integer),
+)
+
+
+def schema_error_line(error: ValidationError, prefix: str, schema: Mapping[str, Any]) -> str:
+    """One line for a JSON Schema error of a claim: ``<prefix>.<key>: <what>``.
+
+    ``schema`` is the schema validated against: an error raised by one of its
+    top-level ``allOf`` rules (:data:`CLAIM_RULES`) ends with that rule's
+    description, and a key the rule forbids reads "not allowed".
+    """
+    path = ".".join(str(part) for part in error.absolute_path)
+    key = f"{prefix}.{path}" if path else prefix
+    message = "not allowed" if error.validator == "not" else error.message
+    where = list(error.absolute_schema_path)
+    rules = schema.get("allOf", [])
+    if len(where) >= 2 and where[0] == "allOf" and isinstance(where[1], int) and where[1] < len(rules):
+        description = rules[where[1]].get("description")
+        if description:
+            message += f" ({description})"
+    return f"{key}: {message}"
 
 
 def validate_spec(spec: Any, index: int = 0) -> dict[str, Any]:
-    """Check one claim spec and return it.
-
-    A spec is a dict with keys:
-
-    - ``id`` (str), ``description`` (str): the claim's label and words;
-    - ``test``: ``"gap"`` or ``"epochs_to_threshold"``;
-    - ``a``, ``b`` (str): schedules compared, the claim being "a beats b";
-    - ``eval_set`` (str): evaluation set the accuracy is read on;
-    - ``epoch`` (``"gap"`` only): 1-indexed int, or ``"final"`` for each
-      run's last epoch;
-    - ``threshold`` (``"epochs_to_threshold"`` only): accuracy in [0, 1];
-    - ``min_effect`` (number >= 0): smallest effect of interest in the
-      statistic's units (accuracy fraction for ``gap``, epochs for
-      ``epochs_to_threshold``);
-    - ``reference`` (optional str): a third schedule; adds
-      ``recovered_fraction`` (see :func:`check_claims`).
+    """Check one resolved claim spec against :data:`SPEC_SCHEMA` and return it.
 
     Raises:
-        ConfigError: not a dict, a key missing, unknown or of the wrong type;
-            the message names the claim id (or its position) and the key.
+        ConfigError: one line naming the claim id (or its position in
+            ``--spec``) and the key, e.g. ``claim 5b.window: ...``; also when
+            ``window`` has lo > hi or two roles name the same schedule.
     """
-    if not isinstance(spec, dict):
-        raise ConfigError(f"--spec[{index}]: expected a claim object, got {type(spec).__name__}")
-    name = f"claim {spec['id']}" if isinstance(spec.get("id"), str) else f"--spec[{index}]"
-    test = spec.get("test")
-    if test not in TESTS:
-        raise ConfigError(f"{name}: key 'test' must be one of {', '.join(TESTS)}, got {test!r}")
-    allowed = (*_REQUIRED, *_EXTRA[test], *_OPTIONAL)
-    for key in (*_REQUIRED, *_EXTRA[test]):
-        if key not in spec:
-            raise ConfigError(f"{name}: missing key '{key}'")
-    unknown = sorted(set(spec) - set(allowed))
-    if unknown:
-        raise ConfigError(f"{name}: unknown key(s) {', '.join(unknown)} for test {test!r}")
-    for key in ("id", "description", "a", "b", "eval_set", *(k for k in _OPTIONAL if k in spec)):
-        if not isinstance(spec[key], str) or not spec[key]:
-            raise ConfigError(f"{name}: key '{key}' must be a non-empty string")
-    if not _is_number(spec["min_effect"]) or spec["min_effect"] < 0:
-        raise ConfigError(f"{name}: key 'min_effect' must be a number >= 0, got {spec['min_effect']!r}")
-    if test == "gap":
-        ep = spec["epoch"]
-        if not (ep == "final" or (isinstance(ep, int) and not isinstance(ep, bool) and ep >= 1)):
-            raise ConfigError(f"{name}: key 'epoch' must be an int >= 1 or \"final\", got {ep!r}")
-    else:
-        th = spec["threshold"]
-        if not _is_number(th) or not 0.0 <= th <= 1.0:
-            raise ConfigError(f"{name}: key 'threshold' must be an accuracy in [0, 1], got {th!r}")
+    name = f"claim {spec['id']}" if isinstance(spec, dict) and isinstance(spec.get("id"), str) else f"--spec[{index}]"
+    error = best_match(StrictValidator(SPEC_SCHEMA).iter_errors(spec))
+    if error is not None:
+        raise ConfigError(schema_error_line(error, name, SPEC_SCHEMA))
+    lo, hi = spec["window"]
+    if lo > hi:
+        raise ConfigError(f"{name}.window: expected [lo, hi] with lo <= hi, got {spec['window']}")
+    roles = [spec[k] for k in ("a", "b", "reference") if k in spec]
+    if len(set(roles)) < len(roles):
+        raise ConfigError(f"{name}: a, b and reference must name different schedules, got {', '.join(roles)}")
     return spec
 
 
-def _scores(df: pd.DataFrame, spec: dict[str, Any], schedule: str) -> pd.Series:
-    """Per-seed score of one schedule, indexed by seed; ``score(a) - score(b)`` is the statistic.
+def run_summary(accuracy: np.ndarray, epochs: np.ndarray, spec: Mapping[str, Any]) -> tuple[float, bool]:
+    """One run's accuracy curve over the claim's window as one number.
 
-    ``gap``: accuracy on ``eval_set`` at ``epoch``. ``epochs_to_threshold``:
-    minus the first epoch from which accuracy stays >= threshold up to the
-    last epoch (last epoch + 1 when it ends below), so that a schedule that
-    settles there earlier scores higher. "Stays" makes the statistic robust to
-    the period-2 oscillation of a large LR, which crosses a threshold now and
-    then long before it has fitted the pattern.
+    Args:
+        accuracy: accuracies (fraction in [0, 1]) at ``epochs``.
+        epochs: the window's epochs ``lo, lo + 1, ..., hi`` (1-indexed), ascending.
+        spec: the claim spec (``summary``, ``window``, ``threshold``).
+
+    Returns:
+        ``(value, censored)``. ``summary``:
+
+        - ``mean``, ``median``: of the per-epoch accuracies (accuracy units);
+        - ``auc``: trapezoidal area under accuracy vs epoch divided by
+          ``hi - lo``, a time-averaged accuracy (accuracy units); for
+          ``lo == hi`` the accuracy at that epoch;
+        - ``first_passage``: first epoch in the window with accuracy >=
+          ``threshold`` (epochs). A run that never reaches it is *censored*
+          at ``hi + 1`` (``censored`` True): the value is a lower bound on the
+          true passage epoch. Censoring therefore shrinks a run's value. In a
+          difference ``a - b`` with ``direction: greater``, a censored run in
+          ``a`` makes that seed's value too small (the test is conservative,
+          biased towards "effect <= 0"), and a censored run in ``b`` makes it
+          too large (anti-conservative); with ``less`` the reverse. The claims
+          table counts the censored runs of each claim (``n_censored``).
     """
+    summary = spec["summary"]
+    if summary == "mean":
+        return float(np.mean(accuracy)), False
+    if summary == "median":
+        return float(np.median(accuracy)), False
+    lo, hi = spec["window"]
+    if summary == "auc":
+        if lo == hi:
+            return float(accuracy[0]), False
+        return float(trapezoid(accuracy, epochs)) / (hi - lo), False
+    reached = np.flatnonzero(np.asarray(accuracy) >= spec["threshold"])
+    if reached.size == 0:
+        return float(hi + 1), True
+    return float(epochs[reached[0]]), False
+
+
+def _summaries(df: pd.DataFrame, spec: Mapping[str, Any], schedule: str) -> pd.DataFrame:
+    """``value`` and ``censored`` of every run of ``schedule``, indexed by seed.
+
+    Raises:
+        ConfigError: a run lacks an epoch of the window.
+    """
+    lo, hi = spec["window"]
     runs = df[(df["schedule"] == schedule) & (df["eval_set"] == spec["eval_set"])]
-    last = runs.groupby("seed")["epoch"].max()
-    if spec["test"] == "gap":
-        if spec["epoch"] == "final":
-            at = runs[runs["epoch"] == runs["seed"].map(last)]
-        else:
-            too_short = last[last < spec["epoch"]]
-            if not too_short.empty:
-                raise ConfigError(
-                    f"claim {spec['id']}: epoch {spec['epoch']} is beyond the last epoch "
-                    f"({int(too_short.iloc[0])}) of schedule {schedule} seed {too_short.index[0]}"
-                )
-            at = runs[runs["epoch"] == spec["epoch"]]
-        return at.set_index("seed")["accuracy"].astype(float)
-    below = runs[runs["accuracy"] < spec["threshold"]].groupby("seed")["epoch"].max()
-    first_epoch = runs.groupby("seed")["epoch"].min()
-    settled = (below + 1).reindex(last.index).fillna(first_epoch)
-    return -settled.astype(float)
+    inside = runs[(runs["epoch"] >= lo) & (runs["epoch"] <= hi)].sort_values(["seed", "epoch"])
+    want = np.arange(lo, hi + 1)
+    rows = {}
+    for seed in sorted(runs["seed"].unique()):
+        curve = inside[inside["seed"] == seed]
+        epochs = curve["epoch"].to_numpy()
+        if not np.array_equal(epochs, want):
+            last = int(runs.loc[runs["seed"] == seed, "epoch"].max())
+            raise ConfigError(
+                f"claim {spec['id']}: window [{lo}, {hi}] is not covered by schedule {schedule} seed {seed} "
+                f"(last epoch {last})"
+            )
+        rows[seed] = run_summary(curve["accuracy"].to_numpy(dtype=float), epochs, spec)
+    return pd.DataFrame.from_dict(rows, orient="index", columns=["value", "censored"])
 
 
-def _statistic_text(spec: dict[str, Any]) -> str:
-    """Short human-readable name of the per-seed statistic."""
-    if spec["test"] == "gap":
-        when = "final" if spec["epoch"] == "final" else f"epoch {spec['epoch']}"
-        return f"{when} {spec['eval_set']} accuracy: {spec['a']} - {spec['b']}"
-    return (f"epochs until {spec['eval_set']} accuracy stays >= {spec['threshold']:g}: "
-            f"{spec['b']} - {spec['a']}")
+def per_seed_values(df: pd.DataFrame, spec: Mapping[str, Any]) -> tuple[pd.Series, int, float]:
+    """The oriented per-seed values of one claim, the censored runs behind them and the ratio estimate.
+
+    Seeds are paired by an inner join over every schedule the claim uses
+    (``a``, and ``b``, ``reference`` when present): a seed missing from one
+    of them is dropped. With ``s(r)`` the run summary (:func:`run_summary`)
+    of the schedule in role ``r`` for that seed:
+
+    - ``difference``: ``s(a) - s(b)``; with ``scale: relative_error``,
+      ``(s(a) - s(b)) / (1 - s(b))``: the fraction of b's error that a
+      removes (NaN when ``s(b) == 1``, which makes the claim inconclusive);
+    - ``level``: ``s(a) - level``;
+    - ``ratio``: ``(s(a) - s(b)) - fraction * (s(reference) - s(b))``, the
+      linear form of "a recovers at least ``fraction`` of the gap from b to
+      reference": its mean is > 0 exactly when ``mean(s(a) - s(b)) /
+      mean(s(reference) - s(b)) > fraction`` for a positive gap (Fieller's
+      approach to a ratio of means).
+
+    ``direction: less`` multiplies the value by -1, so that positive always
+    means "in the claim's direction"; ``min_effect`` is in these units.
+
+    Returns:
+        ``(values, n_censored, estimate)``: values indexed by seed
+        (ascending); the number of censored runs among the paired ones
+        (``first_passage`` only, else 0); for ``ratio`` the estimate
+        ``mean(s(a) - s(b)) / mean(s(reference) - s(b))`` (NaN when that gap's
+        mean is 0 or no seed is paired), else NaN.
+    """
+    roles = [r for r in ("a", "b", "reference") if r in spec]
+    parts = {r: _summaries(df, spec, spec[r]) for r in roles}
+    paired = pd.concat({r: parts[r]["value"] for r in roles}, axis=1, join="inner").sort_index()
+    censored = pd.concat({r: parts[r]["censored"] for r in roles}, axis=1, join="inner").loc[paired.index]
+    s = {r: paired[r].astype(float) for r in roles}
+    estimate = math.nan
+    contrast = spec["contrast"]
+    if contrast == "difference":
+        x = s["a"] - s["b"]
+        if spec["scale"] == "relative_error":
+            err_b = 1.0 - s["b"]
+            x = (x / err_b.where(err_b != 0)).astype(float)
+    elif contrast == "level":
+        x = s["a"] - spec["level"]
+    else:
+        gain, gap = s["a"] - s["b"], s["reference"] - s["b"]
+        x = gain - spec["fraction"] * gap
+        if len(paired) and gap.mean() != 0:
+            estimate = float(gain.mean() / gap.mean())
+    if spec["direction"] == "less":
+        x = -x
+    return x.astype(float), int(censored.to_numpy().sum()), estimate
 
 
-def check_claim(df: pd.DataFrame, spec: dict[str, Any], study: str) -> dict[str, Any]:
-    """Evaluate one validated claim spec on one study's metrics; see :func:`check_claims`."""
+def statistic_text(spec: Mapping[str, Any]) -> str:
+    """One line naming the per-seed statistic: summary, window, eval_set, contrast and direction."""
+    lo, hi = spec["window"]
+    es = spec["eval_set"]
+    summary = {
+        "mean": f"mean {es} accuracy over epochs {lo}-{hi}",
+        "median": f"median {es} accuracy over epochs {lo}-{hi}",
+        "auc": f"area under {es} accuracy over epochs {lo}-{hi} / {hi - lo}" if hi > lo
+        else f"{es} accuracy at epoch {lo}",
+        "first_passage": f"first epoch in {lo}-{hi} with {es} accuracy >= {spec.get('threshold', 0):g} "
+                         f"({hi + 1} if never)",
+    }[spec["summary"]]
+    op = ">" if spec["direction"] == "greater" else "<"
+    a, b = spec["a"], spec.get("b")
+    if spec["contrast"] == "difference":
+        expr = f"({a} - {b}) / (1 - {b})" if spec["scale"] == "relative_error" else f"{a} - {b}"
+        rhs = "0"
+    elif spec["contrast"] == "level":
+        expr, rhs = a, f"{spec['level']:g}"
+    else:
+        expr, rhs = f"({a} - {b}) / ({spec['reference']} - {b})", f"{spec['fraction']:g}"
+    return f"{summary}: {expr} {op} {rhs}"
+
+
+def _check_names(df: pd.DataFrame, spec: Mapping[str, Any], study: str) -> None:
+    """Every schedule and the eval_set of the claim are in the study's metrics."""
     cid = spec["id"]
-    schedules = [spec["a"], spec["b"], *([spec["reference"]] if "reference" in spec else [])]
     known = set(df["schedule"])
+    schedules = [spec[r] for r in ("a", "b", "reference") if r in spec]
     for s in schedules:
         if s not in known:
             raise ConfigError(f"claim {cid}: schedule {s!r} not in the metrics of study {study} "
@@ -154,70 +320,61 @@ def check_claim(df: pd.DataFrame, spec: dict[str, Any], study: str) -> dict[str,
     for s in schedules:
         if not ((df["schedule"] == s) & (df["eval_set"] == spec["eval_set"])).any():
             raise ConfigError(f"claim {cid}: eval_set {spec['eval_set']!r} not in the metrics of schedule {s}")
-    if spec["test"] == "gap" and spec["epoch"] != "final" and spec["epoch"] > int(df["epoch"].max()):
-        raise ConfigError(f"claim {cid}: epoch {spec['epoch']} is beyond the last epoch "
-                          f"({int(df['epoch'].max())}) of the runs")
 
-    score = {s: _scores(df, spec, s) for s in schedules}
-    paired = pd.concat({"a": score[spec["a"]], "b": score[spec["b"]]}, axis=1, join="inner").sort_index()
-    ci = mean_ci((paired["a"] - paired["b"]).to_numpy())
 
-    recovered = math.nan
-    if "reference" in spec:
-        three = pd.concat({"a": score[spec["a"]], "b": score[spec["b"]], "ref": score[spec["reference"]]},
-                          axis=1, join="inner")
-        gain = float((three["a"] - three["b"]).mean()) if len(three) else math.nan
-        gap = float((three["ref"] - three["b"]).mean()) if len(three) else math.nan
-        recovered = gain / gap if gap != 0 and not math.isnan(gap) else math.nan
+def check_claim(df: pd.DataFrame, spec: Mapping[str, Any], study: str) -> dict[str, Any]:
+    """Evaluate one validated claim spec before the Holm correction.
 
+    Returns:
+        A row of :data:`CLAIM_COLUMNS` with ``p_holm``, ``p_below_holm``
+        and ``verdict`` still unset (see :func:`check_claims`).
+    """
+    _check_names(df, spec, study)
+    values, n_censored, estimate = per_seed_values(df, spec)
+    eff = effect_tests(values.to_numpy(), float(spec["min_effect"]), float(spec["alpha"]), spec["test"])
+    lo, hi = spec["window"]
     return {
-        "study": study, "claim": cid, "description": spec["description"],
-        "statistic": _statistic_text(spec), "eval_set": spec["eval_set"],
-        "a": spec["a"], "b": spec["b"], "n_seeds": ci.n,
-        "mean": ci.mean, "std": ci.std, "ci_low": ci.ci_low, "ci_high": ci.ci_high,
-        "min_effect": float(spec["min_effect"]), "recovered_fraction": recovered,
-        "verdict": verdict(ci.ci_low, ci.ci_high, float(spec["min_effect"])) if ci.n >= MIN_SEEDS else INCONCLUSIVE,
+        "study": study, "claim": spec["id"], "description": spec["description"],
+        "statistic": statistic_text(spec), "eval_set": spec["eval_set"],
+        "a": spec["a"], "b": spec.get("b", ""), "reference": spec.get("reference", ""),
+        "window_lo": int(lo), "window_hi": int(hi), "n_seeds": eff.n, "n_censored": n_censored,
+        "mean": eff.mean, "std": eff.std, "ci_low": eff.ci_low, "ci_high": eff.ci_high,
+        "estimate": estimate, "min_effect": float(spec["min_effect"]),
+        "p_value": eff.p_value, "p_holm": math.nan, "p_below": eff.p_below, "p_below_holm": math.nan,
+        "alpha": float(spec["alpha"]), "verdict": "",
     }
 
 
 def check_claims(df: pd.DataFrame, specs: Sequence[dict[str, Any]], study: str) -> pd.DataFrame:
-    """Evaluate claim specs (``paper.md`` section 4) on tidy metrics.
+    """Evaluate one study's claim specs on tidy metrics, with Holm's correction over them.
 
-    Per claim, for each seed present in both ``a`` and ``b`` (inner join on
-    seed; a seed present in only one schedule is dropped), the statistic is
-
-    - ``gap``: accuracy[a] - accuracy[b] on ``eval_set`` at ``epoch``
-      (``"final"``: each run's last epoch); units: accuracy fraction;
-    - ``epochs_to_threshold``: (first epoch from which b's accuracy stays
-      >= threshold to the end of the run) - (the same for a), a run that ends
-      below it counting as its last epoch + 1; units: epochs; positive = a
-      settles first.
-
-    ``mean, std, ci_low, ci_high`` are :func:`lrorder.stats.mean_ci` of those
-    values (95% Student-t over seeds) and ``verdict`` is
-    :func:`lrorder.stats.verdict` with ``min_effect``, or "inconclusive" with
-    fewer than :data:`MIN_SEEDS` paired seeds (two seeds that happen to agree
-    give a zero-width interval, which is no evidence). With ``reference``,
-    ``recovered_fraction = mean(a - b) / mean(reference - b)`` on the same
-    statistic over the seeds common to a, b and reference: the fraction of
-    the gap between b and reference that a recovers (claim 4, pre-activation
-    noise); NaN without reference or when that gap's mean is 0.
+    Each claim gets the per-seed values of :func:`per_seed_values`, then
+    :func:`lrorder.stats.effect_tests` (``mean, std, ci_low, ci_high``: the
+    values' mean, sample std and two-sided ``1 - 2 alpha`` Student-t
+    interval; ``p_value``, ``p_below``: one-sided p-values of "effect <= 0"
+    and of "effect >= min_effect"). The Holm family of a study is its claims
+    with at least ``min_seeds`` paired seeds and a defined p-value
+    (:func:`lrorder.stats.holm`, separately for ``p_value`` and ``p_below``);
+    the others get NaN adjusted p-values and the verdict "inconclusive".
+    ``verdict`` is :func:`lrorder.stats.verdict`.
 
     Args:
         df: tidy metrics (columns of :data:`lrorder.aggregate.METRIC_COLUMNS`);
             rows of other studies, if any, are ignored.
-        specs: claim specs, see :func:`validate_spec`.
+        specs: resolved claim specs (:data:`SPEC_SCHEMA`).
         study: study name written in the ``study`` column and used to select rows.
 
     Returns:
-        One row per spec with the columns of :data:`CLAIM_COLUMNS`:
-        ``n_seeds`` int, ``mean, std, ci_low, ci_high, min_effect,
-        recovered_fraction`` float, the others str.
+        One row per spec, in order, with the columns of :data:`CLAIM_COLUMNS`:
+        ``window_lo, window_hi, n_seeds, n_censored`` int; ``mean, std,
+        ci_low, ci_high, estimate, min_effect, p_value, p_holm, p_below,
+        p_below_holm, alpha`` float (``estimate`` NaN but for ratio claims);
+        the others str (``b``, ``reference`` empty when unused).
 
     Raises:
         ConfigError: a spec is invalid, names a schedule or eval_set absent
-            from the study's metrics, or an epoch beyond the runs; or no row
-            has this study; or two specs share an id.
+            from the study's metrics, or a window some run does not cover;
+            or no row has this study; or two specs share an id.
     """
     if not isinstance(specs, (list, tuple)):
         raise ConfigError(f"--spec: expected a JSON list of claim objects, got {type(specs).__name__}")
@@ -230,8 +387,17 @@ def check_claims(df: pd.DataFrame, specs: Sequence[dict[str, Any]], study: str) 
     if rows.empty:
         have = ", ".join(sorted(df["study"].astype(str).unique()))
         raise ConfigError(f"--study: no metrics for study {study!r} (have: {have})")
-    records = [check_claim(rows, s, study) for s in checked]
-    return pd.DataFrame.from_records(records, columns=list(CLAIM_COLUMNS))
+    out = pd.DataFrame.from_records([check_claim(rows, s, study) for s in checked], columns=list(CLAIM_COLUMNS))
+    if out.empty:
+        return out
+    enough = out["n_seeds"].to_numpy() >= np.array([s["min_seeds"] for s in checked])
+    for raw, adjusted in (("p_value", "p_holm"), ("p_below", "p_below_holm")):
+        out[adjusted] = holm(out[raw].where(enough).to_numpy(dtype=float))
+    out["verdict"] = [
+        verdict(r.p_holm, r.p_below_holm, r.alpha, r.n_seeds, s["min_seeds"])
+        for r, s in zip(out.itertuples(index=False), checked)
+    ]
+    return out
 
 
 def collect(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
@@ -263,7 +429,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     p_check = sub.add_parser("check", help="evaluate claim specs on one study's metrics")
     p_check.add_argument("--metrics", required=True, metavar="ALL.csv", help="aggregated tidy metrics")
     p_check.add_argument("--study", required=True, metavar="NAME")
-    p_check.add_argument("--spec", required=True, metavar="JSON", help="JSON list of claim specs")
+    p_check.add_argument("--spec", required=True, metavar="JSON", help="JSON list of resolved claim specs")
     p_check.add_argument("--out", required=True, metavar="CLAIMS.csv")
     p_collect = sub.add_parser("collect", help="concatenate per-study claim tables")
     p_collect.add_argument("claims", nargs="+", metavar="CLAIMS.csv")

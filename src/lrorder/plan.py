@@ -8,19 +8,25 @@ the (schema-validated, defaults-filled) config as an argument.
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import os
+import re
 from pathlib import Path
 from typing import Any, Mapping
 
 import yaml
 from jsonschema import Draft202012Validator, validators
-from jsonschema.exceptions import ValidationError
+from jsonschema.exceptions import ValidationError, best_match
 
 from lrorder import schedules
+from lrorder.claims import StrictValidator, schema_error_line
 from lrorder.data.patch import PatchParams
 from lrorder.data.synthetic import SyntheticParams
 from lrorder.errors import ConfigError
+
+#: The config schema: every default, and the default claims of each kind of study.
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 
 #: Study name -> kind of study (the kind selects data generator and loader).
 STUDY_KINDS = {"synthetic": "synthetic", "clean": "image", "patch": "patch"}
@@ -155,7 +161,8 @@ def check_finite(value: Any, key: str = "") -> None:
 
 def check_config(config: Mapping[str, Any]) -> None:
     """Checks beyond the JSON Schema: finite numbers, schedule forms and lengths,
-    milestones within the training epochs, claim roles naming defined schedules.
+    milestones within the training epochs, roles naming distinct defined
+    schedules, and every study's claims (:func:`claim_specs`).
 
     Raises:
         ConfigError: naming the dotted key and what is expected.
@@ -173,15 +180,7 @@ def check_config(config: Mapping[str, Any]) -> None:
                         f"studies.{study}.schedules.{name}.{part}.milestones: {late} beyond "
                         f"studies.{study}.training.epochs = {epochs}"
                     )
-        claims = study_cfg["claims"]
-        if claims["large"] == claims["small"]:
-            raise ConfigError(f"studies.{study}.claims.small: must differ from claims.large ({claims['large']!r})")
-        for role in ("large", "small", "noise"):
-            name = claims.get(role)
-            if name is not None and name not in names:
-                raise ConfigError(
-                    f"studies.{study}.claims.{role}: unknown schedule {name!r} (defined: {', '.join(names)})"
-                )
+        _check_roles(study, study_cfg["roles"], names)
         model = study_cfg["model"]
         if model.get("split") and model["width"] % 2:
             raise ConfigError(f"studies.{study}.model.width: must be even when model.split is true")
@@ -192,6 +191,22 @@ def check_config(config: Mapping[str, Any]) -> None:
         if "patch" in study_cfg:
             _construct(PatchParams, study_cfg["patch"], f"studies.{study}.patch")
     _check_shared_datasets(config)
+    for study in config["studies"]:
+        claim_specs(config, study)
+
+
+def _check_roles(study: str, roles: Mapping[str, Any], names: list[str]) -> None:
+    """Each role names a defined schedule, and no two roles the same one."""
+    seen: dict[str, str] = {}
+    for role in ROLES:
+        name = roles.get(role)
+        if name is None:
+            continue
+        if name not in names:
+            raise ConfigError(f"studies.{study}.roles.{role}: unknown schedule {name!r} (defined: {', '.join(names)})")
+        if name in seen:
+            raise ConfigError(f"studies.{study}.roles.{role}: must differ from roles.{seen[name]} ({name!r})")
+        seen[name] = role
 
 
 def _construct(cls: type, values: Mapping[str, Any], key: str) -> None:
@@ -265,64 +280,175 @@ def run_config(config: Mapping[str, Any], study: str, schedule: str, seed: int) 
 
 
 def anneal_epoch(config: Mapping[str, Any], study: str) -> int | None:
-    """First milestone of the large-LR schedule's LR (``None`` if it never anneals)."""
-    large = config["studies"][study]["claims"]["large"]
+    """First milestone of the LR of the schedule in role ``large`` (``None`` if it never anneals)."""
+    large = config["studies"][study]["roles"]["large"]
     return _schedule(config, study, large, "lr").first_milestone
 
 
-def _gap(claim_id: str, description: str, a: str, b: str, eval_set: str, epoch: int | str,
-         min_effect: float, reference: str | None = None) -> dict[str, Any]:
-    spec = {"id": claim_id, "description": description, "test": "gap", "a": a, "b": b,
-            "eval_set": eval_set, "epoch": epoch, "min_effect": min_effect}
-    if reference is not None:
-        spec["reference"] = reference
-    return spec
+# --------------------------------------------------------------------------- claims
+
+#: Roles a claim's ``a``, ``b`` and ``reference`` name (``studies.<study>.roles``).
+ROLES = ("large", "small", "noise")
+#: Keys of a claim record that name a role.
+ROLE_KEYS = ("a", "b", "reference")
+_ANCHOR = re.compile(r"^(anneal|end)([+-][0-9]+)?$")
 
 
-def claim_specs(config: Mapping[str, Any], study: str) -> list[dict[str, Any]]:
-    """Claim specs of a study for :func:`lrorder.claims.check_claims` (paper.md section 4).
+@functools.lru_cache(maxsize=4)
+def _load_schema(path: str) -> dict[str, Any]:
+    try:
+        return yaml.safe_load(Path(path).read_text())
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config schema ({exc.strerror})") from None
 
-    synthetic: claims 5a, 5b and 4; clean (Figure 1): claims 1 and 2; patch:
-    claims 2, 3a, 3b and 4. Claim 4 only when the ``noise`` role is set; claims
-    at "the last epoch before the first anneal" only when the large LR anneals.
+
+def load_schema(schema_path: str | os.PathLike = SCHEMA_PATH) -> dict[str, Any]:
+    """The config schema (a fresh copy; parsed once per path)."""
+    return copy.deepcopy(_load_schema(str(schema_path)))
+
+
+def default_claims(kind: str, schema_path: str | os.PathLike = SCHEMA_PATH) -> dict[str, dict[str, Any]]:
+    """The default claim records of a kind of study (``$defs/default_claims/<kind>`` of the schema), in order."""
+    return load_schema(schema_path)["$defs"]["default_claims"][kind]
+
+
+def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` with ``over`` deep-merged into it (mappings merged key by key, anything else replaced)."""
+    out = copy.deepcopy(dict(base))
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def merged_claims(config: Mapping[str, Any], study: str,
+                  schema_path: str | os.PathLike = SCHEMA_PATH) -> dict[str, dict[str, Any]]:
+    """A study's claim records: kind defaults, the study's ``claims`` merged over them, defaults filled.
+
+    Each entry of ``studies.<study>.claims`` is merged field by field into
+    the default claim of the same id (``$defs/default_claims/<kind>``);
+    ``null`` removes the claim; a new id is taken as it is (so it must be a
+    full record). Fields left unset get the claim record's schema defaults
+    (``$defs/claim``), then each record is validated against it. Ids are
+    strings: an unquoted YAML number (``2:``) is read as its text.
+
+    Returns:
+        Claim id -> record with role names (not schedules) and unresolved
+        windows; default claims first in their order, then new ids in the
+        config's order.
+
+    Raises:
+        ConfigError: one line naming ``studies.<study>.claims.<id>[.<key>]``:
+            a record that fails ``$defs/claim``, or two entries whose ids
+            read the same.
     """
-    claims = config["studies"][study]["claims"]
-    large, small, noise = claims["large"], claims["small"], claims.get("noise")
-    effect = claims["min_effect"]
+    schema = load_schema(schema_path)
+    claim_schema = {**schema["$defs"]["claim"], "$defs": schema["$defs"]}
+    records = default_claims(STUDY_KINDS[study], schema_path)
+    given: dict[str, Any] = {}
+    for cid, entry in (config["studies"][study].get("claims") or {}).items():
+        if str(cid) in given:
+            raise ConfigError(f"studies.{study}.claims.{cid}: claim id given twice (as {cid!r} and as text)")
+        given[str(cid)] = entry
+    for cid, entry in given.items():
+        if entry is None:
+            records.pop(cid, None)
+        else:
+            records[cid] = _merge(records.get(cid, {}), entry)
+    for cid, record in records.items():
+        for key, prop in claim_schema["properties"].items():
+            if "default" in prop:
+                record.setdefault(key, copy.deepcopy(prop["default"]))
+        error = best_match(StrictValidator(claim_schema).iter_errors(record))
+        if error is not None:
+            raise ConfigError(schema_error_line(error, f"studies.{study}.claims.{cid}", claim_schema))
+    return records
+
+
+def resolve_window(window: list[Any], key: str, epochs: int, anneal: int | None, large: str) -> list[int]:
+    """``[lo, hi]`` of a claim as integer epochs.
+
+    An end is an integer epoch (1-indexed) or an anchor expression
+    ``(anneal|end)([+-]N)?``: ``anneal`` is the first LR milestone of the
+    ``large`` role's schedule, ``end`` is ``training.epochs``.
+
+    Args:
+        window: the claim's ``window`` (already schema-checked).
+        key: dotted config key of the window, for messages.
+        epochs: ``training.epochs`` of the study.
+        anneal: :func:`anneal_epoch` of the study, or None.
+        large: the schedule in role ``large`` (for messages).
+
+    Raises:
+        ConfigError: naming ``key``: ``anneal`` used while the large LR never
+            anneals, or the window does not resolve to
+            ``1 <= lo <= hi <= epochs``.
+    """
+    out = []
+    for end in window:
+        if isinstance(end, int):
+            out.append(end)
+            continue
+        match = _ANCHOR.match(end)
+        if match is None:  # the schema admits only these forms
+            raise ConfigError(f"{key}: {end!r} is not an epoch or an anchor (anneal|end)([+-]N)")
+        anchor, offset = match.group(1), int(match.group(2) or 0)
+        if anchor == "anneal" and anneal is None:
+            claim_key = key.rsplit(".", 1)[0]
+            raise ConfigError(f"{key}: uses anneal, but schedule {large!r} (roles.large) never anneals; "
+                              f"set {claim_key} to null")
+        out.append((anneal if anchor == "anneal" else epochs) + offset)
+    lo, hi = out
+    if not 1 <= lo <= hi <= epochs:
+        raise ConfigError(f"{key}: {list(window)} resolves to [{lo}, {hi}]; expected 1 <= lo <= hi <= "
+                          f"training.epochs = {epochs}")
+    return out
+
+
+def claim_specs(config: Mapping[str, Any], study: str,
+                schema_path: str | os.PathLike = SCHEMA_PATH) -> list[dict[str, Any]]:
+    """Resolved claim specs of a study for :func:`lrorder.claims.check_claims` (the paper, section 4).
+
+    The records of :func:`merged_claims` with roles replaced by the
+    schedules of ``studies.<study>.roles`` and windows resolved to integer
+    epochs (:func:`resolve_window`), plus ``id`` and the study's
+    ``verdict.alpha`` and ``verdict.min_seeds``. A claim that uses the
+    ``noise`` role is dropped when ``roles.noise`` is null.
+
+    By default, synthetic: claims 5a, 5b, 4; clean (Figure 1): 1, 2; patch:
+    2, 3a, 3b, 3c, 3d, 4 (``$defs/default_claims`` of the schema).
+
+    Raises:
+        ConfigError: one line naming the key: an invalid record
+            (:func:`merged_claims`), an ``eval_set`` the study's kind does not
+            report, a claim comparing a role with itself, or a window that
+            does not resolve.
+    """
+    study_cfg = config["studies"][study]
+    roles = study_cfg["roles"]
+    verdict = study_cfg["verdict"]
+    epochs = study_cfg["training"]["epochs"]
     anneal = anneal_epoch(config, study)
-    kind = STUDY_KINDS[study]
-    specs: list[dict[str, Any]] = []
-    if kind == "synthetic":
-        specs.append({
-            "id": "5a",
-            "description": "the small LR fits Q first: its Q-only test accuracy settles above the threshold in fewer epochs",
-            "test": "epochs_to_threshold", "a": small, "b": large, "eval_set": "test_q_only",
-            "threshold": claims["q_threshold"], "min_effect": claims["min_effect_epochs"],
-        })
-        specs.append(_gap("5b", "the large LR (annealed) ends with higher P-only test accuracy than the small LR",
-                          large, small, "test_p_only", "final", effect))
-        test_set = "test_p_only"
-    elif kind == "image":
-        if anneal is not None and anneal > 1:
-            specs.append(_gap("1", "before the first anneal, the small LR has higher test accuracy than the large LR",
-                              small, large, "test", anneal - 1, effect))
-        specs.append(_gap("2", "after training, the large LR (annealed) has higher test accuracy than the small LR",
-                          large, small, "test", "final", effect))
-        test_set = "test"
-    else:
-        specs.append(_gap("2", "after training, the large LR (annealed) has higher clean test accuracy than the small LR",
-                          large, small, "test_clean", "final", effect))
-        specs.append({
-            "id": "3a",
-            "description": "the small LR learns the patch first: its patch-only accuracy settles above the threshold in fewer epochs",
-            "test": "epochs_to_threshold", "a": small, "b": large, "eval_set": "patch_only",
-            "threshold": claims["patch_only_threshold"], "min_effect": 1,
-        })
-        if anneal is not None and anneal > 1:
-            specs.append(_gap("3b", "before the first anneal, the small LR has higher patch-only accuracy than the large LR",
-                              small, large, "patch_only", anneal - 1, effect))
-        test_set = "test_clean"
-    if noise is not None:
-        specs.append(_gap("4", "pre-activation noise on the small LR recovers part of the gap to the large LR",
-                          noise, small, test_set, "final", effect, reference=large))
+    eval_sets = ["train", *EVAL_SETS[STUDY_KINDS[study]]]
+    specs = []
+    for cid, record in merged_claims(config, study, schema_path).items():
+        key = f"studies.{study}.claims.{cid}"
+        if record["eval_set"] not in eval_sets:
+            raise ConfigError(f"{key}.eval_set: {record['eval_set']!r} is not an evaluation set of the {study} "
+                              f"study (have: {', '.join(eval_sets)})")
+        used = [record[k] for k in ROLE_KEYS if k in record]
+        if len(set(used)) < len(used):
+            raise ConfigError(f"{key}: a, b and reference must name different roles, got {', '.join(used)}")
+        if any(roles.get(role) is None for role in used):
+            continue  # the noise role is not set: the claim does not apply
+        spec = {"id": cid, **record}
+        for k in ROLE_KEYS:
+            if k in spec:
+                spec[k] = roles[spec[k]]
+        spec["window"] = resolve_window(record["window"], f"{key}.window", epochs, anneal, roles["large"])
+        spec["alpha"] = verdict["alpha"]
+        spec["min_seeds"] = verdict["min_seeds"]
+        specs.append(spec)
     return specs
