@@ -8,6 +8,7 @@ filled (``snakemake.utils.validate``, absolute schema path).
 
 from __future__ import annotations
 
+import copy
 
 import pytest
 from jsonschema.exceptions import ValidationError
@@ -247,6 +248,16 @@ def test_noise_claims_dropped_without_noise_role(default: dict) -> None:
     plan.check_config(config)
     assert [s["id"] for s in plan.claim_specs(config, "synthetic")] == ["5a", "5b"]
     assert [s["id"] for s in plan.claim_specs(config, "patch")] == ["2", "3a", "3b", "3c", "3d"]
+
+
+def test_claim_on_a_two_step_set(smoke: dict) -> None:
+    config = copy.deepcopy(smoke)
+    config["studies"]["synthetic"]["training"]["two_step_eval"] = ["test_q_only"]
+    config["studies"]["synthetic"]["claims"]["5a"] = {"window": [1, "end"], "eval_set": "test_q_only_two_step"}
+    assert plan.claim_specs(config, "synthetic")[0]["eval_set"] == "test_q_only_two_step"
+    config["studies"]["synthetic"]["claims"]["5a"]["eval_set"] = "test_p_only_two_step"
+    with pytest.raises(ConfigError, match=r"^studies\.synthetic\.claims\.5a\.eval_set: 'test_p_only_two_step' is not"):
+        plan.claim_specs(config, "synthetic")
 
 
 def test_claim_roles_swapped() -> None:

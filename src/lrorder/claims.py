@@ -185,8 +185,12 @@ def run_summary(accuracy: np.ndarray, epochs: np.ndarray, spec: Mapping[str, Any
           difference ``a - b`` with ``direction: greater``, a censored run in
           ``a`` makes that seed's value too small (the test is conservative,
           biased towards "effect <= 0"), and a censored run in ``b`` makes it
-          too large (anti-conservative); with ``less`` the reverse. The claims
-          table counts the censored runs of each claim (``n_censored``).
+          too large (anti-conservative); with ``less`` the reverse. A seed
+          whose runs are all censored contributes 0 whatever the truth, which
+          pulls the mean towards 0 (and, with ``min_effect`` > 0, towards "not
+          reproduced"): widen the window or lower the threshold rather than
+          read such a verdict. The claims table counts the censored runs of
+          each claim (``n_censored``).
     """
     summary = spec["summary"]
     if summary == "mean":

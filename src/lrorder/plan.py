@@ -422,16 +422,19 @@ def claim_specs(config: Mapping[str, Any], study: str,
 
     Raises:
         ConfigError: one line naming the key: an invalid record
-            (:func:`merged_claims`), an ``eval_set`` the study's kind does not
-            report, a claim comparing a role with itself, or a window that
-            does not resolve.
+            (:func:`merged_claims`), an ``eval_set`` the study does not report
+            (``train``, the kind's :data:`EVAL_SETS`, ``<set>_two_step`` of
+            ``training.two_step_eval``), a claim comparing a role with itself,
+            or a window that does not resolve.
     """
     study_cfg = config["studies"][study]
     roles = study_cfg["roles"]
     verdict = study_cfg["verdict"]
     epochs = study_cfg["training"]["epochs"]
     anneal = anneal_epoch(config, study)
-    eval_sets = ["train", *EVAL_SETS[STUDY_KINDS[study]]]
+    # train.py also scores the sets of training.two_step_eval as <set>_two_step
+    two_step = [f"{name}_two_step" for name in study_cfg["training"].get("two_step_eval", [])]
+    eval_sets = ["train", *EVAL_SETS[STUDY_KINDS[study]], *two_step]
     specs = []
     for cid, record in merged_claims(config, study, schema_path).items():
         key = f"studies.{study}.claims.{cid}"
