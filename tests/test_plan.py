@@ -76,7 +76,7 @@ def test_run_config_contents(smoke: dict) -> None:
         "model": {"name": "two_layer", "width": 16, "activation": "leaky_relu", "negative_slope": 0.1,
                   "split_at": None, "noise_shared_over_batch": False},
         "training": {"epochs": 6, "batch_size": 50, "eval_batch_size": 1024, "momentum": 0.0, "nesterov": False,
-                     "weight_decay": 1e-4, "device": "cpu"},
+                     "weight_decay": 1e-4, "device": "cpu", "two_step_eval": ["test_q_only"]},
         "lr": {"initial": 1.0, "milestones": [4], "factors": [0.05]},
         "preact_noise": {"initial": 0.0, "milestones": [], "factors": []},
         "grad_noise": {"initial": 0.0, "milestones": [], "factors": []},
