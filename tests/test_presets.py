@@ -7,7 +7,9 @@ import pytest
 from lrorder import plan
 from lrorder.data.patch import PatchParams
 
-from configs import load_config
+import yaml
+
+from configs import ROOT, load_config
 
 OFFICIAL_TRAINING = {"batch_size": 128, "momentum": 0.9, "nesterov": True, "weight_decay": 5e-4, "augment": False}
 WRN_16_10 = {"name": "wide_resnet", "depth": 16, "widen_factor": 10}
@@ -63,3 +65,18 @@ def test_paper_claims_cover_1_to_5(paper: dict) -> None:
     assert (claim1["a"], claim1["b"], claim1["eval_set"], claim1["window"]) == ("small_lr", "large_lr", "test", [55, 59])
     patch = {spec["id"]: spec["window"] for spec in plan.claim_specs(paper, "patch")}
     assert patch == {"2": [56, 60], "3a": [1, 60], "3b": [25, 29], "3c": [25, 29], "3d": [25, 29], "4": [56, 60]}
+
+
+CALIBRATION = ROOT / "presets" / "calibration"
+
+
+@pytest.mark.parametrize("candidate", sorted(p.stem for p in CALIBRATION.glob("*.yaml") if p.stem != "seeds"))
+def test_calibration_candidates_use_seeds_disjoint_from_the_reported_ones(candidate: str) -> None:
+    reported = load_config(preset=None)
+    seeds_layer = yaml.safe_load((CALIBRATION / "seeds.yaml").read_text())
+    config = load_config(seeds_layer, yaml.safe_load((CALIBRATION / f"{candidate}.yaml").read_text()), preset=None)
+    plan.check_config(config)
+    assert config["tag"].startswith("cal-")
+    for study, cfg in config["studies"].items():
+        assert not set(cfg["seeds"]) & set(reported["studies"][study]["seeds"]), study
+        assert min(cfg["seeds"]) >= 1000

@@ -24,8 +24,9 @@ def test_smoke_outputs(smoke_run):
     assert (claims["verdict"] == "inconclusive").all()  # 2 seeds < verdict.min_seeds
 
     metrics = pd.read_csv(results / "aggregate" / "synthetic" / "metrics.csv")
-    # 3 schedules x 2 seeds x 6 epochs x (train + 4 test sets)
-    assert len(metrics) == 3 * 2 * 6 * 5
+    # 3 schedules x 2 seeds x 6 epochs x (train + 4 test sets + the two-step Q-only set)
+    assert len(metrics) == 3 * 2 * 6 * 6
+    assert (metrics["eval_set"] == "test_q_only_two_step").sum() == 3 * 2 * 6
     summary = pd.read_csv(results / "aggregate" / "synthetic" / "summary.csv")
     pre = summary[summary["statistic"] == "pre_anneal_accuracy"]
     assert set(pre["epoch"]) == {3}  # smoke anneals at epoch 4
