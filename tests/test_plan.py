@@ -168,32 +168,32 @@ def test_claim_specs(smoke: dict) -> None:
     specs = plan.claim_specs(smoke, "synthetic")
     assert [s["id"] for s in specs] == ["5a", "5b", "4"]
     a, b, c = specs
-    assert a == {"id": "5a", "description": a["description"], "eval_set": "test_q_only", "summary": "auc",
+    assert a == {"id": "5a", "description": a["description"], "eval_set": "test_q_only_two_step", "summary": "auc",
                  "window": [1, 6], "contrast": "difference", "a": "small_lr", "b": "large_lr",
-                 "direction": "greater", "min_effect": 0.01, "scale": "absolute", "test": "t",
+                 "direction": "greater", "min_effect": 0.05, "scale": "absolute", "test": "t",
                  "alpha": 0.05, "min_seeds": 3}
     assert (b["summary"], b["a"], b["b"], b["eval_set"], b["window"]) == (
         "mean", "large_lr", "small_lr", "test_p_only", [5, 6])  # smoke: [end-1, end] of 6 epochs
     assert (c["contrast"], c["a"], c["b"], c["reference"], c["fraction"], c["window"]) == (
         "ratio", "small_lr_noise", "small_lr", "large_lr", 0.5, [5, 6])
     assert all(s["description"] for s in specs)
-    assert {s["eval_set"] for s in specs} <= set(plan.EVAL_SETS["synthetic"])
+    assert {s["eval_set"] for s in specs} <= {*plan.EVAL_SETS["synthetic"], "test_q_only_two_step"}
 
 
 def test_default_claims_resolve_on_the_default_study(default: dict) -> None:
     got = {study: {s["id"]: s["window"] for s in plan.claim_specs(default, study)} for study in default["studies"]}
     assert got == {
-        "synthetic": {"5a": [1, 20], "5b": [191, 200], "4": [191, 200]},
+        "synthetic": {"5a": [1, 10], "5b": [191, 200], "4": [191, 200]},
         "clean": {"1": [10, 14], "2": [26, 30]},  # anneal at 15 of 30 epochs
         "patch": {"2": [26, 30], "3a": [1, 30], "3b": [10, 14], "3c": [10, 14], "3d": [10, 14], "4": [26, 30]},
     }
     patch = {s["id"]: s for s in plan.claim_specs(default, "patch")}
     assert (patch["2"]["scale"], patch["2"]["min_effect"]) == ("relative_error", 0.1)
     assert (patch["3a"]["summary"], patch["3a"]["threshold"], patch["3a"]["a"], patch["3a"]["b"]) == (
-        "first_passage", 0.9, "large_lr", "small_lr")
+        "first_passage", 0.7, "large_lr", "small_lr")
     assert (patch["3c"]["contrast"], patch["3c"]["a"], patch["3c"]["level"], patch["3c"]["direction"]) == (
         "level", "small_lr", 0.8, "greater")
-    assert (patch["3d"]["a"], patch["3d"]["level"], patch["3d"]["direction"]) == ("large_lr", 0.2, "less")
+    assert (patch["3d"]["a"], patch["3d"]["level"], patch["3d"]["direction"]) == ("large_lr", 0.3, "less")
     assert (patch["4"]["a"], patch["4"]["reference"]) == ("act_noise", "large_lr")
 
 
