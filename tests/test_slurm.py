@@ -60,9 +60,11 @@ if not cluster_ready():  # checked before any fixture (the session's local smoke
 TIMEOUT_TARGET = "results/timeout/runs/clean/large_lr/seed0/metrics.csv"
 TIMEOUT_LAYER = {
     "tag": "timeout",
-    "studies": {"clean": {"model": {"widths": [16, 32, 64]}, "training": {"epochs": 120},
-                          "schedules": {"large_lr": {"lr": {"milestones": [60]}},
-                                        "small_lr": {"lr": {"milestones": [60]}}}}},
+    # 100 epochs: well over the first attempt's minute, well under the second's 3 minutes on a
+    # slow 2-core machine; running BN statistics (no per-epoch recalibration pass) keep it so.
+    "studies": {"clean": {"model": {"widths": [16, 32, 64]}, "training": {"epochs": 100, "bn_eval": "running"},
+                          "schedules": {"large_lr": {"lr": {"milestones": [50]}},
+                                        "small_lr": {"lr": {"milestones": [50]}}}}},
 }
 
 
@@ -70,8 +72,8 @@ TIMEOUT_LAYER = {
 def campaigns(tmp_path_factory):
     """Two Snakemake runs on the cluster at once (most of their time is the plugin's status polling).
 
-    ``smoke``: the smoke preset, CPU training. ``timeout``: one 120-epoch
-    training run (about 2 minutes) with a time limit of ``2 * attempt - 1``
+    ``smoke``: the smoke preset, CPU training. ``timeout``: one 100-epoch
+    training run (about 1.5-2 minutes) with a time limit of ``2 * attempt - 1``
     minutes, so that the first attempt is killed at its limit.
     Returns ``{name: (workdir, returncode, log)}``.
     """
@@ -143,4 +145,4 @@ def test_time_limit_kill_is_retried_with_more_time_and_resumes(campaigns):
     assert run["slurm_job_id"] == job_ids[1]
     assert run["resumed_from_epoch"] > 0
     metrics = pd.read_csv(workdir / TIMEOUT_TARGET)
-    assert metrics[metrics["eval_set"] == "train"]["epoch"].tolist() == list(range(1, 121))
+    assert metrics[metrics["eval_set"] == "train"]["epoch"].tolist() == list(range(1, 101))
