@@ -112,7 +112,7 @@ def test_direction_less_negates() -> None:
     row = one(df, spec(direction="less"))
     assert row["mean"] == pytest.approx(-0.2) and row["std"] == pytest.approx(0.1)
     assert row["p_value"] == pytest.approx(1 - t_p(0.2, 0.1, 3))
-    assert row["statistic"].endswith("large_lr - small_lr < 0")
+    assert row["statistic"].endswith("small_lr - large_lr > 0")
     assert row["verdict"] == "not reproduced"  # effect < 0 = min_effect, p_below 0.037
 
 
@@ -134,12 +134,12 @@ def test_level_greater_and_less() -> None:
     df = plateau({"small_lr": [0.9, 0.85, 0.95], "large_lr": [0.1, 0.15, 0.05]})
     up = one(df, spec(contrast="level", a="small_lr", b=None, level=0.8))
     assert up["mean"] == pytest.approx(0.1) and up["std"] == pytest.approx(0.05)
-    assert up["statistic"] == "mean test accuracy over epochs 2-3: small_lr > 0.8"
+    assert up["statistic"] == "mean test accuracy over epochs 2-3: small_lr - 0.8 > 0"
     assert pd.isna(up["b"]) or up["b"] == ""
     down = one(df, spec(contrast="level", a="large_lr", b=None, level=0.2, direction="less"))
     # oriented: -(s - 0.2) = 0.1, 0.05, 0.15
     assert down["mean"] == pytest.approx(0.1) and down["std"] == pytest.approx(0.05)
-    assert down["statistic"] == "mean test accuracy over epochs 2-3: large_lr < 0.2"
+    assert down["statistic"] == "mean test accuracy over epochs 2-3: 0.2 - large_lr > 0"
 
 
 def test_ratio_hand_computed() -> None:
@@ -154,7 +154,7 @@ def test_ratio_hand_computed() -> None:
     assert row["estimate"] == pytest.approx((0.16 / 3) / 0.1)
     assert row["reference"] == "large_lr"
     assert row["statistic"] == ("mean test accuracy over epochs 2-3: "
-                                "(act_noise - small_lr) / (large_lr - small_lr) > 0.5")
+                                "(act_noise - small_lr) - 0.5 * (large_lr - small_lr) > 0")
 
 
 def test_auc_and_median_through_check_claims() -> None:

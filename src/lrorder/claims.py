@@ -285,7 +285,14 @@ def per_seed_values(df: pd.DataFrame, spec: Mapping[str, Any]) -> tuple[pd.Serie
 
 
 def statistic_text(spec: Mapping[str, Any]) -> str:
-    """One line naming the per-seed statistic: summary, window, eval_set, contrast and direction."""
+    """One line naming the per-seed statistic: summary, window, eval_set, and the oriented contrast.
+
+    The expression is the per-seed value whose mean, spread and interval the
+    claims table reports (positive in the claim's direction), always followed
+    by ``> 0``: ``a - b`` (``b - a`` for direction less), its relative-error
+    form, ``a - level`` / ``level - a``, or the linear ratio form
+    ``(a - b) - fraction * (reference - b)``.
+    """
     lo, hi = spec["window"]
     es = spec["eval_set"]
     summary = {
@@ -296,16 +303,19 @@ def statistic_text(spec: Mapping[str, Any]) -> str:
         "first_passage": f"first epoch in {lo}-{hi} with {es} accuracy >= {spec.get('threshold', 0):g} "
                          f"({hi + 1} if never)",
     }[spec["summary"]]
-    op = ">" if spec["direction"] == "greater" else "<"
     a, b = spec["a"], spec.get("b")
+    less = spec["direction"] == "less"
     if spec["contrast"] == "difference":
-        expr = f"({a} - {b}) / (1 - {b})" if spec["scale"] == "relative_error" else f"{a} - {b}"
-        rhs = "0"
+        first, second = (b, a) if less else (a, b)
+        expr = f"{first} - {second}"
+        if spec["scale"] == "relative_error":
+            expr = f"({expr}) / (1 - {b})"
     elif spec["contrast"] == "level":
-        expr, rhs = a, f"{spec['level']:g}"
+        expr = f"{spec['level']:g} - {a}" if less else f"{a} - {spec['level']:g}"
     else:
-        expr, rhs = f"({a} - {b}) / ({spec['reference']} - {b})", f"{spec['fraction']:g}"
-    return f"{summary}: {expr} {op} {rhs}"
+        expr = f"({a} - {b}) - {spec['fraction']:g} * ({spec['reference']} - {b})"
+        expr = f"-[{expr}]" if less else expr
+    return f"{summary}: {expr} > 0"
 
 
 def _check_names(df: pd.DataFrame, spec: Mapping[str, Any], study: str) -> None:
