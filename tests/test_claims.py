@@ -189,6 +189,24 @@ def test_first_passage_with_censoring() -> None:
                                 "large_lr - small_lr > 0")
 
 
+def test_seeds_censored_in_every_role_are_dropped_and_leave_the_claim_inconclusive() -> None:
+    """Regression: four seeds censored in both roles gave a difference of 0 each and "not reproduced"."""
+    never = {"patch_only": [0.5, 0.5, 0.5, 0.5]}
+    curves = {(sch, seed): never for sch in ("large_lr", "small_lr") for seed in range(4)}
+    s = spec(eval_set="patch_only", summary="first_passage", threshold=0.9, window=[1, 4], min_effect=1)
+    row = one(metrics(curves, study="patch"), s, study="patch")
+    assert (row["n_seeds"], row["n_censored"], row["verdict"]) == (0, 8, "inconclusive")
+    # one seed informative (large 3, small censored at 5): still below min_seeds
+    curves[("large_lr", 0)] = {"patch_only": [0.5, 0.6, 0.9, 1.0]}
+    row = one(metrics(curves, study="patch"), s, study="patch")
+    assert (row["n_seeds"], row["n_censored"], row["mean"], row["verdict"]) == (1, 7, -2.0, "inconclusive")
+    # a level claim keeps a censored seed: passage >= 5 is evidence against "earlier than epoch 5"
+    level = spec(eval_set="patch_only", summary="first_passage", threshold=0.9, window=[1, 4], contrast="level",
+                 level=5, b=None, direction="less", min_effect=0.5)
+    row = one(metrics(curves, study="patch"), level, study="patch")
+    assert (row["n_seeds"], row["n_censored"]) == (4, 3)
+
+
 def test_pairing_by_seed_drops_unmatched_seeds() -> None:
     df = pd.concat([plateau({"large_lr": [0.7, 0.6, 0.8], "small_lr": [0.5, 0.5, 0.5]}),
                     metrics({("large_lr", 9): {"test": [0.1, 0.99, 0.99]},

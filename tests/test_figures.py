@@ -45,6 +45,11 @@ def test_plot_curves_panels_lines_and_band(df: pd.DataFrame) -> None:
     assert band.max() == pytest.approx(0.61 + half)
 
 
+def test_two_step_panel_title() -> None:
+    assert figures.eval_set_label("test_q_only_two_step") == "Q-only test\n(mean of last two steps' weights)"
+    assert figures.eval_set_label("mine_two_step") == "mine_two_step"
+
+
 def test_anneal_line_present_and_optional(df: pd.DataFrame) -> None:
     fig = figures.plot_curves(df, SETS, anneal_epoch=4, title="t")
     for ax in fig.axes:

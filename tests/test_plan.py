@@ -250,6 +250,17 @@ def test_noise_claims_dropped_without_noise_role(default: dict) -> None:
     assert [s["id"] for s in plan.claim_specs(config, "patch")] == ["2", "3a", "3b", "3c", "3d"]
 
 
+def test_added_claim_on_a_null_role_is_an_error() -> None:
+    """Regression: a claim the study adds on the noise role was silently dropped when roles.noise is null."""
+    added = {"description": "noise beats small", "eval_set": "test_clean", "summary": "mean", "window": [1, "end"],
+             "contrast": "difference", "a": "noise", "b": "small", "direction": "greater"}
+    config = load_config({"studies": {"patch": {"roles": {"noise": None}, "claims": {"extra": added}}}})
+    with pytest.raises(ConfigError) as exc:
+        plan.check_config(config)
+    assert str(exc.value) == ("studies.patch.claims.extra: uses role 'noise', but studies.patch.roles.noise is null "
+                              "(set it to a schedule of the study, or use another role)")
+
+
 def test_claim_on_a_two_step_set(smoke: dict) -> None:
     config = copy.deepcopy(smoke)
     config["studies"]["synthetic"]["training"]["two_step_eval"] = ["test_q_only"]
@@ -292,6 +303,8 @@ CLAIM_ERRORS = {
     "window before epoch 1": ({"3b": {"window": ["anneal-5", "anneal-1"]}},
                               "studies.patch.claims.3b.window: ['anneal-5', 'anneal-1'] resolves to [-2, 2]"),
     "window reversed": ({"2": {"window": [4, 3]}}, "studies.patch.claims.2.window: [4, 3] resolves to [4, 3]"),
+    "null for no default claim": ({"5a": None}, "studies.patch.claims.5a: null drops a default claim, but the patch "
+                                                "kind has none with this id (its claims: 2, 3a, 3b, 3c, 3d, 4)"),
     "eval_set of another kind": ({"2": {"eval_set": "test"}},
                                  "studies.patch.claims.2.eval_set: 'test' is not an evaluation set of the patch study "
                                  "(have: train, test_clean, test_patched, patch_only)"),
@@ -484,3 +497,9 @@ def test_check_finite_names_nested_key() -> None:
 def test_train_priority_longest_runs_first() -> None:
     assert plan.train_priority("patch") > plan.train_priority("clean") > plan.train_priority("synthetic")
     assert set(plan.TRAIN_PRIORITY) == set(plan.STUDY_KINDS.values())
+
+
+def test_figure_sets_add_the_two_step_panels(default: dict) -> None:
+    """Regression: the synthetic figure lacked the two-step curve that claim 5a reads."""
+    assert plan.figure_sets(default, "synthetic") == [*plan.EVAL_SETS["synthetic"], "test_q_only_two_step"]
+    assert plan.figure_sets(default, "clean") == ["train", "test"]

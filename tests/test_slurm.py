@@ -60,11 +60,11 @@ if not cluster_ready():  # checked before any fixture (the session's local smoke
 TIMEOUT_TARGET = "results/timeout/runs/clean/large_lr/seed0/metrics.csv"
 TIMEOUT_LAYER = {
     "tag": "timeout",
-    # 80 epochs at 1-3 s each (a quiet fast machine to a 2-core one shared with the smoke
-    # campaign): over the first attempt's minute, under the second attempt's 5 minutes.
-    "studies": {"clean": {"model": {"widths": [16, 32, 64]}, "training": {"epochs": 80, "bn_eval": "running"},
-                          "schedules": {"large_lr": {"lr": {"milestones": [40]}},
-                                        "small_lr": {"lr": {"milestones": [40]}}}}},
+    # 100 epochs at 1-3 s each (a quiet fast machine to a 2-core one shared with the smoke
+    # campaign): over the first attempt's minute, under the second attempt's 7 minutes.
+    "studies": {"clean": {"model": {"widths": [16, 32, 64]}, "training": {"epochs": 100, "bn_eval": "running"},
+                          "schedules": {"large_lr": {"lr": {"milestones": [50]}},
+                                        "small_lr": {"lr": {"milestones": [50]}}}}},
 }
 
 
@@ -72,9 +72,12 @@ TIMEOUT_LAYER = {
 def campaigns(tmp_path_factory):
     """Two Snakemake runs on the cluster at once (most of their time is the plugin's status polling).
 
-    ``smoke``: the smoke preset, CPU training. ``timeout``: one 80-epoch
-    training run (1.5-4 minutes) with a time limit of ``4 * attempt - 3``
-    minutes, so that the first attempt is killed at its limit.
+    ``timeout``: one 100-epoch training run (2-5 minutes) with a time limit
+    of ``6 * attempt - 5`` minutes, so that the first attempt is killed at its
+    limit. ``smoke``: the smoke preset, CPU training; it starts once the first
+    attempt has written its first checkpoint, since on a 2-core machine the
+    smoke jobs could otherwise hold the CPUs until the first minute is over
+    (the retry would then have nothing to resume from).
     Returns ``{name: (workdir, returncode, log)}``.
     """
     smoke = make_workdir(tmp_path_factory.mktemp("slurm_smoke"))
@@ -82,10 +85,10 @@ def campaigns(tmp_path_factory):
     layer = timeout / "timeout.yaml"
     layer.write_text(yaml.safe_dump(TIMEOUT_LAYER))
     return run_concurrently({
-        "smoke": (smoke, [*LOCAL_CLUSTER, *CPU_TRAINING, *SMOKE]),
         "timeout": (timeout, [TIMEOUT_TARGET, *LOCAL_CLUSTER, "--set-resources", "train:gpu=0", "train:mem_mb=1000",
-                              "train:runtime=4 * attempt - 3", "--configfile", "presets/smoke.yaml", str(layer)]),
-    }, timeout=900)
+                              "train:runtime=6 * attempt - 5", "--configfile", "presets/smoke.yaml", str(layer)]),
+        "smoke": (smoke, [*LOCAL_CLUSTER, *CPU_TRAINING, *SMOKE]),
+    }, timeout=1200, start_after=(timeout / TIMEOUT_TARGET).with_name("checkpoint.pt"))
 
 
 @pytest.fixture(scope="module")
@@ -133,7 +136,7 @@ def test_training_sbatch_call_requests_a_gpu(tmp_path):
 
 
 def test_time_limit_kill_is_retried_with_more_time_and_resumes(campaigns):
-    """A training job that outlives its 1-minute limit is killed, resubmitted with 5 minutes, and resumes."""
+    """A training job that outlives its 1-minute limit is killed, resubmitted with 7 minutes, and resumes."""
     workdir, returncode, log = campaigns["timeout"]
     assert returncode == 0, log[-4000:]
     job_ids = re.findall(r"submitted with SLURM jobid (\d+)", log)
@@ -145,4 +148,4 @@ def test_time_limit_kill_is_retried_with_more_time_and_resumes(campaigns):
     assert run["slurm_job_id"] == job_ids[1]
     assert run["resumed_from_epoch"] > 0
     metrics = pd.read_csv(workdir / TIMEOUT_TARGET)
-    assert metrics[metrics["eval_set"] == "train"]["epoch"].tolist() == list(range(1, 81))
+    assert metrics[metrics["eval_set"] == "train"]["epoch"].tolist() == list(range(1, 101))

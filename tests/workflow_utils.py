@@ -42,20 +42,26 @@ def snakemake(workdir: Path, *args: str, timeout: float = 600, env: dict | None 
     )
 
 
-def run_concurrently(runs: dict, timeout: float = 600) -> dict:
+def run_concurrently(runs: dict, timeout: float = 600, start_after: Path | None = None) -> dict:
     """Run several ``snakemake`` commands at once, each in its own workdir.
 
     ``runs`` maps a name to ``(workdir, args)``; returns ``{name: (workdir,
-    returncode, stdout + stderr)}``. A run still going after ``timeout``
-    seconds is interrupted (SIGINT: Snakemake cancels its cluster jobs) and
-    reported with return code None.
+    returncode, stdout + stderr)}``. With ``start_after``, the first run starts
+    alone and the others start once that file exists (or the first run has
+    ended). A run still going after ``timeout`` seconds is interrupted
+    (SIGINT: Snakemake cancels its cluster jobs) and reported with return code
+    None.
     """
+    deadline = time.monotonic() + timeout
     procs = {}
     for name, (workdir, args) in runs.items():
+        if procs and start_after is not None:
+            first = next(iter(procs.values()))[2]
+            while not start_after.exists() and first.poll() is None and time.monotonic() < deadline:
+                time.sleep(1)
         log = open(workdir / "snakemake.out", "w+")
         procs[name] = (workdir, log, subprocess.Popen([sys.executable, "-m", "snakemake", *args], cwd=workdir,
                                                       stdout=log, stderr=subprocess.STDOUT, text=True))
-    deadline = time.monotonic() + timeout
     results = {}
     for name, (workdir, log, proc) in procs.items():
         try:

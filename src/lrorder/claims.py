@@ -186,11 +186,10 @@ def run_summary(accuracy: np.ndarray, epochs: np.ndarray, spec: Mapping[str, Any
           ``a`` makes that seed's value too small (the test is conservative,
           biased towards "effect <= 0"), and a censored run in ``b`` makes it
           too large (anti-conservative); with ``less`` the reverse. A seed
-          whose runs are all censored contributes 0 whatever the truth, which
-          pulls the mean towards 0 (and, with ``min_effect`` > 0, towards "not
-          reproduced"): widen the window or lower the threshold rather than
-          read such a verdict. The claims table counts the censored runs of
-          each claim (``n_censored``).
+          whose runs are all censored says nothing about a contrast of two or
+          more roles, so :func:`per_seed_values` drops it (a claim left with
+          fewer than ``min_seeds`` seeds is "inconclusive"). The claims table
+          counts the censored runs of each claim (``n_censored``).
     """
     summary = spec["summary"]
     if summary == "mean":
@@ -237,7 +236,10 @@ def per_seed_values(df: pd.DataFrame, spec: Mapping[str, Any]) -> tuple[pd.Serie
 
     Seeds are paired by an inner join over every schedule the claim uses
     (``a``, and ``b``, ``reference`` when present): a seed missing from one
-    of them is dropped. With ``s(r)`` the run summary (:func:`run_summary`)
+    of them is dropped. In a ``difference`` or ``ratio``, a seed whose runs
+    are all censored (``first_passage`` never reached in any role) is dropped
+    too: its contrast would be 0 whatever the truth (a ``level`` keeps it,
+    since its bound ``hi + 1`` is still compared with a fixed level). With ``s(r)`` the run summary (:func:`run_summary`)
     of the schedule in role ``r`` for that seed:
 
     - ``difference``: ``s(a) - s(b)``; with ``scale: relative_error``,
@@ -255,8 +257,8 @@ def per_seed_values(df: pd.DataFrame, spec: Mapping[str, Any]) -> tuple[pd.Serie
 
     Returns:
         ``(values, n_censored, estimate)``: values indexed by seed
-        (ascending); the number of censored runs among the paired ones
-        (``first_passage`` only, else 0); for ``ratio`` the estimate
+        (ascending); the number of censored runs among the paired seeds,
+        dropped ones included (``first_passage`` only, else 0); for ``ratio`` the estimate
         ``mean(s(a) - s(b)) / mean(s(reference) - s(b))`` (NaN when that gap's
         mean is 0 or no seed is paired), else NaN.
     """
@@ -264,6 +266,10 @@ def per_seed_values(df: pd.DataFrame, spec: Mapping[str, Any]) -> tuple[pd.Serie
     parts = {r: _summaries(df, spec, spec[r]) for r in roles}
     paired = pd.concat({r: parts[r]["value"] for r in roles}, axis=1, join="inner").sort_index()
     censored = pd.concat({r: parts[r]["censored"] for r in roles}, axis=1, join="inner").loc[paired.index]
+    n_censored = int(censored.to_numpy().sum())
+    if len(roles) > 1:
+        informative = ~censored.all(axis=1)
+        paired, censored = paired[informative], censored[informative]
     s = {r: paired[r].astype(float) for r in roles}
     estimate = math.nan
     contrast = spec["contrast"]
@@ -281,7 +287,7 @@ def per_seed_values(df: pd.DataFrame, spec: Mapping[str, Any]) -> tuple[pd.Serie
             estimate = float(gain.mean() / gap.mean())
     if spec["direction"] == "less":
         x = -x
-    return x.astype(float), int(censored.to_numpy().sum()), estimate
+    return x.astype(float), n_censored, estimate
 
 
 def statistic_text(spec: Mapping[str, Any]) -> str:

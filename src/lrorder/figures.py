@@ -52,7 +52,14 @@ ANNEAL_LABEL = "first anneal"
 
 
 def eval_set_label(name: str) -> str:
-    """Readable panel title of evaluation set ``name`` (the raw name when unknown)."""
+    """Readable panel title of evaluation set ``name`` (the raw name when unknown).
+
+    ``<set>_two_step`` (``training.two_step_eval``) reads as the set's title
+    followed by "(mean of last two steps' weights)".
+    """
+    base = name.removesuffix("_two_step")
+    if base != name and base in EVAL_SET_LABELS:
+        return f"{EVAL_SET_LABELS[base]}\n(mean of last two steps' weights)"
     return EVAL_SET_LABELS.get(name, name)
 
 

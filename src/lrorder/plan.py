@@ -98,6 +98,16 @@ FIGURE_SETS = {
 }
 
 
+def two_step_sets(config: Mapping[str, Any], study: str) -> list[str]:
+    """``<set>_two_step`` for each set of ``training.two_step_eval``: the rows train.py adds for them."""
+    return [f"{name}_two_step" for name in config["studies"][study]["training"].get("two_step_eval", [])]
+
+
+def figure_sets(config: Mapping[str, Any], study: str) -> list[str]:
+    """Panels of a study's accuracy figure: the kind's :data:`FIGURE_SETS`, then its two-step sets."""
+    return [*FIGURE_SETS[STUDY_KINDS[study]], *two_step_sets(config, study)]
+
+
 def train_modules(config: Mapping[str, Any], study: str) -> list[str]:
     """Package modules whose code decides the runs of ``study`` (inputs of its training jobs)."""
     model = config["studies"][study]["model"]["name"]
@@ -341,8 +351,8 @@ def merged_claims(config: Mapping[str, Any], study: str,
 
     Raises:
         ConfigError: one line naming ``studies.<study>.claims.<id>[.<key>]``:
-            a record that fails ``$defs/claim``, or two entries whose ids
-            read the same.
+            a record that fails ``$defs/claim``, two entries whose ids read
+            the same, or ``null`` for an id that is not a default claim.
     """
     schema = load_schema(schema_path)
     claim_schema = {**schema["$defs"]["claim"], "$defs": schema["$defs"]}
@@ -354,7 +364,11 @@ def merged_claims(config: Mapping[str, Any], study: str,
         given[str(cid)] = entry
     for cid, entry in given.items():
         if entry is None:
-            records.pop(cid, None)
+            if cid not in records:
+                raise ConfigError(f"studies.{study}.claims.{cid}: null drops a default claim, but the "
+                                  f"{STUDY_KINDS[study]} kind has none with this id (its claims: "
+                                  f"{', '.join(records) or 'none'})")
+            records.pop(cid)
         else:
             records[cid] = _merge(records.get(cid, {}), entry)
     for cid, record in records.items():
@@ -414,8 +428,9 @@ def claim_specs(config: Mapping[str, Any], study: str,
     The records of :func:`merged_claims` with roles replaced by the
     schedules of ``studies.<study>.roles`` and windows resolved to integer
     epochs (:func:`resolve_window`), plus ``id`` and the study's
-    ``verdict.alpha`` and ``verdict.min_seeds``. A claim that uses the
-    ``noise`` role is dropped when ``roles.noise`` is null.
+    ``verdict.alpha`` and ``verdict.min_seeds``. A default claim that uses
+    the ``noise`` role is dropped when ``roles.noise`` is null; a claim the
+    study adds must not use a null role.
 
     By default, synthetic: claims 5a, 5b, 4; clean (Figure 1): 1, 2; patch:
     2, 3a, 3b, 3c, 3d, 4 (``$defs/default_claims`` of the schema).
@@ -425,16 +440,16 @@ def claim_specs(config: Mapping[str, Any], study: str,
             (:func:`merged_claims`), an ``eval_set`` the study does not report
             (``train``, the kind's :data:`EVAL_SETS`, ``<set>_two_step`` of
             ``training.two_step_eval``), a claim comparing a role with itself,
-            or a window that does not resolve.
+            a claim added by the study that uses a null role, or a window that
+            does not resolve.
     """
     study_cfg = config["studies"][study]
     roles = study_cfg["roles"]
     verdict = study_cfg["verdict"]
     epochs = study_cfg["training"]["epochs"]
     anneal = anneal_epoch(config, study)
-    # train.py also scores the sets of training.two_step_eval as <set>_two_step
-    two_step = [f"{name}_two_step" for name in study_cfg["training"].get("two_step_eval", [])]
-    eval_sets = ["train", *EVAL_SETS[STUDY_KINDS[study]], *two_step]
+    eval_sets = ["train", *EVAL_SETS[STUDY_KINDS[study]], *two_step_sets(config, study)]
+    defaults = default_claims(STUDY_KINDS[study], schema_path)
     specs = []
     for cid, record in merged_claims(config, study, schema_path).items():
         key = f"studies.{study}.claims.{cid}"
@@ -444,8 +459,12 @@ def claim_specs(config: Mapping[str, Any], study: str,
         used = [record[k] for k in ROLE_KEYS if k in record]
         if len(set(used)) < len(used):
             raise ConfigError(f"{key}: a, b and reference must name different roles, got {', '.join(used)}")
-        if any(roles.get(role) is None for role in used):
-            continue  # the noise role is not set: the claim does not apply
+        unset = [role for role in used if roles.get(role) is None]
+        if unset and cid in defaults:
+            continue  # a default claim of a role this study does not run: it does not apply
+        if unset:
+            raise ConfigError(f"{key}: uses role {unset[0]!r}, but studies.{study}.roles.{unset[0]} is null "
+                              f"(set it to a schedule of the study, or use another role)")
         spec = {"id": cid, **record}
         for k in ROLE_KEYS:
             if k in spec:

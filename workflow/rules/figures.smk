@@ -15,7 +15,7 @@ rule figure_accuracy:
         ),
         pdf=f"{RESULTS}/figures/{{study}}/accuracy.pdf",
     params:
-        eval_sets=lambda w: " ".join(plan.FIGURE_SETS[plan.STUDY_KINDS[w.study]]),
+        eval_sets=lambda w: " ".join(plan.figure_sets(config, w.study)),
         anneal=anneal_flag,
         title=lambda w: f"{w.study} study: accuracy vs epoch (mean, 95% CI over seeds)",
     conda:
