@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from lrorder import aggregate
+from lrorder import aggregate, cli
 from lrorder.errors import ConfigError, DataError
 
 
@@ -125,3 +125,33 @@ def test_binary_file_is_a_data_error(tmp_path: Path) -> None:
     path.write_bytes(b"\x89\xff\x00\x01binary")
     with pytest.raises(DataError, match=r"weights\.pt: cannot read as CSV"):
         aggregate.load_runs([path])
+
+
+def test_run_cut_short_is_an_error(write_run) -> None:
+    full = write_run("full.csv", run_metrics("large_lr", 0, {"test": [0.1, 0.2, 0.3, 0.4]}, study="clean"))
+    cut = write_run("cut.csv", run_metrics("small_lr", 1, {"test": [0.1, 0.2, 0.3]}, study="clean"))
+    assert len(aggregate.load_runs([full, cut])) == 7  # without the expected epochs: accepted
+    assert len(aggregate.load_runs([full], epochs=4)) == 4
+    with pytest.raises(DataError) as err:
+        aggregate.load_runs([full, cut], epochs=4)
+    assert str(err.value) == (f"{cut}: run study=clean schedule=small_lr seed=1 ends at epoch 3, "
+                              "expected 4 (studies.clean.training.epochs)")
+    longer = write_run("longer.csv", run_metrics("small_lr", 2, {"test": [0.1] * 5}, study="clean"))
+    with pytest.raises(DataError, match="seed=2 ends at epoch 5, expected 4"):
+        aggregate.load_runs([full, longer], epochs=4)
+
+
+def test_cli_run_cut_short_exits_with_one_line(write_run, tmp_path: Path, capsys) -> None:
+    """Both seeds of one schedule cut short: not summarised as that schedule's final epoch."""
+    paths = [write_run("a0.csv", run_metrics("large_lr", 0, {"test": [0.1, 0.2, 0.3, 0.4]})),
+             write_run("a1.csv", run_metrics("large_lr", 1, {"test": [0.1, 0.2, 0.3, 0.5]})),
+             write_run("b0.csv", run_metrics("small_lr", 0, {"test": [0.1, 0.2, 0.3]})),
+             write_run("b1.csv", run_metrics("small_lr", 1, {"test": [0.1, 0.2, 0.4]}))]
+    out = [str(tmp_path / "all.csv"), str(tmp_path / "summary.csv")]
+    args = ["--metrics", *map(str, paths), "--epochs", "4", "--out-metrics", out[0], "--out-summary", out[1]]
+    with pytest.raises(SystemExit) as exit_info:
+        cli.run(aggregate.main, args)
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == (f"error: {paths[2]}: run study=synthetic schedule=small_lr seed=0 ends at "
+                                       "epoch 3, expected 4 (studies.synthetic.training.epochs)\n")
+    assert not any(Path(p).exists() for p in out)

@@ -52,6 +52,9 @@ CASES = {
     "NaN learning rate": (_edit(S + ("schedules", "large_lr", "lr", "initial"), float("nan")), "studies.synthetic.schedules.large_lr.lr.initial", "expected a finite number, got nan"),
     "infinite weight decay": (_edit(S + ("training", "weight_decay"), float("inf")), "studies.synthetic.training.weight_decay", "expected a finite number, got inf"),
     "milestone past the end": (_edit(S + ("schedules", "large_lr", "lr", "milestones"), [500]), "studies.synthetic.schedules.large_lr.lr.milestones", "500"),
+    "patch larger than the image": (_edit(("studies", "patch", "patch", "size"), 40), "studies.patch.patch.size", "40 does not fit the 28x28 images of mnist5k (expected <= 28)"),
+    "batch larger than the training set": (_edit(S + ("training", "batch_size"), 5000), "studies.synthetic.training.batch_size", "5000 exceeds the 1000 training examples of studies.synthetic.data.n_train (expected <= 1000)"),
+    "float without a point": (_edit(S + ("training", "weight_decay"), "1e-4"), "studies.synthetic.training.weight_decay", "write 1.0e-4"),
 }
 
 
@@ -68,3 +71,14 @@ def test_bad_config_one_line(tmp_path, name):
     assert key in lines[0] and detail in lines[0]
     assert "Traceback" not in result.stderr
     assert not (workdir / "results").exists()
+
+
+def test_number_from_config_flag_names_what_was_typed(tmp_path):
+    """Snakemake's --config makes tag=2024_06_01 the integer 20240601; the line says so and what works."""
+    workdir = make_workdir(tmp_path / "wd")
+    result = snakemake(workdir, "-n", "--config", "tag=2024_06_01")
+    assert result.returncode != 0
+    lines = [line for line in result.stderr.splitlines() if line.strip() and not line.startswith("Using workflow specific profile")]
+    assert lines == ["config error: tag: 20240601 is not of type 'string' (--config tag=2024_06_01 was read as "
+                     "20240601: Snakemake's --config turns a value that reads as a number or True/False into one, "
+                     "quoted or not; a --configfile layer with tag: \"2024_06_01\" works)"], result.stderr

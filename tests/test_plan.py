@@ -503,3 +503,166 @@ def test_figure_sets_add_the_two_step_panels(default: dict) -> None:
     """Regression: the synthetic figure lacked the two-step curve that claim 5a reads."""
     assert plan.figure_sets(default, "synthetic") == [*plan.EVAL_SETS["synthetic"], "test_q_only_two_step"]
     assert plan.figure_sets(default, "clean") == ["train", "test"]
+
+
+# --------------------------------------------------------------------------- values that depend on the data
+
+
+@pytest.mark.parametrize("override, message", [
+    ({"studies": {"patch": {"patch": {"size": 40}}}},
+     "studies.patch.patch.size: 40 does not fit the 28x28 images of mnist5k (expected <= 28)"),
+    ({"studies": {"synthetic": {"training": {"batch_size": 500}}}},
+     "studies.synthetic.training.batch_size: 500 exceeds the 200 training examples of "
+     "studies.synthetic.data.n_train (expected <= 200)"),
+    ({"studies": {"clean": {"training": {"batch_size": 4001}}}},
+     "studies.clean.training.batch_size: 4001 exceeds the 4000 training images of mnist5k (expected <= 4000)"),
+    ({"studies": {"patch": {"training": {"bn_recalibration_examples": 5000}}}},
+     "studies.patch.training.bn_recalibration_examples: 5000 exceeds the 4000 training images of mnist5k "
+     "(expected <= 4000)"),
+    ({"studies": {"clean": {"dataset": {"test_fraction": 0.9}}, "patch": {"dataset": {"test_fraction": 0.9}}}},
+     "studies.clean.training.bn_recalibration_examples: 1024 exceeds the 500 training images of mnist5k "
+     "(expected <= 500)"),
+    ({"studies": {"clean": {"model": {"widths": [8, 8, 8, 8, 8, 8]}}}},
+     "studies.clean.model.widths: 6 stages (a 2x2 max-pool between two) do not fit the 28x28 images of mnist5k "
+     "(expected <= 5)"),
+    ({"studies": {"clean": {"dataset": {"test_fraction": 0.0005}}, "patch": {"dataset": {"test_fraction": 0.0005}}}},
+     "studies.clean.dataset.test_fraction: 0.0005 leaves a class of 500 images of mnist5k with an empty train "
+     "or test part (expected 0.001 < test_fraction < 0.999)"),
+])
+def test_check_config_values_that_depend_on_the_data(override: dict, message: str) -> None:
+    with pytest.raises(ConfigError) as exc:
+        plan.check_config(load_config(override))
+    assert str(exc.value) == message
+
+
+def test_check_config_data_limits_accept_the_edges() -> None:
+    plan.check_config(load_config({"studies": {
+        "synthetic": {"training": {"batch_size": 200}},
+        "clean": {"training": {"batch_size": 4000, "bn_recalibration_examples": 4000},
+                  "model": {"widths": [8, 8, 8, 8, 8]}},
+        "patch": {"patch": {"size": 28}, "training": {"bn_eval": "running", "bn_recalibration_examples": 9999}},
+    }}))
+    assert plan.image_split_sizes(load_config(), "clean") == (4000, 1000)
+
+
+def test_image_datasets_table_matches_the_data() -> None:
+    import numpy as np
+    import torch
+
+    from lrorder.data import images
+    from lrorder.models.small_cnn import SmallCNN
+
+    x, y = images.read_mnist5k()
+    assert x.shape[1:] == plan.IMAGE_DATASETS["mnist5k"]["image_shape"]
+    assert tuple(np.bincount(y)) == plan.IMAGE_DATASETS["mnist5k"]["class_sizes"]
+    for fraction in (0.2, 0.37):
+        train_index, test_index = images.stratified_split(y, fraction, 0)
+        config = load_config({"studies": {"clean": {"dataset": {"test_fraction": fraction}}}})
+        assert plan.image_split_sizes(config, "clean") == (len(train_index), len(test_index))
+    for width, stages in ((28, 5), (32, 6)):  # plan.check_dataset_limits: a small_cnn's stages per image side
+        for n, fits in ((stages, True), (stages + 1, False)):
+            model = SmallCNN(widths=[2] * n, in_channels=1, num_classes=10).eval()
+            if fits:
+                model(torch.zeros(2, 1, width, width))
+            else:
+                with pytest.raises(RuntimeError):
+                    model(torch.zeros(2, 1, width, width))
+
+
+# --------------------------------------------------------------------------- messages that say what to type
+
+
+def _schema_error(override: dict) -> ValidationError:
+    with pytest.raises(WorkflowError) as exc:
+        load_config(override)
+    assert isinstance(exc.value.__context__, ValidationError)
+    return exc.value.__context__
+
+
+def test_number_given_for_text_names_what_was_typed() -> None:
+    error = _schema_error({"tag": 20240601})  # what Snakemake makes of --config tag=2024_06_01
+    argv = ["snakemake", "--cores", "1", "--config", "tag=2024_06_01", "--configfile", "presets/smoke.yaml"]
+    assert plan.validation_message(error, argv) == (
+        "tag: 20240601 is not of type 'string' (--config tag=2024_06_01 was read as 20240601: Snakemake's --config "
+        "turns a value that reads as a number or True/False into one, quoted or not; a --configfile layer with "
+        "tag: \"2024_06_01\" works)")
+    assert plan.validation_message(error, ["snakemake", "--config=tag=2024_06_01"]).startswith(
+        "tag: 20240601 is not of type 'string' (--config tag=2024_06_01 was read as 20240601")
+    assert plan.validation_message(error) == (
+        "tag: 20240601 is not of type 'string' (read as 20240601, not text: YAML reads e.g. 2024_06_01 as the "
+        "number 20240601 and --config turns such values into numbers; quote it in a --configfile layer: "
+        "tag: \"...\")")
+
+
+@pytest.mark.parametrize("text, hint", [
+    ("1e-1", "write 1.0e-1"),
+    ("5E3", "write 5.0e+3"),
+    ("1.0e5", "write 1.0e+5"),
+])
+def test_float_without_point_gets_the_yaml_spelling(text: str, hint: str) -> None:
+    error = _schema_error({"studies": {"synthetic": {"training": {"weight_decay": text}}}})
+    assert plan.validation_message(error) == (
+        f"studies.synthetic.training.weight_decay: {text!r} is not of type 'number' (YAML read {text!r} as text: "
+        f"a float in exponent notation needs a point and a signed exponent; {hint})")
+
+
+def test_number_hints_for_integers_nested_config_values_and_claims() -> None:
+    error = _schema_error({"studies": {"synthetic": {"training": {"epochs": "1e2"}}}})
+    assert plan.validation_message(error) == (
+        "studies.synthetic.training.epochs: '1e2' is not of type 'integer' (YAML read '1e2' as text; write 100)")
+    error = _schema_error({"studies": {"synthetic": {"training": {"momentum": "0.5"}}}})  # --config 'studies={...}'
+    assert plan.validation_message(error) == (
+        "studies.synthetic.training.momentum: '0.5' is not of type 'number' (a number given as text: quoted, or "
+        "nested in --config, whose nested values arrive as text; write it unquoted in a --configfile layer)")
+    with pytest.raises(ConfigError) as exc:
+        plan.check_config(load_config({"studies": {"synthetic": {"claims": {"5b": {"min_effect": "1e-2"}}}}}))
+    assert str(exc.value) == (
+        "studies.synthetic.claims.5b.min_effect: '1e-2' is not of type 'number' (YAML read '1e-2' as text: a float "
+        "in exponent notation needs a point and a signed exponent; write 1.0e-2)")
+
+
+# --------------------------------------------------------------------------- one spelling per number
+
+
+def test_integer_and_float_spellings_give_the_same_params() -> None:
+    import json
+
+    def param(obj) -> str:  # json_param of workflow/rules/common.smk
+        return json.dumps(obj, sort_keys=True, separators=(",", ":"))
+
+    ints = load_config({"studies": {
+        "synthetic": {"training": {"momentum": 0}, "data": {"p_noise": 2}, "claims": {"5b": {"min_effect": 0}}},
+        "patch": {"patch": {"z_scale": 2, "patched_fraction": 1}, "training": {"weight_decay": 0}},
+        "clean": {"dataset": {"test_fraction": 0.2}, "verdict": {"alpha": 0.05}},
+    }})
+    floats = load_config({"studies": {
+        "synthetic": {"training": {"momentum": 0.0}, "data": {"p_noise": 2.0}, "claims": {"5b": {"min_effect": 0.0}}},
+        "patch": {"patch": {"z_scale": 2.0, "patched_fraction": 1.0}, "training": {"weight_decay": 0.0}},
+    }})
+    assert ints["studies"]["synthetic"]["training"]["momentum"] == 0  # as YAML read it
+    rc = plan.run_config(ints, "synthetic", "small_lr", 0)
+    assert param(rc["training"]) == ('{"batch_size":50,"device":"cpu","epochs":6,"eval_batch_size":1024,'
+                                     '"momentum":0.0,"nesterov":false,"two_step_eval":["test_q_only"],'
+                                     '"weight_decay":0.0001}')
+    for study, study_cfg in ints["studies"].items():
+        for schedule in study_cfg["schedules"]:
+            assert param(plan.run_config(ints, study, schedule, 1)) == param(plan.run_config(floats, study, schedule, 1))
+        assert param(plan.claim_specs(ints, study)) == param(plan.claim_specs(floats, study))
+    assert param(plan.data_params(ints, "synthetic")) == param(plan.data_params(floats, "synthetic"))
+    assert plan.data_params(ints, "synthetic")["p_noise"] == 2.0
+    assert param(plan.patch_params(ints, "patch")) == param(plan.patch_params(floats, "patch"))
+    assert param(plan.image_split_params(ints, "clean")) == param(plan.image_split_params(floats, "clean"))
+    assert ints["studies"]["synthetic"]["data"]["p_noise"] == 2  # the config itself is not changed
+
+
+def test_canonical_numbers_follows_the_schema_types() -> None:
+    schema = {"type": "object", "properties": {
+        "n": {"type": "integer"}, "x": {"type": "number"}, "xs": {"type": "array", "items": {"$ref": "#/$defs/num"}},
+        "either": {"type": ["integer", "number"]}, "flag": {"type": "boolean"}},
+        "additionalProperties": {"type": "number"}, "$defs": {"num": {"type": "number"}}}
+    value = {"n": 3, "x": 1, "xs": [1, 2.5], "either": 4, "flag": True, "extra": 7}
+    assert plan.canonical_numbers(value, schema) == {"n": 3, "x": 1.0, "xs": [1.0, 2.5], "either": 4, "flag": True,
+                                                    "extra": 7.0}
+    out = plan.canonical_numbers(value, schema)
+    assert isinstance(out["x"], float) and isinstance(out["n"], int) and out["flag"] is True
+    assert value["x"] == 1 and isinstance(value["x"], int)  # a copy

@@ -110,6 +110,17 @@ def test_second_run_does_nothing(smoke_run):
     assert "Nothing to be done" in result.stdout + result.stderr
 
 
+def test_integer_spelling_of_a_float_reruns_nothing(smoke_run):
+    """``momentum: 0`` for 0.0, ``p_noise: 2`` for 2.0: the same params (lrorder.plan.canonical_config)."""
+    override = smoke_run / "int_spelling.yaml"
+    override.write_text(yaml.safe_dump({"studies": {"synthetic": {
+        "training": {"momentum": 0}, "data": {"p_noise": 2, "q_norm": 20}, "claims": {"4": {"min_effect": 0}},
+    }}}))
+    result = snakemake(smoke_run, "-n", "--configfile", "presets/smoke.yaml", str(override))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert planned_jobs(result) == {}, result.stdout[-3000:]
+
+
 def test_changing_one_lr_reruns_only_that_schedule(smoke_run):
     override = smoke_run / "lr_change.yaml"
     override.write_text(yaml.safe_dump({"studies": {"synthetic": {"schedules": {"small_lr": {"lr": {"initial": 0.06}}}}}}))

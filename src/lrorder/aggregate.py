@@ -2,8 +2,13 @@
 
 Usage::
 
-    python -m lrorder.aggregate --metrics RUN.csv [RUN.csv ...] \\
+    python -m lrorder.aggregate --metrics RUN.csv [RUN.csv ...] [--epochs N] \\
         [--anneal-epoch E] --out-metrics ALL.csv --out-summary SUMMARY.csv
+
+With ``--epochs N`` (the study's ``training.epochs``; the workflow always
+passes it) every run must end at epoch ``N``: a run cut short, or one left
+from a config with more epochs, stops the aggregation with one line naming
+the run, its file, its last epoch and the expected one.
 
 Input (one file per training run, written by the training step): a tidy
 table with columns ``study`` (str), ``schedule`` (str), ``seed`` (int),
@@ -68,21 +73,27 @@ def read_metrics(path: str | os.PathLike) -> pd.DataFrame:
     return df[[*METRIC_COLUMNS, *extra]]
 
 
-def load_runs(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
+def load_runs(paths: Sequence[str | os.PathLike], epochs: int | None = None) -> pd.DataFrame:
     """Concatenate the metrics of several runs into one tidy table.
 
     Args:
         paths: per-run ``metrics.csv`` files (a file may also hold several
             runs, e.g. an already aggregated table).
+        epochs: the number of epochs every run must have trained (the
+            study's ``training.epochs``), or None to accept any last epoch.
 
     Returns:
         The rows of all files with the columns of :data:`METRIC_COLUMNS`,
         sorted by study, schedule, seed, eval_set, epoch, index reset.
 
     Raises:
-        DataError: a file fails :func:`read_metrics`, or two files hold the
-            same run (study, schedule, seed); the message names both files.
+        DataError: a file fails :func:`read_metrics`, two files hold the
+            same run (study, schedule, seed) (the message names both files),
+            or a run's last epoch is not ``epochs`` (the message names the
+            run, its file, its last epoch and ``epochs``).
     """
+    if epochs is not None and epochs < 1:
+        raise ConfigError(f"--epochs: expected a positive integer, got {epochs}")
     if not paths:
         raise ConfigError("--metrics: expected at least one metrics file")
     frames: list[pd.DataFrame] = []
@@ -97,6 +108,14 @@ def load_runs(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
                     f"is also in {owner[key]}"
                 )
             owner[key] = str(path)
+        if epochs is not None:
+            last = df.groupby(RUN_KEY, sort=True)["epoch"].max()
+            for (study, schedule, seed), end in last.items():
+                if end != epochs:
+                    raise DataError(
+                        f"{path}: run study={study} schedule={schedule} seed={seed} ends at epoch {int(end)}, "
+                        f"expected {epochs} (studies.{study}.training.epochs)"
+                    )
         frames.append(df)
     out = pd.concat(frames, ignore_index=True)
     return out.sort_values(["study", "schedule", "seed", "eval_set", "epoch"], kind="stable").reset_index(drop=True)
@@ -168,13 +187,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         description="Concatenate per-run metrics and summarise accuracy over seeds.",
     )
     parser.add_argument("--metrics", nargs="+", required=True, metavar="RUN.csv", help="per-run metrics.csv files")
+    parser.add_argument("--epochs", type=int, default=None, metavar="N",
+                        help="epochs every run must have trained (training.epochs): a run ending elsewhere is an error")
     parser.add_argument("--anneal-epoch", type=int, default=None, metavar="E",
                         help="1-indexed epoch of the first anneal (adds pre_anneal_accuracy at E-1)")
     parser.add_argument("--out-metrics", required=True, metavar="ALL.csv")
     parser.add_argument("--out-summary", required=True, metavar="SUMMARY.csv")
     args = parser.parse_args(argv)
 
-    df = load_runs(args.metrics)
+    df = load_runs(args.metrics, args.epochs)
     summary = summarize(df, args.anneal_epoch)
     with atomic_path(args.out_metrics) as tmp:
         df.to_csv(tmp, index=False)

@@ -43,6 +43,7 @@ from lrorder import cli, fileio
 from lrorder.aggregate import load_runs
 from lrorder.errors import ConfigError, DataError
 from lrorder.fileio import atomic_path
+from lrorder.params import schema_number_hint
 from lrorder.stats import effect_tests, holm, verdict
 
 CLAIM_COLUMNS: tuple[str, ...] = (
@@ -132,7 +133,7 @@ def schema_error_line(error: ValidationError, prefix: str, schema: Mapping[str, 
     """
     path = ".".join(str(part) for part in error.absolute_path)
     key = f"{prefix}.{path}" if path else prefix
-    message = "not allowed" if error.validator == "not" else error.message
+    message = "not allowed" if error.validator == "not" else error.message + schema_number_hint(error)
     where = list(error.absolute_schema_path)
     rules = schema.get("allOf", [])
     if len(where) >= 2 and where[0] == "allOf" and isinstance(where[1], int) and where[1] < len(rules):

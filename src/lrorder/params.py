@@ -8,13 +8,62 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from typing import Any, Iterable, Mapping, TypeVar
 
 import numpy as np
+import yaml
 
 from lrorder.errors import ConfigError
 
 T = TypeVar("T")
+
+_EXPONENT_TEXT = re.compile(r"([+-]?)([0-9]+)(?:\.([0-9]*))?[eE]([+-]?)([0-9]+)")
+
+
+def yaml_number_hint(value: Any, integer: bool = False) -> str:
+    """A hint for a text where a number was expected, when the text reads as one, else "".
+
+    YAML 1.1 (PyYAML, Snakemake's config loader) reads exponent notation as
+    a float only with a point and a signed exponent: ``1e-1`` and ``1.0e5``
+    are strings, and the schema rejects them. The hint gives a spelling YAML reads as the number
+    (``1.0e-1``, ``1.0e+5``; for an integer key an integral value such as
+    ``1e3``, ``1000``).
+    """
+    if not isinstance(value, str):
+        return ""
+    try:
+        number = float(value)
+    except ValueError:
+        return ""
+    if not math.isfinite(number):
+        return ""
+    try:
+        as_yaml = yaml.safe_load(value)
+    except yaml.YAMLError:
+        as_yaml = None
+    if isinstance(as_yaml, (int, float)) and not isinstance(as_yaml, bool):
+        return (" (a number given as text: quoted, or nested in --config, whose nested values arrive as text; "
+                "write it unquoted in a --configfile layer)")
+    if integer:
+        return f" (YAML read {value!r} as text; write {int(number)})" if number.is_integer() else ""
+    match = _EXPONENT_TEXT.fullmatch(value.strip())
+    spelling = (f"{match[1]}{match[2]}.{match[3] or '0'}e{match[4] or '+'}{match[5]}" if match
+                else repr(number))
+    return f" (YAML read {value!r} as text: a float in exponent notation needs a point and a signed exponent; write {spelling})"
+
+
+def schema_number_hint(error: Any) -> str:
+    """:func:`yaml_number_hint` for a JSON Schema ``type`` error (a ``jsonschema`` ValidationError)
+    on a text where the schema asks for a number or an integer, else ""."""
+    if error.validator != "type":
+        return ""
+    types = [error.validator_value] if isinstance(error.validator_value, str) else list(error.validator_value)
+    if "number" in types:
+        return yaml_number_hint(error.instance)
+    if "integer" in types:
+        return yaml_number_hint(error.instance, integer=True)
+    return ""
 
 
 def from_mapping(cls: type[T], raw: Any, prefix: str) -> T:
@@ -42,7 +91,7 @@ def check_integers(obj: Any, names: Iterable[str], prefix: str, minimum: int | N
     for name in names:
         value = getattr(obj, name)
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-            raise ConfigError(f"{prefix}.{name}: expected an integer, got {value!r}")
+            raise ConfigError(f"{prefix}.{name}: expected an integer, got {value!r}{yaml_number_hint(value, True)}")
         if minimum is not None and value < minimum:
             raise ConfigError(f"{prefix}.{name}: expected an integer >= {minimum}, got {value!r}")
 
@@ -56,6 +105,6 @@ def check_numbers(obj: Any, names: Iterable[str], prefix: str, minimum: float | 
     for name in names:
         value = getattr(obj, name)
         if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) or not math.isfinite(value):
-            raise ConfigError(f"{prefix}.{name}: expected a finite number, got {value!r}")
+            raise ConfigError(f"{prefix}.{name}: expected a finite number, got {value!r}{yaml_number_hint(value)}")
         if minimum is not None and value < minimum:
             raise ConfigError(f"{prefix}.{name}: expected a number >= {minimum}, got {value!r}")

@@ -13,7 +13,7 @@ import math
 import os
 import re
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import yaml
 from jsonschema import Draft202012Validator, validators
@@ -24,6 +24,7 @@ from lrorder.claims import StrictValidator, schema_error_line
 from lrorder.data.patch import PatchParams
 from lrorder.data.synthetic import SyntheticParams
 from lrorder.errors import ConfigError
+from lrorder.params import schema_number_hint
 
 #: The config schema: every default, and the default claims of each kind of study.
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
@@ -115,10 +116,52 @@ def train_modules(config: Mapping[str, Any], study: str) -> list[str]:
     return STEP_MODULES["train"] + [m for m in dict.fromkeys(extra) if m not in STEP_MODULES["train"]]
 
 
-def validation_message(error: ValidationError) -> str:
-    """One line naming the dotted config key and what is expected."""
+def _config_arg(key: str, argv: Sequence[str]) -> str | None:
+    """The text given as ``KEY=TEXT`` after ``--config`` (``-C``) in ``argv`` (the last one), or None."""
+    text, in_config = None, False
+    for arg in argv:
+        if arg in ("--config", "-C"):
+            in_config = True
+        elif arg.startswith("--config="):
+            in_config = True
+            arg = arg[len("--config="):]
+        elif arg.startswith("-"):
+            in_config = False
+        if in_config and arg.startswith(f"{key}="):
+            text = arg[len(key) + 1:]
+    return text
+
+
+def _text_hint(error: ValidationError, argv: Sequence[str]) -> str:
+    """Why a number or true/false stands where the schema asks for text, and what works instead."""
+    path = list(error.absolute_path)
+    typed = _config_arg(str(path[0]), argv) if len(path) == 1 else None
+    if typed is not None:
+        return (f" (--config {path[0]}={typed} was read as {error.instance!r}: Snakemake's --config turns a "
+                f"value that reads as a number or True/False into one, quoted or not; a --configfile layer "
+                f"with {path[-1]}: \"{typed}\" works)")
+    return (f" (read as {error.instance!r}, not text: YAML reads e.g. 2024_06_01 as the number 20240601 "
+            f"and --config turns such values into numbers; quote it in a --configfile layer: "
+            f"{path[-1] if path else 'key'}: \"...\")")
+
+
+def validation_message(error: ValidationError, argv: Sequence[str] = ()) -> str:
+    """One line naming the dotted config key and what is expected.
+
+    A number (or true/false) where the schema asks for text gets a hint
+    naming what was typed after ``--config`` in ``argv`` if it can be found
+    there (Snakemake's ``--config`` makes ``tag=2024_06_01`` the integer
+    20240601), and the ``--configfile`` spelling that works; a text that
+    reads as a number where the schema asks for one gets the YAML spelling
+    of that number (``1e-1`` is text in YAML 1.1: write ``1.0e-1``).
+    """
     key = ".".join(str(part) for part in error.absolute_path) or "<top level>"
-    return f"{key}: {error.message}"
+    hint = schema_number_hint(error)
+    if error.validator == "type" and "string" in ([error.validator_value] if isinstance(error.validator_value, str)
+                                                  else list(error.validator_value)):
+        if isinstance(error.instance, (bool, int, float)):
+            hint = _text_hint(error, argv)
+    return f"{key}: {error.message}{hint}"
 
 
 def _strict_integer(checker: Any, instance: Any) -> bool:
@@ -145,6 +188,58 @@ def check_integer_types(config: Mapping[str, Any], schema_path: str | os.PathLik
         raise ConfigError(validation_message(error))
 
 
+_INT_FOR_NUMBER = "an integer where the schema asks for a number"
+
+
+def _mark_int_for_number(validator: Any, types: Any, instance: Any, schema: Any) -> Any:
+    types = [types] if isinstance(types, str) else types
+    if "number" in types and "integer" not in types and isinstance(instance, int) and not isinstance(instance, bool):
+        yield ValidationError(_INT_FOR_NUMBER)
+
+
+#: A validator whose only ``type`` errors mark integers at number-typed places.
+_IntForNumberFinder = validators.extend(Draft202012Validator, validators={"type": _mark_int_for_number})
+
+
+def canonical_numbers(value: Any, schema: Mapping[str, Any]) -> Any:
+    """A copy of ``value`` with one spelling per number: every integer where ``schema`` says ``type: number`` is made a float.
+
+    YAML reads ``0`` as an integer and ``0.0`` as a float; both pass a
+    ``number`` type, but their JSON differs (a params change, so a rerun).
+    Integer-typed values are integers already (:func:`check_integer_types`
+    rejects ``16.0``). Driven by the schema (``$ref``, ``additionalProperties``,
+    ``items`` followed), so a key added to it needs no code. ``value`` must
+    already be valid against ``schema``.
+    """
+    out = copy.deepcopy(value)
+    for error in _IntForNumberFinder(schema).iter_errors(value):
+        if error.message != _INT_FOR_NUMBER:
+            continue
+        path = list(error.absolute_path)
+        if not path:
+            return float(out)
+        node = out
+        for part in path[:-1]:
+            node = node[part]
+        node[path[-1]] = float(node[path[-1]])
+    return out
+
+
+#: Canonical configs by the ``repr`` of the config (which keeps key order and
+#: tells 0 from 0.0): the workflow asks once per job.
+_CANONICAL: dict[str, dict[str, Any]] = {}
+
+
+def canonical_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """:func:`canonical_numbers` of a (validated) config against the config schema; a fresh copy."""
+    key = repr(config)
+    if key not in _CANONICAL:
+        if len(_CANONICAL) >= 8:
+            _CANONICAL.clear()
+        _CANONICAL[key] = canonical_numbers(config, load_schema())
+    return copy.deepcopy(_CANONICAL[key])
+
+
 def _schedule(config: Mapping[str, Any], study: str, name: str, part: str) -> schedules.PiecewiseConstant:
     cfg = config["studies"][study]["schedules"][name][part]
     return schedules.from_config(cfg, f"studies.{study}.schedules.{name}.{part}")
@@ -169,10 +264,95 @@ def check_finite(value: Any, key: str = "") -> None:
             check_finite(v, f"{key}.{i}")
 
 
+#: What the plan-time checks need to know of each image dataset of
+#: :mod:`lrorder.data.images` without reading it: the image shape ``(H, W, C)``
+#: and either the fixed split sizes (cifar10, the official 50,000/10,000) or
+#: the class sizes that the stratified split divides by ``test_fraction``
+#: (mnist5k: 500 digits per class, ``images.stratified_split``). A test checks
+#: these against the data.
+IMAGE_DATASETS: dict[str, dict[str, Any]] = {
+    "mnist5k": {"image_shape": (28, 28, 1), "class_sizes": (500,) * 10},
+    "cifar10": {"image_shape": (32, 32, 3), "n_train": 50000, "n_test": 10000},
+}
+
+
+def image_split_sizes(config: Mapping[str, Any], study: str) -> tuple[int, int]:
+    """``(n_train, n_test)`` of an image study's dataset, as ``lrorder.data.images build`` will split it.
+
+    Raises:
+        ConfigError: ``studies.<study>.dataset.test_fraction`` leaves a class
+            with an empty train or test part.
+    """
+    dataset = config["studies"][study]["dataset"]
+    info = IMAGE_DATASETS[dataset["name"]]
+    if "class_sizes" not in info:
+        return info["n_train"], info["n_test"]
+    fraction = dataset["test_fraction"]
+    n_test = [int(round(fraction * n)) for n in info["class_sizes"]]  # as images.stratified_split
+    for n, k in zip(info["class_sizes"], n_test):
+        if k in (0, n):
+            raise ConfigError(
+                f"studies.{study}.dataset.test_fraction: {fraction} leaves a class of {n} images of "
+                f"{dataset['name']} with an empty train or test part (expected {0.5 / n} < test_fraction < "
+                f"{1 - 0.5 / n})"
+            )
+    return sum(info["class_sizes"]) - sum(n_test), sum(n_test)
+
+
+def _at_most(key: str, value: int, limit: int, what: str) -> None:
+    if value > limit:
+        raise ConfigError(f"{key}: {value} {what} (expected <= {limit})")
+
+
+def check_dataset_limits(config: Mapping[str, Any]) -> None:
+    """Values that depend on the size or shape of a study's data, checked before any job runs.
+
+    - ``training.batch_size`` at most the number of training examples (a
+      larger batch would silently train full-batch): ``data.n_train`` of the
+      synthetic study, the training split of an image dataset
+      (:func:`image_split_sizes`);
+    - ``training.bn_recalibration_examples`` (when ``bn_eval`` is
+      ``recalibrated``) at most the training split;
+    - ``dataset.test_fraction`` of mnist5k leaves every class a train and a
+      test part;
+    - ``patch.size`` at most the image side;
+    - a ``small_cnn`` has at most as many stages (``model.widths``) as the
+      2x2 max-pools between them leave a pixel of the image.
+
+    Raises:
+        ConfigError: naming the full key, the value and the limit.
+    """
+    for study, study_cfg in config["studies"].items():
+        training = study_cfg["training"]
+        if STUDY_KINDS[study] == "synthetic":
+            n_train = study_cfg["data"]["n_train"]
+            _at_most(f"studies.{study}.training.batch_size", training["batch_size"], n_train,
+                     f"exceeds the {n_train} training examples of studies.{study}.data.n_train")
+            continue
+        name = study_cfg["dataset"]["name"]
+        h, w, _ = IMAGE_DATASETS[name]["image_shape"]
+        n_train, _ = image_split_sizes(config, study)
+        _at_most(f"studies.{study}.training.batch_size", training["batch_size"], n_train,
+                 f"exceeds the {n_train} training images of {name}")
+        if training["bn_eval"] == "recalibrated":
+            _at_most(f"studies.{study}.training.bn_recalibration_examples", training["bn_recalibration_examples"],
+                     n_train, f"exceeds the {n_train} training images of {name}")
+        if "patch" in study_cfg:
+            _at_most(f"studies.{study}.patch.size", study_cfg["patch"]["size"], min(h, w),
+                     f"does not fit the {h}x{w} images of {name}")
+        model = study_cfg["model"]
+        if model["name"] == "small_cnn":
+            stages = min(h, w).bit_length()  # side // 2**(stages - 1) >= 1
+            _at_most(f"studies.{study}.model.widths", len(model["widths"]), stages,
+                     f"stages (a 2x2 max-pool between two) do not fit the {h}x{w} images of {name}")
+
+
 def check_config(config: Mapping[str, Any]) -> None:
     """Checks beyond the JSON Schema: finite numbers, schedule forms and lengths,
     milestones within the training epochs, roles naming distinct defined
-    schedules, and every study's claims (:func:`claim_specs`).
+    schedules, values that depend on the data's size or shape
+    (:func:`check_dataset_limits`), and every study's claims
+    (:func:`claim_specs`).
 
     Raises:
         ConfigError: naming the dotted key and what is expected.
@@ -201,6 +381,7 @@ def check_config(config: Mapping[str, Any]) -> None:
         if "patch" in study_cfg:
             _construct(PatchParams, study_cfg["patch"], f"studies.{study}.patch")
     _check_shared_datasets(config)
+    check_dataset_limits(config)
     for study in config["studies"]:
         claim_specs(config, study)
 
@@ -243,13 +424,13 @@ def _check_shared_datasets(config: Mapping[str, Any]) -> None:
 
 
 def data_params(config: Mapping[str, Any], study: str) -> dict[str, Any]:
-    """Parameters of the synthetic study's generator (``SyntheticParams`` fields)."""
-    return copy.deepcopy(dict(config["studies"][study]["data"]))
+    """Parameters of the synthetic study's generator (``SyntheticParams`` fields), numbers canonical."""
+    return canonical_config(config)["studies"][study]["data"]
 
 
 def image_dataset(config: Mapping[str, Any], study: str) -> dict[str, Any]:
-    """The image dataset entry of an image study (``name`` plus its split settings)."""
-    return copy.deepcopy(dict(config["studies"][study]["dataset"]))
+    """The image dataset entry of an image study (``name`` plus its split settings), numbers canonical."""
+    return canonical_config(config)["studies"][study]["dataset"]
 
 
 def image_split_params(config: Mapping[str, Any], study: str) -> dict[str, Any]:
@@ -261,16 +442,19 @@ def image_split_params(config: Mapping[str, Any], study: str) -> dict[str, Any]:
 
 
 def patch_params(config: Mapping[str, Any], study: str) -> dict[str, Any]:
-    """``PatchParams`` fields of the patch study (the patch draw itself follows each run's seed)."""
-    return copy.deepcopy(dict(config["studies"][study]["patch"]))
+    """``PatchParams`` fields of the patch study (the patch draw itself follows each run's seed), numbers canonical."""
+    return canonical_config(config)["studies"][study]["patch"]
 
 
 def run_config(config: Mapping[str, Any], study: str, schedule: str, seed: int) -> dict[str, Any]:
     """The resolved config of one run: everything the training step depends on.
 
     A run is rerun exactly when this changes (it is the training rule's
-    ``params``), so it holds only what affects the run.
+    ``params``), so it holds only what affects the run, with one spelling
+    per number (:func:`canonical_config`: ``momentum: 0`` and ``0.0`` give
+    the same run config).
     """
+    config = canonical_config(config)
     study_cfg = config["studies"][study]
     if schedule not in study_cfg["schedules"]:
         raise ConfigError(f"studies.{study}.schedules: no schedule named {schedule!r}")
@@ -378,6 +562,7 @@ def merged_claims(config: Mapping[str, Any], study: str,
         error = best_match(StrictValidator(claim_schema).iter_errors(record))
         if error is not None:
             raise ConfigError(schema_error_line(error, f"studies.{study}.claims.{cid}", claim_schema))
+        records[cid] = canonical_numbers(record, claim_schema)
     return records
 
 
@@ -443,6 +628,7 @@ def claim_specs(config: Mapping[str, Any], study: str,
             a claim added by the study that uses a null role, or a window that
             does not resolve.
     """
+    config = canonical_config(config)
     study_cfg = config["studies"][study]
     roles = study_cfg["roles"]
     verdict = study_cfg["verdict"]

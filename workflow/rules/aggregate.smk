@@ -11,12 +11,13 @@ rule aggregate:
         summary=f"{RESULTS}/aggregate/{{study}}/summary.csv",
     params:
         anneal=anneal_flag,
+        epochs=lambda w: config["studies"][w.study]["training"]["epochs"],
     conda:
         ENV
     log:
         f"{LOGS}/aggregate/{{study}}.log",
     shell:
-        "python -m lrorder.aggregate --metrics {input.metrics:q} {params.anneal}"
+        "python -m lrorder.aggregate --metrics {input.metrics:q} --epochs {params.epochs} {params.anneal}"
         " --out-metrics {output.metrics:q} --out-summary {output.summary:q} > {log:q} 2>&1"
 
 

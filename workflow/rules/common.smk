@@ -31,7 +31,7 @@ try:
     plan.check_config(config)
 except WorkflowError as exc:
     cause = exc.__context__ if isinstance(exc.__context__, ValidationError) else None
-    sys.exit(f"config error: {plan.validation_message(cause) if cause else exc}")
+    sys.exit(f"config error: {plan.validation_message(cause, sys.argv) if cause else exc}")
 except ConfigError as exc:
     sys.exit(f"config error: {exc}")
 
