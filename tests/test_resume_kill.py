@@ -19,7 +19,10 @@ uninterrupted run (CPU, deterministic algorithms).
 from __future__ import annotations
 
 import json
+import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -99,12 +102,19 @@ def data_dir(tmp_path_factory) -> Path:
     return make_synthetic_dataset(tmp_path_factory.mktemp("data"), PARAMS, seed=3)
 
 
-def run_train(data_dir: Path, out: Path, driver: Path | None = None, point: str = "") -> subprocess.CompletedProcess:
+def run_train(data_dir: Path, out: Path, driver: Path | None = None, point: str = "", log: Path | None = None,
+              env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run a training job; with ``log``, its stdout and stderr are appended to it (``>> log 2>&1``),
+    with ``--attempt-log log``; ``env`` replaces the environment."""
     args = ["--data", str(data_dir), "--run-config", json.dumps(RUN_CONFIG),
             "--out-metrics", str(out / "metrics.csv"), "--out-model", str(out / "model.pt"),
             "--out-run", str(out / "run.json"), "--checkpoint", str(out / "checkpoint.pt")]
     command = [sys.executable, str(driver), point, *args] if driver else [sys.executable, "-m", "lrorder.train", *args]
-    return subprocess.run(command, capture_output=True, text=True, timeout=300)
+    if log is None:
+        return subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+    with open(log, "a") as fh:
+        return subprocess.run([*command, "--attempt-log", str(log)], stdout=fh, stderr=subprocess.STDOUT,
+                              text=True, timeout=300, env=env)
 
 
 @pytest.fixture(scope="module")
@@ -112,6 +122,7 @@ def uninterrupted(data_dir: Path, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("uninterrupted")
     result = run_train(data_dir, out)
     assert result.returncode == 0, result.stderr
+    (out / "stdout.txt").write_text(result.stdout)
     return out
 
 
@@ -143,3 +154,53 @@ def test_sigkill_then_rerun_is_byte_identical(point: str, data_dir: Path, uninte
     assert not (out / "checkpoint.pt").exists()
     for name in ("metrics.csv", "model.pt"):
         assert (out / name).read_bytes() == (uninterrupted / name).read_bytes(), name
+
+
+def kill_after_epoch_2(data_dir: Path, tmp_path: Path, **kwargs) -> Path:
+    """A job SIGKILLed in epoch 3 (``step``), its checkpoint that of epoch 2; returns its output folder."""
+    driver = tmp_path / "driver.py"
+    driver.write_text(DRIVER)
+    out = tmp_path / "run"
+    killed = run_train(data_dir, out, driver, "step", **kwargs)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert torch.load(out / "checkpoint.pt", weights_only=True)["epoch"] == 2
+    return out
+
+
+def test_truncated_checkpoint_is_set_aside_and_run_starts_over(data_dir: Path, uninterrupted: Path,
+                                                               tmp_path: Path) -> None:
+    """A checkpoint cut to half its bytes used to fail every relaunch until deleted by hand."""
+    out = kill_after_epoch_2(data_dir, tmp_path)
+    ckpt = out / "checkpoint.pt"
+    truncated = ckpt.read_bytes()[: ckpt.stat().st_size // 2]
+    ckpt.write_bytes(truncated)
+
+    rerun = run_train(data_dir, out)
+    assert rerun.returncode == 0, rerun.stderr
+    assert rerun.stderr.splitlines() == [f"{ckpt}: not a readable checkpoint (RuntimeError); "
+                                         f"moved to {ckpt}.corrupt-1, starting over from epoch 1"]
+    assert (out / "checkpoint.pt.corrupt-1").read_bytes() == truncated
+    assert json.loads((out / "run.json").read_text())["resumed_from_epoch"] == 0
+    assert rerun.stdout.startswith("epoch 1/6 ")
+    assert not ckpt.exists()
+    for name in ("metrics.csv", "model.pt"):
+        assert (out / name).read_bytes() == (uninterrupted / name).read_bytes(), name
+
+
+def test_attempt_log_keeps_the_killed_attempt(data_dir: Path, uninterrupted: Path, tmp_path: Path) -> None:
+    """Both attempts' lines stay in the appended log, each attempt opened by its numbered marker."""
+    log = tmp_path / "seed3.attempts.log"
+    env = {k: v for k, v in os.environ.items() if k != "SLURM_JOB_ID"}
+    out = kill_after_epoch_2(data_dir, tmp_path, log=log, env=env)
+    resumed = run_train(data_dir, out, log=log, env={**env, "SLURM_JOB_ID": "4242"})
+    assert resumed.returncode == 0, log.read_text()
+
+    epochs = (uninterrupted / "stdout.txt").read_text().splitlines()
+    assert [line.split(" lr ")[0] for line in epochs] == [f"epoch {e}/{EPOCHS}" for e in range(1, EPOCHS + 1)]
+    lines = log.read_text().splitlines()
+    when = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00"
+    host = re.escape(socket.gethostname())
+    assert re.fullmatch(rf"=== attempt 1 started {when} on {host} ===", lines[0]), lines[0]
+    assert re.fullmatch(rf"=== attempt 2 started {when} on {host} \(SLURM job 4242\) ===", lines[3]), lines[3]
+    assert lines[1:3] == epochs[:2]
+    assert lines[4:] == [f"resuming from the checkpoint of epoch 2: {out / 'checkpoint.pt'}", *epochs[2:]]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+import io
 import json
 import math
 import shutil
@@ -284,7 +286,8 @@ def test_completed_checkpoint_resumes_at_end(tmp_path: Path, data: train.Trainin
     assert resumed == 0
     assert ckpt.exists()
     pd.testing.assert_frame_equal(first, metrics, check_exact=True)
-    saved = torch.load(ckpt, weights_only=False)
+    saved = torch.load(ckpt, weights_only=True)  # plain containers and tensors only
+    assert saved["format"] == train.CHECKPOINT_FORMAT
     assert saved["epoch"] == 3
     assert saved["config_hash"] == fileio.json_hash(run_cfg())
     again, model, resumed = train.train(run_cfg(), data, CPU, checkpoint=ckpt)
@@ -335,11 +338,110 @@ def test_checkpoint_of_other_config_starts_over(tmp_path: Path, data: train.Trai
     assert "checkpoint of a different run config (the config changed); starting over" in capsys.readouterr().err
 
 
-def test_unreadable_checkpoint_raises(tmp_path: Path, data: train.TrainingData) -> None:
-    ckpt = tmp_path / "run.ckpt"
-    ckpt.write_text("study,schedule\n")
-    with pytest.raises(DataError, match="not a readable checkpoint"):
-        train.train(run_cfg(training={"epochs": 1}), data, CPU, checkpoint=ckpt)
+class _Payload:
+    """Unpickling it creates the file ``path`` (the pickle calls ``open(path, "w")``)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self):
+        return open, (str(self.path), "w")
+
+
+def set_aside_line(ckpt: Path, problem: str) -> str:
+    return f"{ckpt}: {problem}; moved to {ckpt}.corrupt-1, starting over from epoch 1\n"
+
+
+def assert_started_over(ckpt: Path, content: bytes, data: train.TrainingData, capsys, problem: str) -> None:
+    """Training with the file ``ckpt`` holding ``content`` sets it aside, says so in one line, and starts over."""
+    ckpt.write_bytes(content)
+    cfg = run_cfg(training={"epochs": 1})
+    fresh, _, _ = train.train(cfg, data, CPU)
+    capsys.readouterr()
+    out, _, resumed = train.train(cfg, data, CPU, checkpoint=ckpt)
+    assert capsys.readouterr().err == set_aside_line(ckpt, problem)
+    assert resumed == 0
+    pd.testing.assert_frame_equal(out, fresh, check_exact=True)
+    assert (ckpt.parent / f"{ckpt.name}.corrupt-1").read_bytes() == content  # kept for inspection
+    assert torch.load(ckpt, weights_only=True)["epoch"] == 1  # a new checkpoint, of this run
+
+
+def test_unreadable_checkpoint_is_set_aside(tmp_path: Path, data: train.TrainingData, capsys) -> None:
+    assert_started_over(tmp_path / "run.ckpt", b"study,schedule\n", data, capsys,
+                        "not a readable checkpoint (IndexError)")
+
+
+def test_checkpoint_that_runs_code_is_refused_unrun(tmp_path: Path, data: train.TrainingData, capsys) -> None:
+    import pickle
+
+    probe = tmp_path / "probe"
+    pickle.loads(pickle.dumps(_Payload(probe))).close()
+    assert probe.exists()  # the payload works when unpickled without weights_only
+    marker = tmp_path / "marker"
+    for content in (pickle.dumps(_Payload(marker)), _torch_bytes({"format": train.CHECKPOINT_FORMAT,
+                                                                   "epoch": _Payload(marker)})):
+        ckpt = tmp_path / f"run{len(content)}.ckpt"
+        assert_started_over(ckpt, content, data, capsys, "not a readable checkpoint (UnpicklingError)")
+        assert not marker.exists()
+
+
+def _torch_bytes(obj) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return buffer.getvalue()
+
+
+def _checkpoint(**over) -> dict:
+    cfg = run_cfg(training={"epochs": 1})
+    return {"format": train.CHECKPOINT_FORMAT, "config_hash": fileio.json_hash(cfg), "epoch": 1,
+            "model": {}, "optimizer": {"state": {}, "param_groups": []}, "rows": [], **over}
+
+
+@pytest.mark.parametrize(("state", "problem"), [
+    ({k: v for k, v in _checkpoint().items() if k != "format"}, "format marker missing"),
+    (_checkpoint(format="lrorder.train checkpoint v0"), "format 'lrorder.train checkpoint v0'"),
+    (["not", "a", "dict"], "a list, not a dict"),
+    ({k: v for k, v in _checkpoint().items() if k != "rows"}, "keys missing: rows"),
+    (_checkpoint(epoch="2"), "epoch is not a positive int"),
+    (_checkpoint(epoch=0), "epoch is not a positive int"),
+    (_checkpoint(config_hash=1), "config_hash is not a str"),
+    (_checkpoint(model={"w": [1.0]}), "model is not a dict of tensors"),
+    (_checkpoint(optimizer={"state": {}}), "optimizer is not an optimizer state dict"),
+    (_checkpoint(rows=[{"epoch": 1}]), "rows are not metric rows"),
+])
+def test_foreign_checkpoint_is_set_aside(tmp_path: Path, data: train.TrainingData, capsys, state, problem) -> None:
+    assert_started_over(tmp_path / "run.ckpt", _torch_bytes(state), data, capsys,
+                        f"not a checkpoint of lrorder.train ({problem})")
+
+
+def test_checkpoint_not_fitting_the_model_is_set_aside(tmp_path: Path, data: train.TrainingData, capsys) -> None:
+    """Right format, keys, types and config hash, but a model state dict of another network."""
+    assert_started_over(tmp_path / "run.ckpt", _torch_bytes(_checkpoint()), data, capsys,
+                        "not a checkpoint of this run (RuntimeError loading it)")
+
+
+def test_set_aside_never_overwrites(tmp_path: Path) -> None:
+    ckpt = tmp_path / "checkpoint.pt"
+    for n, content in enumerate([b"first", b"second", b"third"], start=1):
+        ckpt.write_bytes(content)
+        assert train.set_aside(ckpt) == tmp_path / f"checkpoint.pt.corrupt-{n}"
+    assert not ckpt.exists()
+    assert [(tmp_path / f"checkpoint.pt.corrupt-{n}").read_bytes() for n in (1, 2, 3)] == [b"first", b"second",
+                                                                                          b"third"]
+
+
+def test_attempt_marker_counts_earlier_attempts(tmp_path: Path, monkeypatch) -> None:
+    import socket
+
+    log = tmp_path / "seed0.attempts.log"
+    now = datetime.datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=datetime.timezone.utc)
+    host = socket.gethostname()
+    monkeypatch.delenv("SLURM_JOB_ID", raising=False)
+    assert train.attempt_marker(log, now) == f"=== attempt 1 started 2024-05-06T07:08:09+00:00 on {host} ==="
+    log.write_text(f"=== attempt 1 started x on y ===\nepoch 1/3 lr 1\n=== attempt 2 started x on y ===\n")
+    monkeypatch.setenv("SLURM_JOB_ID", "4242")
+    assert train.attempt_marker(log, now) == (f"=== attempt 3 started 2024-05-06T07:08:09+00:00 on {host}"
+                                              " (SLURM job 4242) ===")
 
 
 def test_missing_checkpoint_starts_fresh(tmp_path: Path, data: train.TrainingData, baseline) -> None:

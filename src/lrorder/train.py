@@ -10,7 +10,8 @@ Per epoch the run records, for ``eval_set = "train"``, the running mean of
 the minibatch loss and accuracy over the epoch (train mode, noise on, as the
 official code's log) and, for every evaluation set, loss and accuracy in
 eval mode (noise off). A checkpoint is written after every epoch and removed
-when the run completes; a restarted run resumes from it. Every random draw
+when the run completes; a restarted run resumes from it, and sets aside an
+unreadable or foreign one and starts over (:func:`train`). Every random draw
 depends only on ``(seed, stream, epoch)`` (:mod:`lrorder.seeding`), so the
 same seed gives identical metrics on the CPU, resumed or not.
 """
@@ -21,8 +22,10 @@ import argparse
 import datetime as dt
 import io
 import os
+import socket
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -287,21 +290,115 @@ def save_torch(obj: Any, path: str | os.PathLike) -> None:
     fileio.write_bytes(path, buffer.getvalue())
 
 
+#: Value of a checkpoint's ``"format"`` key; a file without it is not a checkpoint of this module.
+CHECKPOINT_FORMAT = "lrorder.train checkpoint v1"
+
+
+def checkpoint_state(config_hash: str, epoch: int, model: nn.Module, optimizer: torch.optim.Optimizer,
+                     rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The checkpoint of ``epoch``: plain dicts, lists, str, int, float, bool, ``None`` and tensors only.
+
+    Every value loads with ``torch.load(..., weights_only=True)``, which runs
+    no code from the file (:func:`read_checkpoint`). No random generator state
+    is saved: every draw is a function of ``(seed, stream, epoch)``.
+    """
+    return {
+        "format": CHECKPOINT_FORMAT,
+        "config_hash": config_hash,
+        "epoch": int(epoch),
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "rows": [dict(row) for row in rows],
+    }
+
+
+def _checkpoint_problem(state: Any) -> str | None:
+    """Why ``state`` (a loaded object) is not a checkpoint of :func:`checkpoint_state`, or ``None``."""
+    if not isinstance(state, dict):
+        return f"a {type(state).__name__}, not a dict"
+    if state.get("format") != CHECKPOINT_FORMAT:
+        return "format marker missing" if "format" not in state else f"format {state['format']!r}"
+    missing = {"config_hash", "epoch", "model", "optimizer", "rows"} - state.keys()
+    if missing:
+        return f"keys missing: {', '.join(sorted(missing))}"
+    if not isinstance(state["config_hash"], str):
+        return "config_hash is not a str"
+    if type(state["epoch"]) is not int or state["epoch"] < 1:
+        return "epoch is not a positive int"
+    model = state["model"]
+    if not isinstance(model, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                              for k, v in model.items()):
+        return "model is not a dict of tensors"
+    optimizer = state["optimizer"]
+    if not (isinstance(optimizer, dict) and isinstance(optimizer.get("state"), dict)
+            and isinstance(optimizer.get("param_groups"), list)):
+        return "optimizer is not an optimizer state dict"
+    rows = state["rows"]
+    if not isinstance(rows, list) or not all(isinstance(row, dict) and set(row) == set(METRIC_COLUMNS)
+                                             for row in rows):
+        return "rows are not metric rows"
+    if rows and rows[-1]["epoch"] != state["epoch"]:
+        return f"rows end at epoch {rows[-1]['epoch']!r}, not {state['epoch']}"
+    return None
+
+
 def read_checkpoint(path: str | os.PathLike, device: torch.device) -> dict[str, Any] | None:
-    """The checkpoint at ``path``, or ``None`` when there is none.
+    """The checkpoint at ``path`` (see :func:`checkpoint_state`), or ``None`` when there is none.
+
+    The file is unpickled with ``weights_only=True``: an object whose
+    unpickling would run code is refused before any of it runs.
 
     Raises:
-        DataError: the file exists but is not a checkpoint of this module.
+        DataError: the file exists but is not a checkpoint of this module:
+            unreadable (truncated, not a torch file, an object other than
+            plain containers and tensors) or foreign (no format marker,
+            wrong keys or types). The message names the file.
+        OSError: the file exists but cannot be read (no permission, I/O error).
     """
-    if not Path(path).exists():
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
         return None
     try:
-        state = torch.load(path, map_location=device, weights_only=False)
+        with warnings.catch_warnings():  # torch's own notes on a foreign file: the DataError says it all
+            warnings.simplefilter("ignore")
+            state = torch.load(io.BytesIO(data), map_location=device, weights_only=True)
     except Exception as exc:  # torch raises many types for a file that is not a checkpoint
-        raise DataError(f"{path}: not a readable checkpoint ({type(exc).__name__}); delete it to start over") from None
-    if not isinstance(state, dict) or not {"config_hash", "epoch", "model", "optimizer", "rows"} <= state.keys():
-        raise DataError(f"{path}: not a checkpoint of lrorder.train; delete it to start over")
+        raise DataError(f"{path}: not a readable checkpoint ({type(exc).__name__})") from None
+    problem = _checkpoint_problem(state)
+    if problem is not None:
+        raise DataError(f"{path}: not a checkpoint of lrorder.train ({problem})")
     return state
+
+
+def set_aside(path: str | os.PathLike) -> Path:
+    """Rename the file at ``path`` to ``<name>.corrupt-<n>`` beside it and return the new path.
+
+    ``n`` is the smallest positive integer whose name is free, so an earlier
+    file set aside is never overwritten (a hard link claims the name
+    atomically; where the file system has none, a checked rename).
+
+    Raises:
+        OSError: ``path`` is missing or cannot be renamed.
+    """
+    path = Path(path)
+    n = 1
+    while True:
+        target = path.with_name(f"{path.name}.corrupt-{n}")
+        try:
+            os.link(path, target)
+        except FileExistsError:
+            n += 1
+            continue
+        except OSError:  # no hard links here
+            if target.exists() or target.is_symlink():
+                n += 1
+                continue
+            os.rename(path, target)
+            return target
+        path.unlink()
+        return target
 
 
 def train(
@@ -317,11 +414,17 @@ def train(
     ``run_cfg`` is the resolved run config (:func:`lrorder.plan.run_config`).
     ``metrics`` has :data:`METRIC_COLUMNS`, one row per epoch and evaluation
     set; ``resumed_from_epoch`` is the last epoch found in ``checkpoint``
-    (0 for a fresh start). The checkpoint (model, optimiser, metrics so far,
-    config hash) is written atomically after every epoch.
+    (0 for a fresh start). The checkpoint (:func:`checkpoint_state`: format
+    marker, model, optimiser, metrics so far, config hash) is written
+    atomically after every epoch.
 
     A checkpoint of a different run config (the config was edited after a
     run was killed) is ignored, with a note on stderr, and the run starts over.
+    An unreadable or foreign checkpoint (truncated, not a torch file, no
+    format marker, wrong keys or types, or not loadable into this run's model
+    and optimiser) is renamed to ``<name>.corrupt-<n>`` beside it
+    (:func:`set_aside`), one line on stderr names both paths, and the run
+    starts over from epoch 1, ending as an uninterrupted run would.
     ``log``, if given, receives one line per epoch (:func:`epoch_line`) and
     one when the run resumes.
     ``before_eval``, if given, is called as ``before_eval(model, epoch)``
@@ -330,7 +433,7 @@ def train(
     the running statistics there); it must leave the model as it found it.
 
     Raises:
-        DataError: the checkpoint file cannot be read as a checkpoint.
+        OSError: the checkpoint exists but cannot be read, or cannot be set aside.
     """
     seed = int(run_cfg["seed"])
     training = run_cfg["training"]
@@ -339,29 +442,49 @@ def train(
     grad_noise_schedule = _schedule(run_cfg["grad_noise"])
     config_hash = fileio.json_hash(run_cfg)
 
-    model = build_model(run_cfg["model"], data.input_shape, data.num_classes)
-    model.reset_parameters(seeding.torch_generator(seed, "init"))
     precision = Precision.resolve(training, device)
-    model.to(device, memory_format=precision.memory_format)
-    optimizer = torch.optim.SGD(
-        model.parameters(),
-        lr=lr_schedule.initial,
-        momentum=training["momentum"],
-        nesterov=training["nesterov"],
-        weight_decay=training["weight_decay"],
-    )
+
+    def fresh() -> tuple[nn.Module, torch.optim.Optimizer]:
+        model = build_model(run_cfg["model"], data.input_shape, data.num_classes)
+        model.reset_parameters(seeding.torch_generator(seed, "init"))
+        model.to(device, memory_format=precision.memory_format)
+        optimizer = torch.optim.SGD(
+            model.parameters(),
+            lr=lr_schedule.initial,
+            momentum=training["momentum"],
+            nesterov=training["nesterov"],
+            weight_decay=training["weight_decay"],
+        )
+        return model, optimizer
+
+    def start_over(problem: str) -> None:
+        moved = set_aside(checkpoint)
+        print(f"{problem}; moved to {moved}, starting over from epoch 1", file=sys.stderr, flush=True)
+
+    model, optimizer = fresh()
     rows: list[dict[str, Any]] = []
     start_epoch = 1
-    state = read_checkpoint(checkpoint, device) if checkpoint is not None else None
+    state = None
+    if checkpoint is not None:
+        try:
+            state = read_checkpoint(checkpoint, device)
+        except DataError as exc:
+            start_over(str(exc))
     if state is not None and state["config_hash"] != config_hash:
         print(f"{checkpoint}: checkpoint of a different run config (the config changed); starting over",
               file=sys.stderr)
         state = None
     if state is not None:
+        try:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+        except (RuntimeError, ValueError, KeyError, TypeError) as exc:
+            start_over(f"{checkpoint}: not a checkpoint of this run ({type(exc).__name__} loading it)")
+            model, optimizer = fresh()
+            state = None
+    if state is not None:
         if log is not None:
             log(f"resuming from the checkpoint of epoch {state['epoch']}: {checkpoint}")
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
         rows = state["rows"]
         start_epoch = state["epoch"] + 1
     resumed_from = start_epoch - 1
@@ -425,8 +548,7 @@ def train(
             rows.append({**ident, "epoch": epoch, "lr": lr, "noise": sigma, "eval_set": name + TWO_STEP_SUFFIX,
                          "loss": loss_value, "accuracy": accuracy})
         if checkpoint is not None:
-            save_torch({"config_hash": config_hash, "epoch": epoch, "model": model.state_dict(),
-                        "optimizer": optimizer.state_dict(), "rows": rows}, checkpoint)
+            save_torch(checkpoint_state(config_hash, epoch, model, optimizer, rows), checkpoint)
         if log is not None:
             log(epoch_line([row for row in rows if row["epoch"] == epoch], int(training["epochs"])))
     return pd.DataFrame(rows, columns=METRIC_COLUMNS), model, resumed_from
@@ -441,6 +563,34 @@ def epoch_line(rows: Sequence[Mapping[str, Any]], epochs: int) -> str:
     return " | ".join(parts)
 
 
+#: Start of the line that opens each attempt in a training log (:func:`attempt_marker`).
+ATTEMPT_MARKER = "=== attempt "
+
+
+def attempt_marker(log: str | os.PathLike, now: dt.datetime | None = None) -> str:
+    """The line that opens an attempt of a job whose output is appended to ``log``.
+
+    ``=== attempt <k> started <UTC time, ISO 8601 to the second> on <host>
+    (SLURM job <id>) ===``, where ``k`` is one more than the number of lines
+    in ``log`` that start with :data:`ATTEMPT_MARKER` (1 when ``log`` does
+    not exist yet), so every start of the job (a retry, a requeue, a rerun
+    after a kill) is numbered, and the SLURM part, from ``SLURM_JOB_ID``,
+    is left out outside SLURM. ``now`` defaults to the current time.
+
+    Raises:
+        OSError: ``log`` exists but cannot be read.
+    """
+    try:
+        with open(log, "rb") as fh:
+            previous = sum(line.startswith(ATTEMPT_MARKER.encode()) for line in fh)
+    except FileNotFoundError:
+        previous = 0
+    when = (now or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc).isoformat(timespec="seconds")
+    job = os.environ.get("SLURM_JOB_ID")
+    where = socket.gethostname() + (f" (SLURM job {job})" if job else "")
+    return f"{ATTEMPT_MARKER}{previous + 1} started {when} on {where} ==="
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m lrorder.train", description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="dataset folder (arrays + manifest.json)")
@@ -451,7 +601,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--out-run", required=True, help="provenance JSON (run.json)")
     parser.add_argument("--checkpoint", help="resumable checkpoint path (removed when the run completes)")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads for torch")
+    parser.add_argument("--attempt-log", help="log file this job's output is appended to: a numbered attempt "
+                        "marker line is printed first (counting the markers already in it)")
     args = parser.parse_args(argv)
+    if args.attempt_log is not None:
+        print(attempt_marker(args.attempt_log), flush=True)
 
     run_cfg = cli.parse_json_arg(args.run_config, "--run-config")
     for key in ("study", "kind", "schedule", "seed", "model", "training", "lr", "preact_noise", "grad_noise"):

@@ -14,6 +14,8 @@ rule train:
         data=lambda w, input: os.path.dirname(input.manifest),
         patch=patch_flag,
         checkpoint=lambda w, output: os.path.join(os.path.dirname(output.metrics), "checkpoint.pt"),
+        # Every attempt's output, appended: Snakemake empties the log: file before each attempt.
+        attempts_log=lambda w: f"{LOGS}/train/{w.study}/{w.schedule}/seed{w.seed}.attempts.log",
     conda:
         ENV
     log:
@@ -23,6 +25,7 @@ rule train:
     threads: 1
     priority: lambda w: plan.train_priority(w.study)
     shell:
-        "python -m lrorder.train --data {params.data:q} {params.patch} --run-config {params.run_config:q}"
+        "set -o pipefail; python -m lrorder.train --data {params.data:q} {params.patch} --run-config {params.run_config:q}"
         " --out-metrics {output.metrics:q} --out-model {output.model:q} --out-run {output.run:q}"
-        " --checkpoint {params.checkpoint:q} --threads {threads} > {log:q} 2>&1"
+        " --checkpoint {params.checkpoint:q} --threads {threads} --attempt-log {params.attempts_log:q}"
+        " 2>&1 | tee -a {params.attempts_log:q} > {log:q}"
