@@ -12,10 +12,12 @@ from snakemake_interface_executor_plugins.settings import DeploymentMethod
 
 # Every job runs the lrorder package of this checkout, with the interpreter
 # running Snakemake (a virtual environment need not be activated) or, under
-# --sdm conda, with the job's conda environment.
+# --sdm conda, with the job's conda environment. The prefix replaces
+# Snakemake's own, so it restates its strict mode (a failing command in a
+# pipeline fails the job).
 SRC = os.path.join(workflow.basedir, "src")
 sys.path.insert(0, SRC)
-_JOB_ENV = f"export PYTHONPATH={shlex.quote(SRC)}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; "
+_JOB_ENV = "set -euo pipefail; " + f"export PYTHONPATH={shlex.quote(SRC)}${{{{PYTHONPATH:+:$PYTHONPATH}}}}; "
 if DeploymentMethod.CONDA not in workflow.deployment_settings.deployment_method:
     _JOB_ENV += f"export PATH={shlex.quote(os.path.dirname(sys.executable))}:$PATH; "
 shell.prefix(_JOB_ENV)

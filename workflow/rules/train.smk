@@ -25,7 +25,7 @@ rule train:
     threads: 1
     priority: lambda w: plan.train_priority(w.study)
     shell:
-        "set -o pipefail; python -m lrorder.train --data {params.data:q} {params.patch} --run-config {params.run_config:q}"
+        "python -m lrorder.train --data {params.data:q} {params.patch} --run-config {params.run_config:q}"
         " --out-metrics {output.metrics:q} --out-model {output.model:q} --out-run {output.run:q}"
         " --checkpoint {params.checkpoint:q} --threads {threads} --attempt-log {params.attempts_log:q}"
         " 2>&1 | tee -a {params.attempts_log:q} > {log:q}"
