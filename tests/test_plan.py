@@ -76,7 +76,8 @@ def test_run_config_contents(smoke: dict) -> None:
         "model": {"name": "two_layer", "width": 16, "activation": "leaky_relu", "negative_slope": 0.1,
                   "split_at": None, "noise_shared_over_batch": False},
         "training": {"epochs": 6, "batch_size": 50, "eval_batch_size": 1024, "momentum": 0.0, "nesterov": False,
-                     "weight_decay": 1e-4, "device": "cpu", "two_step_eval": ["test_q_only"]},
+                     "weight_decay": 1e-4, "device": "cpu", "cpu_kernels": "native",
+                     "two_step_eval": ["test_q_only"]},
         "lr": {"initial": 1.0, "milestones": [4], "factors": [0.05]},
         "preact_noise": {"initial": 0.0, "milestones": [], "factors": []},
         "grad_noise": {"initial": 0.0, "milestones": [], "factors": []},
@@ -641,7 +642,8 @@ def test_integer_and_float_spellings_give_the_same_params() -> None:
     }})
     assert ints["studies"]["synthetic"]["training"]["momentum"] == 0  # as YAML read it
     rc = plan.run_config(ints, "synthetic", "small_lr", 0)
-    assert param(rc["training"]) == ('{"batch_size":50,"device":"cpu","epochs":6,"eval_batch_size":1024,'
+    assert param(rc["training"]) == ('{"batch_size":50,"cpu_kernels":"native","device":"cpu","epochs":6,'
+                                     '"eval_batch_size":1024,'
                                      '"momentum":0.0,"nesterov":false,"two_step_eval":["test_q_only"],'
                                      '"weight_decay":0.0001}')
     for study, study_cfg in ints["studies"].items():

@@ -26,6 +26,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Sequence
 
 import pytest
 import torch
@@ -103,18 +104,22 @@ def data_dir(tmp_path_factory) -> Path:
 
 
 def run_train(data_dir: Path, out: Path, driver: Path | None = None, point: str = "", log: Path | None = None,
-              env: dict | None = None) -> subprocess.CompletedProcess:
+              env: dict | None = None, extra: Sequence[str] = (), cpus: set[int] | None = None,
+              run_config: dict | None = None) -> subprocess.CompletedProcess:
     """Run a training job; with ``log``, its stdout and stderr are appended to it (``>> log 2>&1``),
-    with ``--attempt-log log``; ``env`` replaces the environment."""
-    args = ["--data", str(data_dir), "--run-config", json.dumps(RUN_CONFIG),
+    with ``--attempt-log log``; ``env`` replaces the environment; ``extra`` adds arguments
+    (``--threads 2``); ``cpus`` restricts the CPUs the job may run on; ``run_config`` replaces
+    :data:`RUN_CONFIG`."""
+    args = ["--data", str(data_dir), "--run-config", json.dumps(run_config or RUN_CONFIG),
             "--out-metrics", str(out / "metrics.csv"), "--out-model", str(out / "model.pt"),
-            "--out-run", str(out / "run.json"), "--checkpoint", str(out / "checkpoint.pt")]
+            "--out-run", str(out / "run.json"), "--checkpoint", str(out / "checkpoint.pt"), *extra]
     command = [sys.executable, str(driver), point, *args] if driver else [sys.executable, "-m", "lrorder.train", *args]
+    pin = None if cpus is None else (lambda: os.sched_setaffinity(0, cpus))
     if log is None:
-        return subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+        return subprocess.run(command, capture_output=True, text=True, timeout=300, env=env, preexec_fn=pin)
     with open(log, "a") as fh:
         return subprocess.run([*command, "--attempt-log", str(log)], stdout=fh, stderr=subprocess.STDOUT,
-                              text=True, timeout=300, env=env)
+                              text=True, timeout=300, env=env, preexec_fn=pin)
 
 
 @pytest.fixture(scope="module")
@@ -204,3 +209,89 @@ def test_attempt_log_keeps_the_killed_attempt(data_dir: Path, uninterrupted: Pat
     assert re.fullmatch(rf"=== attempt 2 started {when} on {host} \(SLURM job 4242\) ===", lines[3]), lines[3]
     assert lines[1:3] == epochs[:2]
     assert lines[4:] == [f"resuming from the checkpoint of epoch 2: {out / 'checkpoint.pt'}", *epochs[2:]]
+
+
+# --------------------------------------------------------------------------- thread count of a resumed run
+
+RUN = "synthetic/large_lr/seed3"
+
+
+def _no_slurm() -> dict:
+    return {k: v for k, v in os.environ.items() if k != "SLURM_JOB_ID"}
+
+
+def test_resume_reapplies_the_checkpoints_thread_count(data_dir: Path, uninterrupted: Path, tmp_path: Path) -> None:
+    """Killed at 1 thread, resumed with --threads 2: the run goes on at 1 thread, says so in one line,
+    records both segments, and ends byte-identical to the uninterrupted 1-thread run."""
+    out = kill_after_epoch_2(data_dir, tmp_path, env=_no_slurm())
+    assert torch.load(out / "checkpoint.pt", weights_only=True)["threads"] == 1
+    resumed = run_train(data_dir, out, env={**_no_slurm(), "SLURM_JOB_ID": "4242"}, extra=["--threads", "2"])
+    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.stderr.splitlines() == [
+        f"{RUN}: resuming with the checkpoint's 1 threads instead of 2 (a run keeps its thread count)"]
+    run = json.loads((out / "run.json").read_text())
+    host = socket.gethostname()
+    assert run["segments"] == [
+        {"from_epoch": 1, "to_epoch": 2, "threads": 1, "host": host, "slurm_job_id": None},
+        {"from_epoch": 3, "to_epoch": EPOCHS, "threads": 1, "host": host, "slurm_job_id": "4242"},
+    ]
+    assert run["device"]["threads"] == 1
+    for name in ("metrics.csv", "model.pt"):
+        assert (out / name).read_bytes() == (uninterrupted / name).read_bytes(), name
+
+
+def test_uninterrupted_run_has_one_segment(uninterrupted: Path) -> None:
+    run = json.loads((uninterrupted / "run.json").read_text())
+    assert run["segments"] == [{"from_epoch": 1, "to_epoch": EPOCHS, "threads": 1, "host": socket.gethostname(),
+                                "slurm_job_id": os.environ.get("SLURM_JOB_ID")}]
+
+
+def test_resume_on_too_few_cpus_is_refused_in_one_line(data_dir: Path, tmp_path: Path) -> None:
+    """Killed at 2 threads, restarted on 1 CPU: refused, checkpoint kept; on 2 CPUs it resumes at 2 threads."""
+    out = kill_after_epoch_2(data_dir, tmp_path, env=_no_slurm(), extra=["--threads", "2"])
+    one_cpu = {min(os.sched_getaffinity(0))}
+    refused = run_train(data_dir, out, env=_no_slurm(), cpus=one_cpu)
+    assert refused.returncode == 2
+    assert refused.stderr.splitlines() == [
+        f"error: {RUN}: the checkpoint was written with 2 threads, this job has 1 threads and 1 CPUs allowed; "
+        "resuming would change the results: run it on 2 CPUs (--set-threads train=2) "
+        "or delete the checkpoint to start over"]
+    assert torch.load(out / "checkpoint.pt", weights_only=True)["epoch"] == 2
+    assert not (out / "run.json").exists() and not (out / "metrics.csv").exists()
+    if len(os.sched_getaffinity(0)) < 2:
+        return
+    resumed = run_train(data_dir, out, env=_no_slurm())
+    assert resumed.returncode == 0, resumed.stderr
+    run = json.loads((out / "run.json").read_text())
+    assert [(s["from_epoch"], s["to_epoch"], s["threads"]) for s in run["segments"]] == [(1, 2, 2), (3, EPOCHS, 2)]
+
+
+# --------------------------------------------------------------------------- training.cpu_kernels
+
+PINNED = {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_CBWR": "AVX2"}
+
+
+def _unpinned() -> dict:
+    return {k: v for k, v in os.environ.items() if k not in PINNED}
+
+
+def test_cpu_kernels_avx2_pins_the_job_and_is_recorded(data_dir: Path, tmp_path: Path) -> None:
+    """Run by hand without the variables, the job restarts itself with them before torch loads."""
+    cfg = {**RUN_CONFIG, "training": {**RUN_CONFIG["training"], "cpu_kernels": "avx2"}}
+    result = run_train(data_dir, tmp_path, env=_unpinned(), run_config=cfg)
+    assert result.returncode == 0, result.stderr
+    device = json.loads((tmp_path / "run.json").read_text())["device"]
+    assert device["cpu_kernels"] == "avx2"
+    assert device["cpu_kernel_env"] == PINNED
+    if torch.backends.cpu.get_cpu_capability() in ("AVX2", "AVX512"):  # a CPU without AVX2 stays lower
+        assert device["cpu_capability"] == "AVX2"
+
+
+def test_cpu_kernels_native_records_the_inherited_level(data_dir: Path, tmp_path: Path) -> None:
+    result = run_train(data_dir, tmp_path, env={**_unpinned(), "ATEN_CPU_CAPABILITY": "default"})
+    assert result.returncode == 0, result.stderr
+    device = json.loads((tmp_path / "run.json").read_text())["device"]
+    assert device["cpu_kernels"] == "native"
+    assert device["cpu_kernel_env"] == {"ATEN_CPU_CAPABILITY": "default", "ONEDNN_MAX_CPU_ISA": None,
+                                        "MKL_CBWR": None}
+    assert device["cpu_capability"] == "DEFAULT"

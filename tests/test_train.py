@@ -290,6 +290,9 @@ def test_completed_checkpoint_resumes_at_end(tmp_path: Path, data: train.Trainin
     assert saved["format"] == train.CHECKPOINT_FORMAT
     assert saved["epoch"] == 3
     assert saved["config_hash"] == fileio.json_hash(run_cfg())
+    assert saved["threads"] == torch.get_num_threads()
+    assert [(s["from_epoch"], s["to_epoch"], s["threads"]) for s in saved["segments"]] == [
+        (1, 3, torch.get_num_threads())]
     again, model, resumed = train.train(run_cfg(), data, CPU, checkpoint=ckpt)
     assert resumed == 3
     pd.testing.assert_frame_equal(again, metrics, check_exact=True)
@@ -393,8 +396,8 @@ def _torch_bytes(obj) -> bytes:
 
 def _checkpoint(**over) -> dict:
     cfg = run_cfg(training={"epochs": 1})
-    return {"format": train.CHECKPOINT_FORMAT, "config_hash": fileio.json_hash(cfg), "epoch": 1,
-            "model": {}, "optimizer": {"state": {}, "param_groups": []}, "rows": [], **over}
+    return {"format": train.CHECKPOINT_FORMAT, "config_hash": fileio.json_hash(cfg), "epoch": 1, "threads": 1,
+            "segments": [], "model": {}, "optimizer": {"state": {}, "param_groups": []}, "rows": [], **over}
 
 
 @pytest.mark.parametrize(("state", "problem"), [
@@ -405,6 +408,12 @@ def _checkpoint(**over) -> dict:
     (_checkpoint(epoch="2"), "epoch is not a positive int"),
     (_checkpoint(epoch=0), "epoch is not a positive int"),
     (_checkpoint(config_hash=1), "config_hash is not a str"),
+    # v1 checkpoints carry no thread count: resuming one could silently change the results
+    ({k: v for k, v in _checkpoint(format="lrorder.train checkpoint v1").items() if k not in ("threads", "segments")},
+     "format 'lrorder.train checkpoint v1'"),
+    ({k: v for k, v in _checkpoint().items() if k != "threads"}, "keys missing: threads"),
+    (_checkpoint(threads=0), "threads is not a positive int"),
+    (_checkpoint(segments=[{"from_epoch": 1}]), "segments are not run segments"),
     (_checkpoint(model={"w": [1.0]}), "model is not a dict of tensors"),
     (_checkpoint(optimizer={"state": {}}), "optimizer is not an optimizer state dict"),
     (_checkpoint(rows=[{"epoch": 1}]), "rows are not metric rows"),
@@ -503,6 +512,11 @@ def test_cli_end_to_end(tmp_path: Path, data_dir: Path, baseline) -> None:
     assert run["device"]["type"] == "cpu"
     assert run["device"]["threads"] == 1
     assert run["device"]["deterministic_algorithms"] is True
+    assert run["device"]["cpu_kernels"] == "native"
+    assert run["device"]["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert set(run["device"]["cpu_kernel_env"]) == {"ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_CBWR"}
+    assert run["segments"] == [{"from_epoch": 1, "to_epoch": 3, "threads": 1, "host": run["host"],
+                                "slurm_job_id": run["slurm_job_id"]}]
     assert run["resumed_from_epoch"] == 0
     assert isinstance(run["wall_time_s"], float) and run["wall_time_s"] >= 0
 

@@ -13,7 +13,11 @@ eval mode (noise off). A checkpoint is written after every epoch and removed
 when the run completes; a restarted run resumes from it, and sets aside an
 unreadable or foreign one and starts over (:func:`train`). Every random draw
 depends only on ``(seed, stream, epoch)`` (:mod:`lrorder.seeding`), so the
-same seed gives identical metrics on the CPU, resumed or not.
+same seed gives identical metrics on the CPU, resumed or not, given the same
+torch build, CPU kernel level (:mod:`lrorder.cpu_kernels`), memory layout and
+number of threads: the thread count changes how sums are split, so a run
+keeps the one it started with (:func:`resume_threads`) and ``run.json``
+records it for every segment of the run.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import io
+import json
 import os
 import socket
 import sys
@@ -36,7 +41,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.optim.swa_utils import update_bn
 
-from lrorder import cli, fileio, manifest, provenance, seeding
+from lrorder import cli, cpu_kernels, fileio, manifest, provenance, seeding
 from lrorder.errors import ConfigError, DataError
 from lrorder.models import build_model, set_preactivation_noise
 from lrorder.study_data import TrainingData, load_images, load_synthetic
@@ -291,25 +296,63 @@ def save_torch(obj: Any, path: str | os.PathLike) -> None:
 
 
 #: Value of a checkpoint's ``"format"`` key; a file without it is not a checkpoint of this module.
-CHECKPOINT_FORMAT = "lrorder.train checkpoint v1"
+#: v2 added ``threads`` and ``segments``; a v1 checkpoint (no thread count) is set aside like a foreign file.
+CHECKPOINT_FORMAT = "lrorder.train checkpoint v2"
+
+#: Keys of a segment of a run (``run.json``'s ``segments``, a checkpoint's ``segments``).
+SEGMENT_KEYS = ("from_epoch", "to_epoch", "threads", "host", "slurm_job_id")
 
 
 def checkpoint_state(config_hash: str, epoch: int, model: nn.Module, optimizer: torch.optim.Optimizer,
-                     rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+                     rows: Sequence[Mapping[str, Any]], threads: int = 1,
+                     segments: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
     """The checkpoint of ``epoch``: plain dicts, lists, str, int, float, bool, ``None`` and tensors only.
 
     Every value loads with ``torch.load(..., weights_only=True)``, which runs
     no code from the file (:func:`read_checkpoint`). No random generator state
     is saved: every draw is a function of ``(seed, stream, epoch)``.
+    ``threads`` is the torch thread count the run trains with (a resumed run
+    keeps it: :func:`resume_threads`); ``segments`` the run's segments so far,
+    the last one ending at ``epoch`` (dicts with :data:`SEGMENT_KEYS`).
     """
     return {
         "format": CHECKPOINT_FORMAT,
         "config_hash": config_hash,
         "epoch": int(epoch),
+        "threads": int(threads),
+        "segments": [dict(segment) for segment in segments],
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
         "rows": [dict(row) for row in rows],
     }
+
+
+def allowed_cpus() -> int:
+    """CPUs this process may run on (its affinity mask: a SLURM job's allocation), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # no affinity masks on this platform
+        return max(1, os.cpu_count() or 1)
+
+
+def resume_threads(run: str, checkpoint_threads: int, requested: int, cpus: int) -> int:
+    """The thread count a run resumed from a checkpoint of ``checkpoint_threads`` threads trains with.
+
+    The thread count changes how torch splits its sums, so continuing with
+    another one would silently change the results from there on. The
+    checkpoint's count is re-applied whenever the job may use that many CPUs
+    (``cpus``), whatever ``requested`` (the job's ``--threads``) says.
+
+    Raises:
+        ConfigError: ``checkpoint_threads > cpus``; one line naming ``run``,
+            both thread counts and the CPUs allowed.
+    """
+    if checkpoint_threads == requested or checkpoint_threads <= cpus:
+        return checkpoint_threads
+    raise ConfigError(
+        f"{run}: the checkpoint was written with {checkpoint_threads} threads, this job has {requested} threads "
+        f"and {cpus} CPUs allowed; resuming would change the results: run it on {checkpoint_threads} CPUs "
+        f"(--set-threads train={checkpoint_threads}) or delete the checkpoint to start over")
 
 
 def _checkpoint_problem(state: Any) -> str | None:
@@ -318,13 +361,19 @@ def _checkpoint_problem(state: Any) -> str | None:
         return f"a {type(state).__name__}, not a dict"
     if state.get("format") != CHECKPOINT_FORMAT:
         return "format marker missing" if "format" not in state else f"format {state['format']!r}"
-    missing = {"config_hash", "epoch", "model", "optimizer", "rows"} - state.keys()
+    missing = {"config_hash", "epoch", "threads", "segments", "model", "optimizer", "rows"} - state.keys()
     if missing:
         return f"keys missing: {', '.join(sorted(missing))}"
     if not isinstance(state["config_hash"], str):
         return "config_hash is not a str"
     if type(state["epoch"]) is not int or state["epoch"] < 1:
         return "epoch is not a positive int"
+    if type(state["threads"]) is not int or state["threads"] < 1:
+        return "threads is not a positive int"
+    segments = state["segments"]
+    if not isinstance(segments, list) or not all(isinstance(s, dict) and set(s) == set(SEGMENT_KEYS)
+                                                 for s in segments):
+        return "segments are not run segments"
     model = state["model"]
     if not isinstance(model, dict) or not all(isinstance(k, str) and isinstance(v, torch.Tensor)
                                               for k, v in model.items()):
@@ -408,6 +457,8 @@ def train(
     checkpoint: str | os.PathLike | None = None,
     log: Callable[[str], None] | None = None,
     before_eval: Callable[[nn.Module, int], None] | None = None,
+    threads: int | None = None,
+    segments: list[dict[str, Any]] | None = None,
 ) -> tuple[pd.DataFrame, nn.Module, int]:
     """Train one run and return ``(metrics, model, resumed_from_epoch)``.
 
@@ -415,7 +466,8 @@ def train(
     ``metrics`` has :data:`METRIC_COLUMNS`, one row per epoch and evaluation
     set; ``resumed_from_epoch`` is the last epoch found in ``checkpoint``
     (0 for a fresh start). The checkpoint (:func:`checkpoint_state`: format
-    marker, model, optimiser, metrics so far, config hash) is written
+    marker, model, optimiser, metrics so far, config hash, thread count,
+    segments) is written
     atomically after every epoch.
 
     A checkpoint of a different run config (the config was edited after a
@@ -432,7 +484,17 @@ def train(
     recalibrated and the evaluation sets scored (``bench/bn_eval.py`` scores
     the running statistics there); it must leave the model as it found it.
 
+    ``threads`` (default: ``torch.get_num_threads()``) is the torch thread
+    count asked for; a fresh run trains with it and records it in its
+    checkpoint. A resumed CPU run trains with the checkpoint's count instead
+    (:func:`resume_threads`; one line on stderr when it differs from
+    ``threads``), or stops if the job may not use that many CPUs.
+    ``segments``, if given, is filled with the run's segments, one per
+    process that trained epochs of it, in order: dicts with
+    :data:`SEGMENT_KEYS` (``slurm_job_id`` ``None`` outside SLURM).
+
     Raises:
+        ConfigError: a CPU run resumed on fewer CPUs than its checkpoint's thread count.
         OSError: the checkpoint exists but cannot be read, or cannot be set aside.
     """
     seed = int(run_cfg["seed"])
@@ -482,12 +544,25 @@ def train(
             start_over(f"{checkpoint}: not a checkpoint of this run ({type(exc).__name__} loading it)")
             model, optimizer = fresh()
             state = None
+    run_name = f"{run_cfg['study']}/{run_cfg['schedule']}/seed{seed}"
+    asked = torch.get_num_threads() if threads is None else max(1, int(threads))
+    use_threads = asked
+    past: list[dict[str, Any]] = []
     if state is not None:
+        if device.type == "cpu":
+            use_threads = resume_threads(run_name, state["threads"], asked, allowed_cpus())
+            if use_threads != asked:
+                print(f"{run_name}: resuming with the checkpoint's {use_threads} threads instead of {asked} "
+                      f"(a run keeps its thread count)", file=sys.stderr, flush=True)
         if log is not None:
             log(f"resuming from the checkpoint of epoch {state['epoch']}: {checkpoint}")
         rows = state["rows"]
         start_epoch = state["epoch"] + 1
+        past = [dict(segment) for segment in state["segments"]]
     resumed_from = start_epoch - 1
+    torch.set_num_threads(use_threads)
+    segment = {"from_epoch": start_epoch, "to_epoch": resumed_from, "threads": use_threads,
+               "host": socket.gethostname(), "slurm_job_id": os.environ.get("SLURM_JOB_ID")}
 
     n = len(data.train_y)
     batch_size = int(training["batch_size"])
@@ -547,10 +622,14 @@ def train(
             loss_value, accuracy = two_step_scores(model, params, previous, inputs, eval_batch_size, precision)
             rows.append({**ident, "epoch": epoch, "lr": lr, "noise": sigma, "eval_set": name + TWO_STEP_SUFFIX,
                          "loss": loss_value, "accuracy": accuracy})
+        segment["to_epoch"] = epoch
         if checkpoint is not None:
-            save_torch(checkpoint_state(config_hash, epoch, model, optimizer, rows), checkpoint)
+            save_torch(checkpoint_state(config_hash, epoch, model, optimizer, rows, use_threads, [*past, segment]),
+                       checkpoint)
         if log is not None:
             log(epoch_line([row for row in rows if row["epoch"] == epoch], int(training["epochs"])))
+    if segments is not None:
+        segments[:] = [*past, segment] if segment["to_epoch"] >= segment["from_epoch"] else past
     return pd.DataFrame(rows, columns=METRIC_COLUMNS), model, resumed_from
 
 
@@ -591,6 +670,28 @@ def attempt_marker(log: str | os.PathLike, now: dt.datetime | None = None) -> st
     return f"{ATTEMPT_MARKER}{previous + 1} started {when} on {where} ==="
 
 
+def _cpu_kernels(run_config: str) -> str:
+    """``training.cpu_kernels`` of the ``--run-config`` text; ``native`` when absent or unreadable
+    (:func:`main` reports a bad ``--run-config`` after the attempt marker)."""
+    try:
+        return cpu_kernels.setting(json.loads(run_config)["training"])
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return cpu_kernels.DEFAULT
+
+
+def _reexec_with(variables: Mapping[str, str], argv: Sequence[str]) -> None:
+    """Replace this process by ``python -m lrorder.train argv`` with ``variables`` added to its environment.
+
+    The CPU kernel variables (:mod:`lrorder.cpu_kernels`) are read when
+    torch is imported, which this module has done already. The workflow sets
+    them in the job's command line, so this happens only when the module is
+    run by hand.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(sys.executable, [sys.executable, "-m", "lrorder.train", *argv], {**os.environ, **variables})
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m lrorder.train", description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="dataset folder (arrays + manifest.json)")
@@ -604,6 +705,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--attempt-log", help="log file this job's output is appended to: a numbered attempt "
                         "marker line is printed first (counting the markers already in it)")
     args = parser.parse_args(argv)
+    asked_kernels = _cpu_kernels(args.run_config)
+    if cpu_kernels.missing(asked_kernels, os.environ):
+        _reexec_with(cpu_kernels.env(asked_kernels), sys.argv[1:] if argv is None else argv)
     if args.attempt_log is not None:
         print(attempt_marker(args.attempt_log), flush=True)
 
@@ -611,12 +715,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     for key in ("study", "kind", "schedule", "seed", "model", "training", "lr", "preact_noise", "grad_noise"):
         if key not in run_cfg:
             raise ConfigError(f"--run-config: missing key {key!r}")
+    try:
+        kernels = cpu_kernels.setting(run_cfg["training"])
+    except ValueError as exc:
+        raise ConfigError(f"--run-config.{exc}") from None
     kind = run_cfg["kind"]
     if kind not in KINDS:
         raise ConfigError(f"--run-config.kind: unknown study kind {kind!r}")
     if (kind == "patch") != (args.patch is not None):
         raise ConfigError(f"--patch: required for study kind 'patch' and only for it (kind {kind!r})")
-    torch.set_num_threads(max(1, args.threads))
+    threads = max(1, args.threads)
+    torch.set_num_threads(threads)
     device = pick_device(run_cfg["training"]["device"])
     if device.type == "cpu":
         enable_deterministic_algorithms()
@@ -627,8 +736,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         data = load_synthetic(args.data, device)
     else:
         data = load_images(args.data, device, int(run_cfg["seed"]), run_cfg["training"]["augment"], args.patch)
+    segments: list[dict[str, Any]] = []
     metrics, model, resumed_from = train(run_cfg, data, device, checkpoint=args.checkpoint,
-                                         log=lambda line: print(line, flush=True))
+                                         log=lambda line: print(line, flush=True), threads=threads,
+                                         segments=segments)
     wall = time.perf_counter() - t0
 
     save_torch(model.state_dict(), args.out_model)
@@ -644,7 +755,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         "device": {"type": device.type,
                    "name": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
                    "threads": torch.get_num_threads(),
-                   "deterministic_algorithms": torch.are_deterministic_algorithms_enabled()},
+                   "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+                   "cpu_kernels": kernels,
+                   "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+                   "cpu_kernel_env": cpu_kernels.recorded(os.environ)},
+        "segments": segments,
         **provenance.environment(),
         "resumed_from_epoch": resumed_from,
         "started_utc": started.isoformat(),

@@ -1,4 +1,5 @@
 # Training: one job per study x schedule x seed.
+from lrorder import cpu_kernels
 
 
 rule train:
@@ -11,6 +12,10 @@ rule train:
         run=f"{RESULTS}/runs/{{study}}/{{schedule}}/seed{{seed}}/run.json",
     params:
         run_config=lambda w: json_param(plan.run_config(config, w.study, w.schedule, int(w.seed))),
+        # training.cpu_kernels: the variables that pin torch's CPU kernels, set before Python starts.
+        cpu_kernels=lambda w: cpu_kernels.shell_prefix(
+            cpu_kernels.setting(plan.run_config(config, w.study, w.schedule, int(w.seed))["training"])
+        ),
         data=lambda w, input: os.path.dirname(input.manifest),
         patch=patch_flag,
         checkpoint=lambda w, output: os.path.join(os.path.dirname(output.metrics), "checkpoint.pt"),
@@ -25,7 +30,8 @@ rule train:
     threads: 1
     priority: lambda w: plan.train_priority(w.study)
     shell:
-        "python -m lrorder.train --data {params.data:q} {params.patch} --run-config {params.run_config:q}"
+        "{params.cpu_kernels}python -m lrorder.train"
+        " --data {params.data:q} {params.patch} --run-config {params.run_config:q}"
         " --out-metrics {output.metrics:q} --out-model {output.model:q} --out-run {output.run:q}"
         " --checkpoint {params.checkpoint:q} --threads {threads} --attempt-log {params.attempts_log:q}"
         " 2>&1 | tee -a {params.attempts_log:q} > {log:q}"
