@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -155,3 +156,91 @@ def test_cli_run_cut_short_exits_with_one_line(write_run, tmp_path: Path, capsys
     assert capsys.readouterr().err == (f"error: {paths[2]}: run study=synthetic schedule=small_lr seed=0 ends at "
                                        "epoch 3, expected 4 (studies.synthetic.training.epochs)\n")
     assert not any(Path(p).exists() for p in out)
+
+
+# --------------------------------------------------------------------------- diverged runs
+
+
+def write_run_json(tmp_path: Path, name: str, schedule: str, seed: int, diverged, study: str = "synthetic") -> Path:
+    path = tmp_path / name
+    path.write_text(json.dumps({"run_config": {"study": study, "schedule": schedule, "seed": seed},
+                                **({} if diverged == "absent" else {"diverged": diverged})}))
+    return path
+
+
+@pytest.fixture
+def diverged_campaign(write_run, tmp_path: Path):
+    """large_lr seeds 0-2 (seed 2 diverged at epoch 1, accuracy 0 there), small_lr seeds 0-1; 4 epochs, anneal at 3."""
+    metrics = [write_run("l0.csv", run_metrics("large_lr", 0, {"test": [0.1, 0.4, 0.5, 0.6]})),
+               write_run("l1.csv", run_metrics("large_lr", 1, {"test": [0.1, 0.2, 0.5, 0.8]})),
+               write_run("l2.csv", run_metrics("large_lr", 2, {"test": [0.0]})),
+               write_run("s0.csv", run_metrics("small_lr", 0, {"test": [0.5, 0.6, 0.7, 0.7]})),
+               write_run("s1.csv", run_metrics("small_lr", 1, {"test": [0.5, 0.6, 0.7, 0.9]}))]
+    runs = [write_run_json(tmp_path, "l0.json", "large_lr", 0, None),
+            write_run_json(tmp_path, "l1.json", "large_lr", 1, False),
+            write_run_json(tmp_path, "l2.json", "large_lr", 2, {"epoch": 1, "training_loss": "nan"}),
+            write_run_json(tmp_path, "s0.json", "small_lr", 0, "absent"),
+            write_run_json(tmp_path, "s1.json", "small_lr", 1, None)]
+    return metrics, runs
+
+
+def test_read_run_files(diverged_campaign, tmp_path: Path) -> None:
+    _, runs = diverged_campaign
+    assert aggregate.read_run_files(runs) == {
+        ("synthetic", "large_lr", 0): None, ("synthetic", "large_lr", 1): None, ("synthetic", "large_lr", 2): 1,
+        ("synthetic", "small_lr", 0): None, ("synthetic", "small_lr", 1): None}
+    bad = write_run_json(tmp_path, "bad.json", "large_lr", 5, {"epoch": "1"})
+    with pytest.raises(DataError, match=r"bad\.json: diverged: expected"):
+        aggregate.read_run_files([bad])
+    with pytest.raises(DataError, match=r"l0\.json: run study=synthetic schedule=large_lr seed=0 is also in"):
+        aggregate.read_run_files([runs[0], runs[0]])
+
+
+def test_diverged_run_may_end_early_only_if_its_run_json_says_so(diverged_campaign, tmp_path: Path) -> None:
+    metrics, runs = diverged_campaign
+    with pytest.raises(DataError, match=r"l2\.csv: run study=synthetic schedule=large_lr seed=2 ends at epoch 1, "
+                                        r"expected 4"):
+        aggregate.load_runs(metrics, epochs=4)
+    df = aggregate.load_runs(metrics, epochs=4, runs=aggregate.read_run_files(runs))
+    assert list(df.columns) == [*aggregate.METRIC_COLUMNS, "diverged"]
+    assert df.groupby(["schedule", "seed"])["diverged"].all().to_dict() == {
+        ("large_lr", 0): False, ("large_lr", 1): False, ("large_lr", 2): True,
+        ("small_lr", 0): False, ("small_lr", 1): False}
+    # run.json says diverged at epoch 2, the metrics end at 1
+    other = {**aggregate.read_run_files(runs), ("synthetic", "large_lr", 2): 2}
+    with pytest.raises(DataError, match=r"seed=2 ends at epoch 1, but its run.json says it diverged at epoch 2"):
+        aggregate.load_runs(metrics, epochs=4, runs=other)
+    with pytest.raises(DataError, match=r"l2\.csv: run study=synthetic schedule=large_lr seed=2 has no run.json"):
+        aggregate.load_runs(metrics, epochs=4, runs=aggregate.read_run_files(runs[:2]))
+
+
+def test_summary_counts_diverged_runs_and_leaves_them_out(diverged_campaign, tmp_path: Path) -> None:
+    """Regression: a diverged run's accuracy 0 was averaged into the schedule's mean."""
+    metrics, runs = diverged_campaign
+    out_m, out_s = tmp_path / "all.csv", tmp_path / "summary.csv"
+    aggregate.main(["--metrics", *map(str, metrics), "--runs", *map(str, runs), "--epochs", "4",
+                    "--anneal-epoch", "3", "--out-metrics", str(out_m), "--out-summary", str(out_s)])
+    s = pd.read_csv(out_s)
+    assert list(s.columns) == list(aggregate.SUMMARY_COLUMNS)
+    got = {(r.schedule, r.statistic): (r.epoch, r.n, r.n_diverged, round(r.mean, 10)) for r in s.itertuples()}
+    assert got == {("large_lr", "final_accuracy"): (4, 2, 1, 0.7),  # (0.6 + 0.8) / 2, not (0.6 + 0.8 + 0) / 3
+                   ("large_lr", "pre_anneal_accuracy"): (2, 2, 1, 0.3),
+                   ("small_lr", "final_accuracy"): (4, 2, 0, 0.8),
+                   ("small_lr", "pre_anneal_accuracy"): (2, 2, 0, 0.6)}
+    all_rows = pd.read_csv(out_m)
+    assert all_rows["diverged"].sum() == 1 and len(all_rows) == 17
+    # the table aggregated once more (as claims and figures read it) keeps the mark
+    assert aggregate.load_runs([out_m])["diverged"].sum() == 1
+
+
+def test_schedule_whose_runs_all_diverged() -> None:
+    df = pd.concat([run_metrics("large_lr", 0, {"test": [0.0]}).assign(diverged=True),
+                    run_metrics("large_lr", 1, {"test": [0.2, 0.0]}).assign(diverged=True),
+                    run_metrics("small_lr", 0, {"test": [0.5, 0.6, 0.7]}).assign(diverged=False)],
+                   ignore_index=True)
+    s = aggregate.summarize(df, anneal_epoch=3).set_index(["schedule", "statistic"])
+    row = s.loc[("large_lr", "final_accuracy")]
+    assert (row["n"], row["n_diverged"]) == (0, 2) and pd.isna(row["epoch"]) and pd.isna(row["mean"])
+    row = s.loc[("large_lr", "pre_anneal_accuracy")]
+    assert (row["epoch"], row["n"], row["n_diverged"]) == (2, 0, 2) and pd.isna(row["mean"])
+    assert s.loc[("small_lr", "pre_anneal_accuracy"), ["epoch", "n", "n_diverged", "mean"]].tolist() == [2, 1, 0, 0.6]

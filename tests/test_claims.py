@@ -215,6 +215,38 @@ def test_pairing_by_seed_drops_unmatched_seeds() -> None:
     assert row["n_seeds"] == 3 and row["mean"] == pytest.approx(0.2)
 
 
+def test_seed_with_a_diverged_run_is_dropped_and_counted() -> None:
+    """Regression: a diverged run (NaN loss, accuracy 0) was paired and averaged into the claim."""
+    df = plateau({"large_lr": [0.7, 0.6, 0.8, 0.9], "small_lr": [0.5, 0.5, 0.5, 0.5]}).assign(diverged=False)
+    base = one(df, spec())
+    assert (base["n_seeds"], base["n_diverged"]) == (4, 0)
+    # seed 3 of large_lr diverged at epoch 1: its window is not covered, and that is no error
+    df = df[~((df["schedule"] == "large_lr") & (df["seed"] == 3))]
+    df = pd.concat([df, metrics({("large_lr", 3): {"test": [0.0]}}).assign(diverged=True)], ignore_index=True)
+    row = one(df, spec())
+    half = T_95_2 * 0.1 / math.sqrt(3)
+    assert (row["n_seeds"], row["n_diverged"], row["n_censored"]) == (3, 1, 0)
+    assert row["mean"] == pytest.approx(0.2) and row["ci_low"] == pytest.approx(0.2 - half)
+    assert row["verdict"] == "reproduced"
+    # the same seed diverged in both roles still counts once; another seed diverged in b: 2 seeds left
+    df.loc[(df["schedule"] == "small_lr") & df["seed"].isin([0, 3]), "diverged"] = True
+    row = one(df, spec())
+    assert (row["n_seeds"], row["n_diverged"], row["mean"]) == (2, 2, pytest.approx(0.2))  # seeds 1, 2: 0.1, 0.3
+    assert row["verdict"] == "inconclusive"  # fewer than min_seeds 3
+
+
+def test_diverged_runs_outside_the_claims_roles_do_not_count() -> None:
+    df = pd.concat([plateau({"large_lr": [0.7, 0.6, 0.8], "small_lr": [0.5, 0.5, 0.5]}).assign(diverged=False),
+                    metrics({("other", 0): {"test": [0.0]}}).assign(diverged=True)], ignore_index=True)
+    row = one(df, spec())
+    assert (row["n_seeds"], row["n_diverged"]) == (3, 0)
+    level = one(df, spec(contrast="level", level=0.5, b=None))
+    assert (level["n_seeds"], level["n_diverged"]) == (3, 0)
+    df.loc[(df["schedule"] == "large_lr") & (df["seed"] == 1), "diverged"] = True
+    level = one(df, spec(contrast="level", level=0.5, b=None))
+    assert (level["n_seeds"], level["n_diverged"], level["mean"]) == (2, 1, pytest.approx(0.25))
+
+
 # --------------------------------------------------------------------------- verdicts and Holm
 
 

@@ -63,6 +63,26 @@ def test_anneal_line_present_and_optional(df: pd.DataFrame) -> None:
     assert [t.get_text() for t in fig2.legends[0].get_texts()] == ["large_lr", "small_lr"]
 
 
+def test_diverged_runs_are_left_out_and_named_in_the_legend(df: pd.DataFrame) -> None:
+    """Regression: a diverged run's accuracy 0 pulled its schedule's mean curve down."""
+    df = df.assign(diverged=False)
+    bad = (df["schedule"] == "large_lr") & (df["seed"] == 2)
+    df.loc[bad, "accuracy"] = 0.0
+    df.loc[bad, "diverged"] = True
+    df = df[~bad | (df["epoch"] == 1)]  # it stopped after epoch 1
+    fig = figures.plot_curves(df, SETS, anneal_epoch=None, title="t")
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == [
+        "large_lr (1 of 3 runs diverged, not shown)", "small_lr"]
+    # mean of seeds 0 and 1 only: 0.3 + 0.05 e + 0.005
+    np.testing.assert_allclose(fig.axes[0].get_lines()[0].get_ydata(), 0.305 + 0.05 * np.arange(1, 7))
+    df.loc[df["schedule"] == "large_lr", "diverged"] = True
+    fig = figures.plot_curves(df, SETS, anneal_epoch=None, title="t")
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == [
+        "large_lr (3 of 3 runs diverged, not shown)", "small_lr"]
+    np.testing.assert_allclose(fig.axes[0].get_lines()[0].get_ydata(), 0.51 + 0.05 * np.arange(1, 7))  # small_lr
+    assert figures.schedule_label("x", 1, 1) == "x (1 of 1 run diverged, not shown)"
+
+
 def test_plot_curves_errors(df: pd.DataFrame) -> None:
     with pytest.raises(ConfigError, match="--eval-sets: test_both not in the metrics"):
         figures.plot_curves(df, ["test_both"], None, "t")

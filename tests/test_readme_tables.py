@@ -102,6 +102,15 @@ def test_perturbation_columns() -> None:
     assert missing.splitlines()[2].endswith("| inconclusive | n/a | absent |")
 
 
+def test_seeds_dropped_for_divergence_are_shown() -> None:
+    with_column = CLAIMS.assign(n_diverged=[0, 1, 0])
+    table = readme_tables.tables(with_column)
+    assert table["clean"] == CLEAN
+    assert table["synthetic"].splitlines()[3].startswith(
+        "| 4 | noise \\| recovers part of the gap | final p_only accuracy: small_lr_noise - small_lr "
+        "| 10 (1 diverged, dropped) | ")
+
+
 def test_replace_tables() -> None:
     tables = readme_tables.tables(CLAIMS)
     assert readme_tables.replace_tables(README, tables) == REGENERATED

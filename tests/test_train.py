@@ -518,7 +518,57 @@ def test_cli_end_to_end(tmp_path: Path, data_dir: Path, baseline) -> None:
     assert run["segments"] == [{"from_epoch": 1, "to_epoch": 3, "threads": 1, "host": run["host"],
                                 "slurm_job_id": run["slurm_job_id"]}]
     assert run["resumed_from_epoch"] == 0
+    assert run["diverged"] is None
     assert isinstance(run["wall_time_s"], float) and run["wall_time_s"] >= 0
+
+
+# --------------------------------------------------------------------------- divergence
+
+HUGE_LR = {"initial": 1.0e30}
+DIVERGED_LINE = "diverged: synthetic/large_lr/seed0 at epoch 1 (training loss nan); stopping"
+
+
+def test_diverged_run_stops_after_the_first_non_finite_epoch(tmp_path: Path, data: train.TrainingData) -> None:
+    """Regression: a NaN run trained on to its last epoch and was scored as accuracy 0."""
+    lines: list[str] = []
+    ckpt = tmp_path / "checkpoint.pt"
+    metrics, model, resumed = train.train(run_cfg(lr=HUGE_LR), data, CPU, checkpoint=ckpt, log=lines.append)
+    assert resumed == 0
+    assert metrics["epoch"].tolist() == [1] * (1 + len(EVAL_SETS))  # the diverged epoch's rows, none after
+    assert metrics["eval_set"].tolist() == ["train", *EVAL_SETS]
+    assert math.isnan(metrics["loss"].iloc[0])
+    assert train.diverged_epoch(metrics) == 1
+    assert len(lines) == 2 and lines[0].startswith("epoch 1/3 lr 1e+30 ")
+    assert lines[1] == DIVERGED_LINE
+    assert not ckpt.exists()  # the diverged epoch is not checkpointed: a restart recomputes it
+    assert not all(torch.isfinite(p).all() for p in model.state_dict().values())
+
+
+def test_diverged_epoch_reads_the_train_loss(baseline) -> None:
+    metrics = baseline[0]
+    assert train.diverged_epoch(metrics) is None
+    bad = metrics.copy()
+    bad.loc[(bad["eval_set"] == "test") & (bad["epoch"] == 1), "loss"] = math.nan  # eval loss: not divergence
+    assert train.diverged_epoch(bad) is None
+    bad.loc[(bad["eval_set"] == "train") & (bad["epoch"] >= 2), "loss"] = math.inf
+    assert train.diverged_epoch(bad) == 2
+    assert train.divergence_line("s/x/seed3", 2, math.inf) == (
+        "diverged: s/x/seed3 at epoch 2 (training loss inf); stopping")
+
+
+def test_cli_diverged_run_exits_0_and_is_marked(tmp_path: Path, data_dir: Path) -> None:
+    out = tmp_path / "run"
+    ckpt = out / "checkpoint.pt"
+    res = cli(data_dir, out, run_cfg(lr=HUGE_LR), checkpoint=ckpt)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.splitlines()[-1] == DIVERGED_LINE
+    assert sorted(p.name for p in out.iterdir()) == ["metrics.csv", "model.pt", "run.json"]
+    run = json.loads((out / "run.json").read_text())
+    assert run["diverged"] == {"epoch": 1, "training_loss": "nan"}
+    assert run["segments"][0]["from_epoch"] == 1 and run["segments"][0]["to_epoch"] == 1
+    csv = pd.read_csv(out / "metrics.csv")
+    assert csv["epoch"].tolist() == [1] * 5 and csv["loss"].isna().iloc[0]
+    assert set(torch.load(out / "model.pt", weights_only=True)) == {"hidden.weight", "hidden.bias", "a", "mask"}
 
 
 def test_cli_corrupted_dataset_exits_2(tmp_path: Path, data_dir: Path) -> None:

@@ -3,12 +3,22 @@
 Usage::
 
     python -m lrorder.aggregate --metrics RUN.csv [RUN.csv ...] [--epochs N] \\
-        [--anneal-epoch E] --out-metrics ALL.csv --out-summary SUMMARY.csv
+        [--runs RUN.json ...] [--anneal-epoch E] --out-metrics ALL.csv --out-summary SUMMARY.csv
 
 With ``--epochs N`` (the study's ``training.epochs``; the workflow always
 passes it) every run must end at epoch ``N``: a run cut short, or one left
 from a config with more epochs, stops the aggregation with one line naming
 the run, its file, its last epoch and the expected one.
+
+With ``--runs RUN.json ...`` (the workflow always passes every run's
+``run.json``) each run's ``diverged`` entry is read (:func:`read_run_files`):
+a diverged run (training loss not finite, :mod:`lrorder.train`) must end at
+the epoch its ``run.json`` names instead of ``N``, and the aggregated table
+gets a column ``diverged`` (bool, on every row of a run). Diverged runs are
+kept in the aggregated table but left out of every summary statistic; the
+summary counts them per schedule and evaluation set (``n_diverged``).
+Downstream, :mod:`lrorder.claims` and :mod:`lrorder.figures` read the column
+and leave those runs out too.
 
 Input (one file per training run, written by the training step): a tidy
 table with columns ``study`` (str), ``schedule`` (str), ``seed`` (int),
@@ -20,8 +30,9 @@ noise std), ``eval_set`` (str), ``loss`` (float), ``accuracy`` (float in
 from __future__ import annotations
 
 import argparse
+import json
 import os
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import pandas as pd
 
@@ -34,10 +45,63 @@ METRIC_COLUMNS: tuple[str, ...] = (
     "study", "schedule", "seed", "epoch", "lr", "noise", "eval_set", "loss", "accuracy",
 )
 SUMMARY_COLUMNS: tuple[str, ...] = (
-    "study", "schedule", "eval_set", "statistic", "epoch", "n", "mean", "std", "ci_low", "ci_high",
+    "study", "schedule", "eval_set", "statistic", "epoch", "n", "n_diverged", "mean", "std", "ci_low", "ci_high",
 )
 RUN_KEY: list[str] = ["study", "schedule", "seed"]
 ROW_KEY: list[str] = [*RUN_KEY, "eval_set", "epoch"]
+#: Column of the aggregated table marking every row of a diverged run (bool).
+DIVERGED = "diverged"
+
+
+def diverged_rows(df: pd.DataFrame) -> pd.Series:
+    """Bool per row of ``df``: the row belongs to a diverged run (the :data:`DIVERGED` column; all
+    False when ``df`` has no such column, as in a table aggregated without ``--runs``)."""
+    if DIVERGED not in df.columns:
+        return pd.Series(False, index=df.index)
+    return df[DIVERGED].astype("boolean").fillna(False).astype(bool)
+
+
+def read_run_files(paths: Sequence[str | os.PathLike]) -> dict[tuple[str, str, int], int | None]:
+    """The diverged epoch of each run, from its ``run.json`` (written by :mod:`lrorder.train`).
+
+    Returns:
+        ``{(study, schedule, seed): epoch}``, ``epoch`` the int of
+        ``diverged.epoch``, or None for a run that did not diverge
+        (``diverged`` null or absent, as in a ``run.json`` written before
+        divergence was recorded).
+
+    Raises:
+        DataError: a file is missing, not JSON, lacks ``run_config.study``,
+            ``schedule`` or ``seed``, has a ``diverged`` entry without a
+            positive integer ``epoch``, or holds the same run as another file.
+    """
+    out: dict[tuple[str, str, int], int | None] = {}
+    owner: dict[tuple[str, str, int], str] = {}
+    for path in paths:
+        try:
+            with open(path, encoding="utf-8") as fh:
+                info = json.load(fh)
+        except FileNotFoundError:
+            raise DataError(f"{path}: run.json not found") from None
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise DataError(f"{path}: cannot read as JSON ({type(exc).__name__})") from None
+        try:
+            cfg = info["run_config"]
+            key = (str(cfg["study"]), str(cfg["schedule"]), int(cfg["seed"]))
+        except (TypeError, KeyError, ValueError):
+            raise DataError(f"{path}: not a run.json (run_config.study, schedule or seed missing)") from None
+        if key in owner:
+            raise DataError(f"{path}: run study={key[0]} schedule={key[1]} seed={key[2]} is also in {owner[key]}")
+        owner[key] = str(path)
+        diverged = info.get("diverged")
+        if diverged is None or diverged is False:
+            out[key] = None
+            continue
+        epoch = diverged.get("epoch") if isinstance(diverged, dict) else None
+        if type(epoch) is not int or epoch < 1:
+            raise DataError(f"{path}: diverged: expected {{\"epoch\": <positive int>}} or null, got {diverged!r}")
+        out[key] = epoch
+    return out
 
 
 def read_metrics(path: str | os.PathLike) -> pd.DataFrame:
@@ -73,7 +137,11 @@ def read_metrics(path: str | os.PathLike) -> pd.DataFrame:
     return df[[*METRIC_COLUMNS, *extra]]
 
 
-def load_runs(paths: Sequence[str | os.PathLike], epochs: int | None = None) -> pd.DataFrame:
+def load_runs(
+    paths: Sequence[str | os.PathLike],
+    epochs: int | None = None,
+    runs: Mapping[tuple[str, str, int], int | None] | None = None,
+) -> pd.DataFrame:
     """Concatenate the metrics of several runs into one tidy table.
 
     Args:
@@ -81,16 +149,25 @@ def load_runs(paths: Sequence[str | os.PathLike], epochs: int | None = None) -> 
             runs, e.g. an already aggregated table).
         epochs: the number of epochs every run must have trained (the
             study's ``training.epochs``), or None to accept any last epoch.
+        runs: the diverged epoch (or None) of every run, from the runs'
+            ``run.json`` (:func:`read_run_files`), or None. When given, every
+            run of ``paths`` must have an entry; a diverged run must end at
+            its diverged epoch (``epochs`` does not apply to it), and the
+            :data:`DIVERGED` column is set from it.
 
     Returns:
-        The rows of all files with the columns of :data:`METRIC_COLUMNS`,
-        sorted by study, schedule, seed, eval_set, epoch, index reset.
+        The rows of all files with the columns of :data:`METRIC_COLUMNS`
+        (then any extra columns of the files, e.g. :data:`DIVERGED`; with
+        ``runs``, :data:`DIVERGED` always), sorted by study, schedule, seed,
+        eval_set, epoch, index reset.
 
     Raises:
         DataError: a file fails :func:`read_metrics`, two files hold the
             same run (study, schedule, seed) (the message names both files),
-            or a run's last epoch is not ``epochs`` (the message names the
-            run, its file, its last epoch and ``epochs``).
+            a run's last epoch is not ``epochs`` (the message names the
+            run, its file, its last epoch and ``epochs``), or, with ``runs``,
+            a run has no ``run.json`` or a diverged run does not end at its
+            diverged epoch.
     """
     if epochs is not None and epochs < 1:
         raise ConfigError(f"--epochs: expected a positive integer, got {epochs}")
@@ -108,25 +185,53 @@ def load_runs(paths: Sequence[str | os.PathLike], epochs: int | None = None) -> 
                     f"is also in {owner[key]}"
                 )
             owner[key] = str(path)
-        if epochs is not None:
-            last = df.groupby(RUN_KEY, sort=True)["epoch"].max()
-            for (study, schedule, seed), end in last.items():
-                if end != epochs:
+        last = df.groupby(RUN_KEY, sort=True)["epoch"].max()
+        for (study, schedule, seed), end in last.items():
+            stopped = None
+            if runs is not None:
+                if (study, schedule, int(seed)) not in runs:
+                    raise DataError(f"{path}: run study={study} schedule={schedule} seed={seed} has no run.json "
+                                    f"among --runs")
+                stopped = runs[(study, schedule, int(seed))]
+            if stopped is not None:
+                if end != stopped:
                     raise DataError(
                         f"{path}: run study={study} schedule={schedule} seed={seed} ends at epoch {int(end)}, "
-                        f"expected {epochs} (studies.{study}.training.epochs)"
+                        f"but its run.json says it diverged at epoch {stopped}"
                     )
+            elif epochs is not None and end != epochs:
+                raise DataError(
+                    f"{path}: run study={study} schedule={schedule} seed={seed} ends at epoch {int(end)}, "
+                    f"expected {epochs} (studies.{study}.training.epochs)"
+                )
+        if runs is not None:
+            df[DIVERGED] = [runs[(st, sc, int(se))] is not None
+                            for st, sc, se in df[RUN_KEY].itertuples(index=False, name=None)]
         frames.append(df)
     out = pd.concat(frames, ignore_index=True)
+    if DIVERGED in out.columns:
+        out[DIVERGED] = diverged_rows(out)
     return out.sort_values(["study", "schedule", "seed", "eval_set", "epoch"], kind="stable").reset_index(drop=True)
 
 
-def _summarise_at(rows: pd.DataFrame, statistic: str) -> pd.DataFrame:
-    """One summary row per study x schedule x eval_set of the selected per-run rows."""
+GROUP_KEY: list[str] = ["study", "schedule", "eval_set"]
+
+
+def _summarise_at(rows: pd.DataFrame, n_diverged: pd.Series, statistic: str,
+                  epoch: int | None = None) -> pd.DataFrame:
+    """One summary row per study x schedule x eval_set of ``n_diverged``'s index.
+
+    ``rows``: the selected rows of the runs that did not diverge;
+    ``n_diverged``: diverged runs per group, for every group of the table (a
+    group whose runs all diverged gets ``n`` 0, ``epoch`` (empty if None) and
+    NaN statistics).
+    """
+    groups = dict(iter(rows.groupby(GROUP_KEY, sort=True)))
     records = []
-    for (study, schedule, eval_set), g in rows.groupby(["study", "schedule", "eval_set"], sort=True):
+    for (study, schedule, eval_set), count in n_diverged.items():
+        g = groups.get((study, schedule, eval_set), rows.iloc[:0])
         epochs = g["epoch"].unique()
-        if len(epochs) != 1:
+        if len(epochs) > 1:
             raise DataError(
                 f"study {study} schedule {schedule}: runs end at different epochs "
                 f"{sorted(int(e) for e in epochs)}; cannot summarise {statistic}"
@@ -134,9 +239,11 @@ def _summarise_at(rows: pd.DataFrame, statistic: str) -> pd.DataFrame:
         ci = mean_ci(g["accuracy"].to_numpy())
         records.append({
             "study": study, "schedule": schedule, "eval_set": eval_set,
-            "statistic": statistic, "epoch": int(epochs[0]), **ci._asdict(),
+            "statistic": statistic, "epoch": int(epochs[0]) if len(epochs) else (pd.NA if epoch is None else epoch),
+            "n_diverged": int(count), **ci._asdict(),
         })
-    return pd.DataFrame.from_records(records, columns=list(SUMMARY_COLUMNS))
+    out = pd.DataFrame.from_records(records, columns=list(SUMMARY_COLUMNS))
+    return out.astype({"epoch": "Int64", "n": "int64", "n_diverged": "int64"})
 
 
 def summarize(df: pd.DataFrame, anneal_epoch: int | None = None) -> pd.DataFrame:
@@ -151,31 +258,45 @@ def summarize(df: pd.DataFrame, anneal_epoch: int | None = None) -> pd.DataFrame
       effect at the start of epoch ``anneal_epoch`` (1-indexed, as in the
       official code's ``0.2^[e>=60]``). Only when ``anneal_epoch`` is given.
 
+    Diverged runs (:func:`diverged_rows`) are left out of both statistics,
+    whatever epoch they diverged at, and counted in ``n_diverged``: ``n``
+    counts the runs that trained to the end, ``n + n_diverged`` all runs of
+    the group.
+
     Args:
         df: tidy metrics as returned by :func:`load_runs`.
         anneal_epoch: 1-indexed epoch of the first anneal, or None.
 
     Returns:
-        Columns ``study, schedule, eval_set, statistic`` (str), ``epoch`` (int),
-        ``n`` (int, seeds), ``mean, std, ci_low, ci_high`` (float, accuracy
-        in [0, 1]); one row per study x schedule x eval_set x statistic,
-        sorted by those keys.
+        Columns ``study, schedule, eval_set, statistic`` (str), ``epoch`` (int;
+        for ``final_accuracy`` empty when every run of the group diverged), ``n`` (int, runs that
+        did not diverge), ``n_diverged`` (int, runs that did), ``mean, std,
+        ci_low, ci_high`` (float, accuracy in [0, 1], over the ``n`` runs;
+        NaN for ``n`` 0); one row per study x schedule x eval_set x
+        statistic, sorted by those keys.
 
     Raises:
-        ConfigError: ``anneal_epoch`` < 2 or beyond the last epoch of a run.
-        DataError: the runs of one schedule end at different epochs.
+        ConfigError: ``anneal_epoch`` < 2 or beyond the last epoch of a run
+            that did not diverge.
+        DataError: the runs of one schedule that did not diverge end at different epochs.
     """
-    last = df.groupby(RUN_KEY)["epoch"].transform("max")
-    parts = [_summarise_at(df[df["epoch"] == last], "final_accuracy")]
+    diverged = diverged_rows(df)
+    kept = df[~diverged]
+    n_diverged = (df[diverged].groupby(GROUP_KEY, sort=True)["seed"].nunique()
+                  .reindex(df.groupby(GROUP_KEY, sort=True).size().index, fill_value=0))
+    last = kept.groupby(RUN_KEY)["epoch"].transform("max")
+    parts = [_summarise_at(kept[kept["epoch"] == last], n_diverged, "final_accuracy")]
     if anneal_epoch is not None:
         if anneal_epoch < 2:
             raise ConfigError(f"--anneal-epoch: expected an epoch >= 2 (1-indexed), got {anneal_epoch}")
-        shortest = int(last.min())
-        if anneal_epoch > shortest:
-            raise ConfigError(
-                f"--anneal-epoch: {anneal_epoch} is beyond the last epoch ({shortest}) of some run"
-            )
-        parts.append(_summarise_at(df[df["epoch"] == anneal_epoch - 1], "pre_anneal_accuracy"))
+        if len(last):
+            shortest = int(last.min())
+            if anneal_epoch > shortest:
+                raise ConfigError(
+                    f"--anneal-epoch: {anneal_epoch} is beyond the last epoch ({shortest}) of some run"
+                )
+        parts.append(_summarise_at(kept[kept["epoch"] == anneal_epoch - 1], n_diverged, "pre_anneal_accuracy",
+                                   anneal_epoch - 1))
     out = pd.concat(parts, ignore_index=True)
     return out.sort_values(["study", "schedule", "eval_set", "statistic"], kind="stable").reset_index(drop=True)
 
@@ -189,13 +310,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--metrics", nargs="+", required=True, metavar="RUN.csv", help="per-run metrics.csv files")
     parser.add_argument("--epochs", type=int, default=None, metavar="N",
                         help="epochs every run must have trained (training.epochs): a run ending elsewhere is an error")
+    parser.add_argument("--runs", nargs="+", default=None, metavar="RUN.json",
+                        help="run.json of every run: a diverged run may end at its diverged epoch; it is "
+                             "marked in the aggregated table and left out of the summary")
     parser.add_argument("--anneal-epoch", type=int, default=None, metavar="E",
                         help="1-indexed epoch of the first anneal (adds pre_anneal_accuracy at E-1)")
     parser.add_argument("--out-metrics", required=True, metavar="ALL.csv")
     parser.add_argument("--out-summary", required=True, metavar="SUMMARY.csv")
     args = parser.parse_args(argv)
 
-    df = load_runs(args.metrics, args.epochs)
+    df = load_runs(args.metrics, args.epochs, read_run_files(args.runs) if args.runs is not None else None)
     summary = summarize(df, args.anneal_epoch)
     with atomic_path(args.out_metrics) as tmp:
         df.to_csv(tmp, index=False)

@@ -20,7 +20,10 @@ Per claim (:func:`check_claims`):
 2. per seed, the runs of the schedules in roles ``a``, ``b``, ``reference``
    are paired (runs with the same seed share data and initialisation) and
    combined into one value by ``contrast``, oriented by ``direction``
-   (:func:`per_seed_values`);
+   (:func:`per_seed_values`); a seed with a diverged run (training loss not
+   finite, marked in the aggregated metrics' ``diverged`` column) in any of
+   the claim's roles is dropped from the claim and counted (``n_diverged``),
+   so a claim left with fewer than ``min_seeds`` seeds is "inconclusive";
 3. those values get a mean, a ``1 - 2 alpha`` Student-t interval and two
    one-sided p-values, Holm-corrected over the study's claims and turned into
    a verdict (:mod:`lrorder.stats`, whose docstring states the rule).
@@ -40,7 +43,7 @@ from jsonschema.exceptions import ValidationError, best_match
 from scipy.integrate import trapezoid
 
 from lrorder import cli, fileio
-from lrorder.aggregate import load_runs
+from lrorder.aggregate import diverged_rows, load_runs
 from lrorder.errors import ConfigError, DataError
 from lrorder.fileio import atomic_path
 from lrorder.params import schema_number_hint
@@ -48,7 +51,7 @@ from lrorder.stats import effect_tests, holm, verdict
 
 CLAIM_COLUMNS: tuple[str, ...] = (
     "study", "claim", "description", "statistic", "eval_set", "a", "b", "reference",
-    "window_lo", "window_hi", "n_seeds", "n_censored", "mean", "std", "ci_low", "ci_high",
+    "window_lo", "window_hi", "n_seeds", "n_censored", "n_diverged", "mean", "std", "ci_low", "ci_high",
     "estimate", "min_effect", "p_value", "p_holm", "p_below", "p_below_holm", "alpha", "verdict",
 )
 SUMMARIES: tuple[str, ...] = ("mean", "median", "auc", "first_passage")
@@ -232,12 +235,16 @@ def _summaries(df: pd.DataFrame, spec: Mapping[str, Any], schedule: str) -> pd.D
     return pd.DataFrame.from_dict(rows, orient="index", columns=["value", "censored"])
 
 
-def per_seed_values(df: pd.DataFrame, spec: Mapping[str, Any]) -> tuple[pd.Series, int, float]:
-    """The oriented per-seed values of one claim, the censored runs behind them and the ratio estimate.
+def per_seed_values(df: pd.DataFrame, spec: Mapping[str, Any]) -> tuple[pd.Series, int, int, float]:
+    """The oriented per-seed values of one claim, the censored and diverged runs behind them and the ratio estimate.
 
     Seeds are paired by an inner join over every schedule the claim uses
     (``a``, and ``b``, ``reference`` when present): a seed missing from one
-    of them is dropped. In a ``difference`` or ``ratio``, a seed whose runs
+    of them is dropped. A paired seed with a diverged run in any of those
+    roles (:func:`lrorder.aggregate.diverged_rows`: its training loss went
+    NaN or infinite and it stopped early, so its accuracy is no measurement
+    of the schedule) is dropped too and counted; no summary is computed for
+    it, so its window need not be covered. In a ``difference`` or ``ratio``, a seed whose runs
     are all censored (``first_passage`` never reached in any role) is dropped
     too: its contrast would be 0 whatever the truth (a ``level`` keeps it,
     since its bound ``hi + 1`` is still compared with a fixed level). With ``s(r)`` the run summary (:func:`run_summary`)
@@ -257,14 +264,22 @@ def per_seed_values(df: pd.DataFrame, spec: Mapping[str, Any]) -> tuple[pd.Serie
     means "in the claim's direction"; ``min_effect`` is in these units.
 
     Returns:
-        ``(values, n_censored, estimate)``: values indexed by seed
-        (ascending); the number of censored runs among the paired seeds,
-        dropped ones included (``first_passage`` only, else 0); for ``ratio`` the estimate
+        ``(values, n_censored, n_diverged, estimate)``: values indexed by seed
+        (ascending); the number of censored runs among the paired seeds
+        without a diverged run, those dropped as all-censored included
+        (``first_passage`` only, else 0); the number of paired seeds dropped
+        for a diverged run (a seed counts once however many of its roles
+        diverged); for ``ratio`` the estimate
         ``mean(s(a) - s(b)) / mean(s(reference) - s(b))`` (NaN when that gap's
         mean is 0 or no seed is paired), else NaN.
     """
     roles = [r for r in ("a", "b", "reference") if r in spec]
-    parts = {r: _summaries(df, spec, spec[r]) for r in roles}
+    diverged = diverged_rows(df)
+    seeds = [set(df.loc[df["schedule"] == spec[r], "seed"]) for r in roles]
+    bad = set(df.loc[diverged & df["schedule"].isin([spec[r] for r in roles]), "seed"])
+    n_diverged = len(set.intersection(*seeds) & bad)
+    kept = df[~diverged & ~df["seed"].isin(bad)]
+    parts = {r: _summaries(kept, spec, spec[r]) for r in roles}
     paired = pd.concat({r: parts[r]["value"] for r in roles}, axis=1, join="inner").sort_index()
     censored = pd.concat({r: parts[r]["censored"] for r in roles}, axis=1, join="inner").loc[paired.index]
     n_censored = int(censored.to_numpy().sum())
@@ -288,7 +303,7 @@ def per_seed_values(df: pd.DataFrame, spec: Mapping[str, Any]) -> tuple[pd.Serie
             estimate = float(gain.mean() / gap.mean())
     if spec["direction"] == "less":
         x = -x
-    return x.astype(float), n_censored, estimate
+    return x.astype(float), n_censored, n_diverged, estimate
 
 
 def statistic_text(spec: Mapping[str, Any]) -> str:
@@ -351,7 +366,7 @@ def check_claim(df: pd.DataFrame, spec: Mapping[str, Any], study: str) -> dict[s
         and ``verdict`` still unset (see :func:`check_claims`).
     """
     _check_names(df, spec, study)
-    values, n_censored, estimate = per_seed_values(df, spec)
+    values, n_censored, n_diverged, estimate = per_seed_values(df, spec)
     eff = effect_tests(values.to_numpy(), float(spec["min_effect"]), float(spec["alpha"]), spec["test"])
     lo, hi = spec["window"]
     return {
@@ -359,6 +374,7 @@ def check_claim(df: pd.DataFrame, spec: Mapping[str, Any], study: str) -> dict[s
         "statistic": statistic_text(spec), "eval_set": spec["eval_set"],
         "a": spec["a"], "b": spec.get("b", ""), "reference": spec.get("reference", ""),
         "window_lo": int(lo), "window_hi": int(hi), "n_seeds": eff.n, "n_censored": n_censored,
+        "n_diverged": n_diverged,
         "mean": eff.mean, "std": eff.std, "ci_low": eff.ci_low, "ci_high": eff.ci_high,
         "estimate": estimate, "min_effect": float(spec["min_effect"]),
         "p_value": eff.p_value, "p_holm": math.nan, "p_below": eff.p_below, "p_below_holm": math.nan,
@@ -387,7 +403,9 @@ def check_claims(df: pd.DataFrame, specs: Sequence[dict[str, Any]], study: str) 
 
     Returns:
         One row per spec, in order, with the columns of :data:`CLAIM_COLUMNS`:
-        ``window_lo, window_hi, n_seeds, n_censored`` int; ``mean, std,
+        ``window_lo, window_hi, n_seeds, n_censored, n_diverged`` int
+        (``n_seeds``: seeds the test used; ``n_diverged``: paired seeds
+        dropped for a diverged run, :func:`per_seed_values`); ``mean, std,
         ci_low, ci_high, estimate, min_effect, p_value, p_holm, p_below,
         p_below_holm, alpha`` float (``estimate`` NaN but for ratio claims);
         the others str (``b``, ``reference`` empty when unused).

@@ -32,7 +32,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
 from lrorder import cli, manifest  # noqa: E402
-from lrorder.aggregate import load_runs  # noqa: E402
+from lrorder.aggregate import diverged_rows, load_runs  # noqa: E402
 from lrorder.errors import ConfigError, DataError  # noqa: E402
 from lrorder.fileio import atomic_path  # noqa: E402
 from lrorder.stats import mean_ci  # noqa: E402
@@ -73,6 +73,14 @@ def t_interval(values: pd.Series) -> tuple[float, float]:
     return max(ci.ci_low, 0.0), min(ci.ci_high, 1.0)
 
 
+def schedule_label(schedule: str, diverged: int, runs: int) -> str:
+    """Legend entry of a schedule: its name, then ``" (<d> of <n> runs diverged, not shown)"`` when ``d`` > 0
+    (``"run"`` for ``n`` 1)."""
+    if not diverged:
+        return schedule
+    return f"{schedule} ({diverged} of {runs} run{'' if runs == 1 else 's'} diverged, not shown)"
+
+
 def plot_curves(
     df: pd.DataFrame,
     eval_sets: Sequence[str],
@@ -82,7 +90,11 @@ def plot_curves(
     """Accuracy against epoch, one panel per evaluation set, one line per schedule.
 
     Each line is the mean accuracy over seeds with a band from
-    :func:`t_interval` (95% Student-t, deterministic; no bootstrap). Panels
+    :func:`t_interval` (95% Student-t, deterministic; no bootstrap).
+    Diverged runs (the ``diverged`` column, :func:`lrorder.aggregate.diverged_rows`)
+    are left out of the mean and the band, and the schedule's legend entry
+    says so (:func:`schedule_label`, e.g. ``"large_lr (1 of 5 runs diverged,
+    not shown)"``); a schedule whose runs all diverged has no line. Panels
     share the y axis. A dashed vertical line labelled ``"first anneal"``
     marks ``anneal_epoch`` (the LR drop takes effect at the start of that
     1-indexed epoch, so the first point trained with the annealed LR lies on
@@ -113,6 +125,11 @@ def plot_curves(
         raise ConfigError(f"--eval-sets: {', '.join(missing)} not in the metrics (have: {', '.join(sorted(have))})")
 
     schedules = sorted(df["schedule"].unique())
+    diverged = diverged_rows(df)
+    runs = df.groupby("schedule")["seed"].nunique()
+    bad = df[diverged].groupby("schedule")["seed"].nunique()
+    labels = {s: schedule_label(s, int(bad.get(s, 0)), int(runs[s])) for s in schedules}
+    df = df[~diverged]
     palette = dict(zip(schedules, sns.color_palette("colorblind", len(schedules))))
     fig = Figure(figsize=(4.0 * len(eval_sets) + 1.0, 3.6), layout="constrained")
     axes = fig.subplots(1, len(eval_sets), sharey=True, squeeze=False)[0]
@@ -129,7 +146,7 @@ def plot_curves(
         ax.set_ylabel("accuracy")
         ax.set_ylim(-0.02, 1.02)
         ax.grid(True, alpha=0.3)
-    handles = [Line2D([], [], color=palette[s], label=s) for s in schedules]
+    handles = [Line2D([], [], color=palette[s], label=labels[s]) for s in schedules]
     if anneal_epoch is not None:
         handles.append(Line2D([], [], color="0.3", linestyle="--", label=ANNEAL_LABEL))
     fig.legend(handles=handles, loc="outside right center", title="schedule", frameon=False)

@@ -7,7 +7,9 @@ between them (a blank line, the table, a blank line) from a claims table.
 
 Columns: claim, description, statistic, n seeds, mean, CI, verdict; read
 from the claims table's ``study, claim, description, statistic, n_seeds,
-mean, ci_low, ci_high, verdict`` (other columns are ignored). Numbers carry
+mean, ci_low, ci_high, verdict`` and, when present, ``n_diverged`` (other
+columns are ignored): a claim with seeds dropped for a diverged run shows
+``n seeds`` as e.g. ``4 (1 diverged, dropped)``. Numbers carry
 a sign (``+``, or the minus sign U+2212; none on a zero) and 3 decimals; a
 first-passage statistic (its text starts with ``epochs until`` or ``first
 epoch``) is in epochs, with 1 decimal. ``|`` in a text is escaped.
@@ -45,6 +47,8 @@ from lrorder import cli, fileio
 from lrorder.errors import DataError
 
 COLUMNS = ("study", "claim", "description", "statistic", "n_seeds", "mean", "ci_low", "ci_high", "verdict")
+#: Read when present (tables written before the column existed lack it).
+OPTIONAL_COLUMNS = ("n_diverged",)
 HEADER = ("claim", "description", "statistic (per seed, paired)", "n seeds", "mean", "CI", "verdict")
 PERTURBATION_LABEL = "other CPU layout/threads"
 #: Statistics measured in epochs (a first passage), shown with 1 decimal.
@@ -69,7 +73,8 @@ def read_claims(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
         missing = [c for c in COLUMNS if c not in table.columns]
         if missing:
             raise DataError(f"{path}: claims table lacks column(s) {', '.join(missing)}")
-        tables.append(table[list(COLUMNS)])
+        optional = [c for c in OPTIONAL_COLUMNS if c in table.columns]
+        tables.append(table[[*COLUMNS, *optional]])
     return pd.concat(tables, ignore_index=True)
 
 
@@ -105,6 +110,9 @@ def study_table(claims: pd.DataFrame, other: pd.DataFrame | None = None) -> str:
     for row in claims.itertuples(index=False):
         decimals = 1 if EPOCH_STATISTIC.match(str(row.statistic)) else 3
         n_seeds = "" if pd.isna(row.n_seeds) else str(int(row.n_seeds))
+        n_diverged = getattr(row, "n_diverged", 0)
+        if not pd.isna(n_diverged) and int(n_diverged) > 0:
+            n_seeds += f" ({int(n_diverged)} diverged, dropped)"
         cells = [_cell(row.claim), _cell(row.description), _cell(row.statistic), n_seeds,
                  number(row.mean, decimals),
                  f"[{number(row.ci_low, decimals)}, {number(row.ci_high, decimals)}]", _cell(row.verdict)]

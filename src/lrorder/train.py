@@ -18,6 +18,15 @@ torch build, CPU kernel level (:mod:`lrorder.cpu_kernels`), memory layout and
 number of threads: the thread count changes how sums are split, so a run
 keeps the one it started with (:func:`resume_threads`) and ``run.json``
 records it for every segment of the run.
+
+A run whose training loss over an epoch is not finite (NaN or infinite) has
+diverged: it stops after that epoch with one log line (``diverged:
+<study>/<schedule>/seed<k> at epoch <e> (training loss nan); stopping``),
+still writes its outputs (metrics up to and including that epoch, the last
+weights) and exits 0; ``run.json``'s ``diverged`` is ``{"epoch": e,
+"training_loss": "nan"}`` (the loss as text: ``nan``, ``inf`` or ``-inf``),
+``null`` for a run that trained all its epochs. Aggregation, claims and
+figures count such runs and leave them out of every mean.
 """
 
 from __future__ import annotations
@@ -26,6 +35,7 @@ import argparse
 import datetime as dt
 import io
 import json
+import math
 import os
 import socket
 import sys
@@ -35,6 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
@@ -479,6 +490,15 @@ def train(
     starts over from epoch 1, ending as an uninterrupted run would.
     ``log``, if given, receives one line per epoch (:func:`epoch_line`) and
     one when the run resumes.
+
+    A run whose training loss over an epoch (the running mean of the
+    minibatch losses) is not finite has diverged: that epoch is completed
+    (its evaluation rows are recorded as for any epoch), ``log`` gets one more
+    line (:func:`divergence_line`), no checkpoint is written for it (a
+    restarted run recomputes it, and diverges there again) and training
+    stops. ``metrics`` then ends at that epoch and ``model`` holds the last
+    (non-finite) state; :func:`diverged_epoch` reads the epoch back from
+    ``metrics``.
     ``before_eval``, if given, is called as ``before_eval(model, epoch)``
     after each epoch's training steps, before the BatchNorm statistics are
     recalibrated and the evaluation sets scored (``bench/bn_eval.py`` scores
@@ -602,8 +622,10 @@ def train(
             optimizer.step()
             total_loss += loss.detach() * len(idx)
             total_correct += correct
+        train_loss = (total_loss / n).item()
+        diverged = not math.isfinite(train_loss)
         rows.append({**ident, "epoch": epoch, "lr": lr, "noise": sigma, "eval_set": "train",
-                     "loss": (total_loss / n).item(), "accuracy": (total_correct.double() / n).item()})
+                     "loss": train_loss, "accuracy": (total_correct.double() / n).item()})
         if before_eval is not None:
             before_eval(model, epoch)
         if recalibration_examples:
@@ -623,14 +645,35 @@ def train(
             rows.append({**ident, "epoch": epoch, "lr": lr, "noise": sigma, "eval_set": name + TWO_STEP_SUFFIX,
                          "loss": loss_value, "accuracy": accuracy})
         segment["to_epoch"] = epoch
-        if checkpoint is not None:
+        if checkpoint is not None and not diverged:
             save_torch(checkpoint_state(config_hash, epoch, model, optimizer, rows, use_threads, [*past, segment]),
                        checkpoint)
         if log is not None:
             log(epoch_line([row for row in rows if row["epoch"] == epoch], int(training["epochs"])))
+        if diverged:
+            if log is not None:
+                log(divergence_line(run_name, epoch, train_loss))
+            break
     if segments is not None:
         segments[:] = [*past, segment] if segment["to_epoch"] >= segment["from_epoch"] else past
     return pd.DataFrame(rows, columns=METRIC_COLUMNS), model, resumed_from
+
+
+def divergence_line(run: str, epoch: int, loss: float) -> str:
+    """The log line of a run stopped by a non-finite training loss, e.g.
+    ``diverged: synthetic/large_lr/seed0 at epoch 1 (training loss nan); stopping``."""
+    return f"diverged: {run} at epoch {epoch} (training loss {loss}); stopping"
+
+
+def diverged_epoch(metrics: pd.DataFrame) -> int | None:
+    """The first epoch whose training loss (``eval_set`` ``train``) is not finite, or ``None``.
+
+    :func:`train` stops after that epoch, so it is the last epoch of a
+    diverged run's ``metrics``.
+    """
+    train_rows = metrics[metrics["eval_set"] == "train"]
+    bad = train_rows.loc[~np.isfinite(train_rows["loss"].to_numpy(dtype=float)), "epoch"]
+    return int(bad.min()) if len(bad) else None
 
 
 def epoch_line(rows: Sequence[Mapping[str, Any]], epochs: int) -> str:
@@ -741,6 +784,11 @@ def main(argv: Sequence[str] | None = None) -> None:
                                          log=lambda line: print(line, flush=True), threads=threads,
                                          segments=segments)
     wall = time.perf_counter() - t0
+    stopped = diverged_epoch(metrics)
+    diverged = None
+    if stopped is not None:
+        loss = metrics.loc[(metrics["eval_set"] == "train") & (metrics["epoch"] == stopped), "loss"].iloc[0]
+        diverged = {"epoch": stopped, "training_loss": str(float(loss))}
 
     save_torch(model.state_dict(), args.out_model)
     with fileio.atomic_path(args.out_metrics) as tmp:
@@ -760,6 +808,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                    "cpu_capability": torch.backends.cpu.get_cpu_capability(),
                    "cpu_kernel_env": cpu_kernels.recorded(os.environ)},
         "segments": segments,
+        "diverged": diverged,
         **provenance.environment(),
         "resumed_from_epoch": resumed_from,
         "started_utc": started.isoformat(),

@@ -1,10 +1,12 @@
 # Aggregation: all runs of a study into one tidy table and a summary over
-# seeds; claim checks per study, then one claims table for the campaign.
+# seeds (diverged runs, read from run.json, marked and left out of the means);
+# claim checks per study, then one claims table for the campaign.
 
 
 rule aggregate:
     input:
         metrics=run_metrics,
+        runs=run_files,
         code=code("aggregate"),
     output:
         metrics=f"{RESULTS}/aggregate/{{study}}/metrics.csv",
@@ -17,7 +19,8 @@ rule aggregate:
     log:
         f"{LOGS}/aggregate/{{study}}.log",
     shell:
-        "python -m lrorder.aggregate --metrics {input.metrics:q} --epochs {params.epochs} {params.anneal}"
+        "python -m lrorder.aggregate --metrics {input.metrics:q} --runs {input.runs:q}"
+        " --epochs {params.epochs} {params.anneal}"
         " --out-metrics {output.metrics:q} --out-summary {output.summary:q} > {log:q} 2>&1"
 
 

@@ -129,6 +129,14 @@ def run_metrics(wildcards):
     ]
 
 
+def run_files(wildcards):
+    """run.json of every run of the study (its aggregation reads which runs diverged)."""
+    return [
+        rules.train.output.run.format(study=wildcards.study, schedule=schedule, seed=seed)
+        for schedule, seed in study_runs(wildcards.study)
+    ]
+
+
 def code(step):
     """Source files of the package modules that decide a step's outputs."""
     return [os.path.join(SRC, "lrorder", module) for module in plan.STEP_MODULES[step]]
