@@ -34,9 +34,25 @@ localrules:
     patch_examples,
     provenance,
     report_table,
+    results_manifest,
 
 
 rule all:
     input:
         final_targets(),
+        # the checksums of every result file, and every file they list and every dataset array
+        # as targets: a removed one is made again (workflow/rules/report.smk)
+        rules.results_manifest.output.manifest,
+        result_files(),
+        dataset_files(),
     default_target: True
+
+
+# Before the first submission: a SLURM campaign whose job states could never be
+# read (sacct without accounting storage) stops here with one line.
+onstart:
+    from lrorder.slurm_status import status_command_problem
+
+    _problem = status_command_problem(workflow.executor_settings)
+    if _problem is not None:
+        sys.exit(f"error: {_problem}")

@@ -122,17 +122,47 @@ def test_training_jobs_went_through_sbatch(slurm_smoke):
         assert list((workdir / ".snakemake" / "slurm_logs" / "rule_train").glob(f"*/{job_id}.log")), job_id
 
 
-def test_training_sbatch_call_requests_a_gpu(tmp_path):
-    """The profile's training resources reach sbatch (the test cluster has no GPU, so sbatch refuses the job)."""
-    workdir = make_workdir(tmp_path)
+def sbatch_call(workdir, *extra: str) -> str:
+    """The plugin's logged sbatch call of one training job (the test cluster has no GPU: sbatch refuses it)."""
     target = "results/smoke/runs/synthetic/large_lr/seed0/metrics.csv"
     result = snakemake(workdir, target, "--workflow-profile", "profiles/slurm", "--slurm-status-command", "squeue",
                        "--slurm-init-seconds-before-status-checks", "2", "--retries", "0", "--verbose", *SMOKE,
-                       timeout=300)
+                       *extra, timeout=300)
     calls = [line for line in (result.stdout + result.stderr).splitlines() if line.startswith("sbatch call: ")]
     assert len(calls) == 1, result.stderr[-3000:]
+    return calls[0]
+
+
+def test_training_sbatch_call_requests_a_gpu(tmp_path):
+    """The profile's training resources reach sbatch."""
+    call = sbatch_call(make_workdir(tmp_path))
     for flag in ("--gpus=1", "--cpus-per-gpu=4", "--mem 16000", "-t 240"):
-        assert flag in calls[0], flag
+        assert flag in call, flag
+
+
+def test_set_resources_on_the_command_line_replaces_the_train_block(tmp_path):
+    """The README's recipe: one key on the command line loses the profile's others; all of them keep them."""
+    workdir = make_workdir(tmp_path)
+    one_key = sbatch_call(workdir, "--set-resources", "train:gpu_model=a100")
+    assert "--gpus=a100:1" in one_key and "-t 30" in one_key and "--mem 4000" in one_key
+    assert "--cpus-per-gpu" not in one_key
+    recipe = sbatch_call(workdir, "--set-resources", "train:gpu=1", "train:gpu_model=a100", "train:cpus_per_gpu=4",
+                         "train:mem_mb=16000 * attempt", "train:runtime=240 * attempt")
+    for flag in ("--gpus=a100:1", "--cpus-per-gpu=4", "--mem 16000", "-t 240"):
+        assert flag in recipe, flag
+
+
+def test_sacct_without_accounting_stops_before_submitting(tmp_path):
+    """The profile's default status command on a cluster without accounting: one line, exit 1, no job."""
+    workdir = make_workdir(tmp_path)
+    target = "results/smoke/runs/synthetic/large_lr/seed0/metrics.csv"
+    result = snakemake(workdir, target, "--workflow-profile", "profiles/slurm", *CPU_TRAINING, *SMOKE, timeout=300)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: SLURM accounting does not answer (sacct exited with 1: Slurm accounting storage is disabled), so "
+        "finished jobs would never be seen: add --slurm-status-command squeue to the command line, or set "
+        "slurm-status-command: squeue in profiles/slurm/config.yaml")
+    assert "submitted with SLURM jobid" not in result.stdout + result.stderr
 
 
 def test_time_limit_kill_is_retried_with_more_time_and_resumes(campaigns):
