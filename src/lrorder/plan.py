@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import hashlib
 import math
 import os
 import re
@@ -115,6 +116,29 @@ def train_modules(config: Mapping[str, Any], study: str) -> list[str]:
     model = config["studies"][study]["model"]["name"]
     extra = TRAIN_MODULES_BY_KIND[STUDY_KINDS[study]] + TRAIN_MODULES_BY_MODEL[model]
     return STEP_MODULES["train"] + [m for m in dict.fromkeys(extra) if m not in STEP_MODULES["train"]]
+
+
+#: Folder of this package's source files (the root of the module paths above).
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def code_sha256(modules: Sequence[str], package_dir: str | os.PathLike = PACKAGE_DIR) -> str:
+    """sha256 of the source of ``modules`` (paths relative to ``package_dir``).
+
+    The modules are taken in sorted order, each as its path, its length and
+    its bytes, so the digest changes with any edit of any of them and with the
+    set of modules, and not with the list's order, a file's mtime or where the
+    checkout lies. The workflow puts it in the ``params`` of every rule with
+    code inputs: Snakemake then reruns a job whose code changed even if its
+    outputs are newer than the edit (a job that ended after it, or outputs
+    touched by Snakemake's clock-skew guard on a cluster).
+    """
+    digest = hashlib.sha256()
+    for module in sorted(dict.fromkeys(modules)):
+        data = (Path(package_dir) / module).read_bytes()
+        digest.update(f"{module}\0{len(data)}\0".encode())
+        digest.update(data)
+    return digest.hexdigest()
 
 
 def _config_arg(key: str, argv: Sequence[str]) -> str | None:

@@ -12,6 +12,7 @@ rule aggregate:
         metrics=f"{RESULTS}/aggregate/{{study}}/metrics.csv",
         summary=f"{RESULTS}/aggregate/{{study}}/summary.csv",
     params:
+        code_sha256=code_sha256("aggregate"),
         anneal=anneal_flag,
         epochs=lambda w: config["studies"][w.study]["training"]["epochs"],
     conda:
@@ -31,6 +32,7 @@ rule claims_study:
     output:
         claims=f"{RESULTS}/claims/{{study}}.csv",
     params:
+        code_sha256=code_sha256("claims"),
         spec=lambda w: json_param(plan.claim_specs(config, w.study)),
     conda:
         ENV
@@ -47,6 +49,8 @@ rule claims:
         code=code("claims"),
     output:
         claims=f"{RESULTS}/claims.csv",
+    params:
+        code_sha256=code_sha256("claims"),
     conda:
         ENV
     log:

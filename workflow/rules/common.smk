@@ -1,5 +1,6 @@
 # Config validation, wildcard constraints and the functions that build paths
 # and target lists. All logic lives in the lrorder package (lrorder.plan).
+import functools
 import json
 import os
 import shlex
@@ -21,6 +22,14 @@ _JOB_ENV = "set -euo pipefail; " + f"export PYTHONPATH={shlex.quote(SRC)}${{{{PY
 if DeploymentMethod.CONDA not in workflow.deployment_settings.deployment_method:
     _JOB_ENV += f"export PATH={shlex.quote(os.path.dirname(sys.executable))}:$PATH; "
 shell.prefix(_JOB_ENV)
+
+# The package modules are inputs of the rules whose results they decide. They
+# are named relative to the working directory when it is the checkout (the
+# usual case), so that Snakemake's record of a job's input files is the same
+# after the checkout is moved or copied; from another working directory
+# (--directory) they stay absolute.
+PACKAGE = os.path.join(SRC, "lrorder")
+CODE_DIR = os.path.join("src", "lrorder") if os.path.samefile(os.getcwd(), workflow.basedir) else PACKAGE
 
 from lrorder import plan
 from lrorder.errors import ConfigError
@@ -139,12 +148,32 @@ def run_files(wildcards):
 
 def code(step):
     """Source files of the package modules that decide a step's outputs."""
-    return [os.path.join(SRC, "lrorder", module) for module in plan.STEP_MODULES[step]]
+    return [os.path.join(CODE_DIR, module) for module in plan.STEP_MODULES[step]]
 
 
 def train_code(wildcards):
     """Source files of the package modules that decide a run of this study."""
-    return [os.path.join(SRC, "lrorder", module) for module in plan.train_modules(config, wildcards.study)]
+    return [os.path.join(CODE_DIR, module) for module in plan.train_modules(config, wildcards.study)]
+
+
+@functools.cache
+def _code_sha256(modules):
+    return plan.code_sha256(modules, PACKAGE)
+
+
+# The content of a rule's code inputs is also one of its params: Snakemake
+# then reruns a job whose code changed although its outputs are newer than the
+# edit (touched by Snakemake's clock-skew guard when a cluster job is
+# registered after the edit, or by hand), and a move or a touch of the
+# checkout changes nothing.
+def code_sha256(step):
+    """sha256 of the modules of ``code(step)`` (lrorder.plan.code_sha256)."""
+    return _code_sha256(tuple(plan.STEP_MODULES[step]))
+
+
+def train_code_sha256(wildcards):
+    """sha256 of the modules of ``train_code`` for this study."""
+    return _code_sha256(tuple(plan.train_modules(config, wildcards.study)))
 
 
 def image_study(dataset):

@@ -8,6 +8,7 @@ rule synthetic_data:
     output:
         manifest=f"{RESULTS}/data/{{study}}/seed{{seed}}/manifest.json",
     params:
+        code_sha256=code_sha256("synthetic_data"),
         data=lambda w: json_param(plan.data_params(config, w.study)),
         outdir=lambda w, output: os.path.dirname(output.manifest),
     conda:
@@ -31,6 +32,7 @@ rule fetch_cifar10:
     output:
         stamp=f"{RAW}/cifar10.json",
     params:
+        code_sha256=code_sha256("fetch_cifar10"),
         raw=lambda w, output: os.path.dirname(output.stamp),
     log:
         f"{LOGS}/data/fetch_cifar10.log",
@@ -52,6 +54,7 @@ rule image_data:
     output:
         manifest=f"{RESULTS}/data/images/{{dataset}}/manifest.json",
     params:
+        code_sha256=code_sha256("image_data"),
         split=lambda w: json_param(plan.image_split_params(config, image_study(w.dataset))),
         raw=RAW,
         outdir=lambda w, output: os.path.dirname(output.manifest),
@@ -77,6 +80,7 @@ rule patch_data:
     output:
         manifest=f"{RESULTS}/data/patch/{{dataset}}/seed{{seed}}/manifest.json",
     params:
+        code_sha256=code_sha256("patch_data"),
         patch=lambda w: json_param(plan.patch_params(config, "patch")),
         dataset=lambda w, input: os.path.dirname(input.dataset),
         outdir=lambda w, output: os.path.dirname(output.manifest),

@@ -15,6 +15,7 @@ rule figure_accuracy:
         ),
         pdf=f"{RESULTS}/figures/{{study}}/accuracy.pdf",
     params:
+        code_sha256=code_sha256("figures"),
         eval_sets=lambda w: " ".join(plan.figure_sets(config, w.study)),
         anneal=anneal_flag,
         title=lambda w: f"{w.study} study: accuracy vs epoch (mean, 95% CI over seeds)",
@@ -45,6 +46,7 @@ rule patch_examples:
         ),
         pdf=f"{RESULTS}/figures/patch/examples_{{dataset}}_seed{{seed}}.pdf",
     params:
+        code_sha256=code_sha256("patch_examples"),
         dataset=lambda w, input: os.path.dirname(input.dataset),
         patch=lambda w, input: os.path.dirname(input.patch),
     log:

@@ -8,6 +8,8 @@ rule provenance:
         code=code("provenance"),
     output:
         tsv=f"{RESULTS}/provenance.tsv",
+    params:
+        code_sha256=code_sha256("provenance"),
     conda:
         ENV
     log:
@@ -28,6 +30,7 @@ rule report_table:
             labels=lambda w: {"table": w.table},
         ),
     params:
+        code_sha256=code_sha256("report_tables"),
         title=lambda w: REPORT_TABLES[w.table][1],
     conda:
         ENV

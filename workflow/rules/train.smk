@@ -11,6 +11,7 @@ rule train:
         model=f"{RESULTS}/runs/{{study}}/{{schedule}}/seed{{seed}}/model.pt",
         run=f"{RESULTS}/runs/{{study}}/{{schedule}}/seed{{seed}}/run.json",
     params:
+        code_sha256=train_code_sha256,
         run_config=lambda w: json_param(plan.run_config(config, w.study, w.schedule, int(w.seed))),
         # training.cpu_kernels: the variables that pin torch's CPU kernels, set before Python starts.
         cpu_kernels=lambda w: cpu_kernels.shell_prefix(
