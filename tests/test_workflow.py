@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import subprocess
+import sys
 
 import pandas as pd
 import pytest
@@ -186,3 +189,68 @@ def test_lint_is_clean(smoke_run):
     result = snakemake(smoke_run, "--lint")
     assert result.returncode == 0
     assert "Congratulations, your workflow is in a good condition!" in result.stdout + result.stderr
+
+
+@pytest.fixture
+def smoke_copy(smoke_run, tmp_path):
+    """A copy of the finished smoke campaign (mtimes and Snakemake's records kept), free to damage."""
+    copy = tmp_path / "smoke"
+    shutil.copytree(smoke_run, copy, symlinks=True)
+    assert planned_jobs(snakemake(copy, *DRY_RUN)) == {}
+    return copy
+
+
+# Dry runs in a copy judge by file times, checksums and presence (the subject of these tests), not by the
+# recorded set of input files, which names the code of the checkout that ran the campaign.
+DRY_RUN = ("-n", "--rerun-triggers", "mtime", *SMOKE)
+
+
+def flip_last_byte(path):
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+# Jobs after the training runs of one study: aggregate, claims, figure, provenance and tables, manifest.
+AFTER_ONE_STUDY = {"aggregate": 1, "claims_study": 1, "claims": 1, "figure_accuracy": 1, "provenance": 1,
+                   "report_table": 3, "results_manifest": 1, "all": 1}
+
+
+def test_smoke_results_manifest_verifies(smoke_run):
+    listed = json.loads((smoke_run / "results" / "smoke" / "manifest.json").read_text())["files"]
+    assert len(listed) == 3 * 16 + 5 + 3 * 5 + 2 + 2 + 5  # runs, datasets, per study, claims+provenance, examples, pages
+    result = subprocess.run([sys.executable, "-m", "lrorder.verify", "smoke"], cwd=smoke_run, capture_output=True,
+                            text=True)
+    assert (result.returncode, result.stdout) == (0, (
+        "ok: 1 campaign, 5 dataset manifests (46 arrays), 1 results manifest (77 files); "
+        "every file present, every sha256 as listed\n"))
+
+
+def test_changed_synthetic_array_makes_its_readers_stale(smoke_copy):
+    array = smoke_copy / "results" / "smoke" / "data" / "synthetic" / "seed0" / "train_x.npy"
+    flip_last_byte(array)
+    assert planned_jobs(snakemake(smoke_copy, *DRY_RUN)) == {"train": 3, **AFTER_ONE_STUDY}
+    # the job stops at the dataset's checksum, naming the file
+    target = "results/smoke/runs/synthetic/small_lr/seed0/metrics.csv"
+    result = snakemake(smoke_copy, target, "--cores", "1", *SMOKE)
+    assert result.returncode != 0
+    log = (smoke_copy / "logs" / "smoke" / "train" / "synthetic" / "small_lr" / "seed0.log").read_text()
+    assert f"error: {array.relative_to(smoke_copy)}: sha256 " in log
+
+
+def test_changed_image_array_makes_patch_draws_and_runs_stale(smoke_copy):
+    flip_last_byte(smoke_copy / "results" / "smoke" / "data" / "images" / "mnist5k" / "test_y.npy")
+    jobs = planned_jobs(snakemake(smoke_copy, *DRY_RUN))
+    assert jobs == {"patch_data": 2, "patch_examples": 1, "train": 4 + 6, "aggregate": 2, "claims_study": 2,
+                    "claims": 1, "figure_accuracy": 2, "provenance": 1, "report_table": 4, "results_manifest": 1,
+                    "all": 1}
+
+
+def test_removed_array_is_made_again(smoke_copy):
+    (smoke_copy / "results" / "smoke" / "data" / "synthetic" / "seed1" / "zeta.npy").unlink()
+    assert planned_jobs(snakemake(smoke_copy, *DRY_RUN)) == {"synthetic_data": 1, "train": 3, **AFTER_ONE_STUDY}
+
+
+def test_removed_run_output_is_made_again(smoke_copy):
+    (smoke_copy / "results" / "smoke" / "runs" / "clean" / "small_lr" / "seed1" / "model.pt").unlink()
+    assert planned_jobs(snakemake(smoke_copy, *DRY_RUN)) == {"train": 1, **AFTER_ONE_STUDY}

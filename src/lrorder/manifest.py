@@ -1,4 +1,4 @@
-"""Dataset manifests: what made a dataset, and the checksum of every array file.
+"""Manifests: the sha256 of every file of a dataset, and of a campaign's results.
 
 A dataset is a folder of ``.npy`` array files plus ``manifest.json``::
 
@@ -9,18 +9,32 @@ A dataset is a folder of ``.npy`` array files plus ``manifest.json``::
 Writers call :func:`save_dataset`; readers call :func:`load_dataset`, which
 verifies every checksum before returning the arrays (design.md, "Artifacts
 and versioning").
+
+A campaign's results manifest, ``results/<tag>/manifest.json``, written by
+the workflow's last step (:func:`save_results_manifest`)::
+
+    {"kind": "results", "files": {"runs/synthetic/large_lr/seed0/model.pt": "<sha256>", ...}}
+
+In both, a file's path is relative to the manifest's folder.
+:func:`check_files` lists the files that are missing or whose checksum
+differs (``python -m lrorder.verify`` reports them).
+
+Usage (the workflow's ``results_manifest`` rule)::
+
+    python -m lrorder.manifest --out results/<tag>/manifest.json FILE [FILE ...]
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
-from lrorder import fileio
+from lrorder import cli, fileio
 from lrorder.errors import DataError
 
 MANIFEST = "manifest.json"
@@ -88,16 +102,73 @@ def load_dataset(directory: str | os.PathLike) -> tuple[dict[str, np.ndarray], d
     """
     directory = Path(directory)
     manifest = read_manifest(directory)
-    arrays: dict[str, np.ndarray] = {}
-    for filename, expected in manifest["files"].items():
-        path = directory / filename
-        if not path.exists():
-            raise DataError(f"{path}: listed in the manifest but missing")
+    for problem in check_files(directory, manifest["files"]):
+        if problem.actual is None:
+            raise DataError(f"{problem.path}: listed in the manifest but missing")
+        raise DataError(
+            f"{problem.path}: sha256 {problem.actual} does not match the manifest's {problem.expected} "
+            "(file changed or corrupted; regenerate the dataset)"
+        )
+    arrays = {
+        filename.removesuffix(".npy"): np.load(directory / filename, allow_pickle=False)
+        for filename in manifest["files"]
+    }
+    return arrays, manifest
+
+
+class FileProblem(NamedTuple):
+    """A file listed in a manifest that is missing (``actual`` None) or whose sha256 differs."""
+
+    path: Path
+    expected: str
+    actual: str | None
+
+
+def check_files(directory: str | os.PathLike, files: Mapping[str, str]) -> Iterator[FileProblem]:
+    """Yield each file of ``files`` (path relative to ``directory`` -> sha256) that is missing or differs."""
+    for name, expected in files.items():
+        path = Path(directory) / name
+        if not path.is_file():
+            yield FileProblem(path, expected, None)
+            continue
         actual = fileio.sha256_file(path)
         if actual != expected:
-            raise DataError(
-                f"{path}: sha256 {actual} does not match the manifest's {expected} "
-                "(file changed or corrupted; regenerate the dataset)"
-            )
-        arrays[filename.removesuffix(".npy")] = np.load(path, allow_pickle=False)
-    return arrays, manifest
+            yield FileProblem(path, expected, actual)
+
+
+def save_results_manifest(path: str | os.PathLike, files: Sequence[str | os.PathLike]) -> dict[str, Any]:
+    """Write the sha256 of every file of ``files`` to the results manifest ``path`` (atomically).
+
+    Paths are recorded relative to the manifest's folder, sorted. Returns the
+    manifest as written.
+
+    Raises:
+        DataError: a file lies outside the manifest's folder, or is missing.
+    """
+    root = Path(path).parent
+    checksums: dict[str, str] = {}
+    for file in files:
+        relative = Path(os.path.relpath(file, root))
+        if relative.parts[:1] == ("..",):
+            raise DataError(f"{file}: outside {root} (a results manifest lists files of its campaign only)")
+        if not Path(file).is_file():
+            raise DataError(f"{file}: not found (cannot record its checksum)")
+        checksums[relative.as_posix()] = fileio.sha256_file(file)
+    manifest = {"kind": "results", "files": dict(sorted(checksums.items()))}
+    fileio.write_json(path, manifest)
+    return manifest
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m lrorder.manifest", description="Write a campaign's results manifest (sha256 of every file)."
+    )
+    parser.add_argument("--out", required=True, help="results/<tag>/manifest.json")
+    parser.add_argument("files", nargs="+", help="result files of the campaign (under the manifest's folder)")
+    args = parser.parse_args(argv)
+    manifest = save_results_manifest(args.out, args.files)
+    print(f"{args.out}: sha256 of {len(manifest['files'])} files")
+
+
+if __name__ == "__main__":
+    cli.run(main)

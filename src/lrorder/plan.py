@@ -22,6 +22,7 @@ from jsonschema.exceptions import ValidationError, best_match
 
 from lrorder import schedules
 from lrorder.claims import StrictValidator, schema_error_line
+from lrorder.data import patch as patch_arrays
 from lrorder.data.patch import PatchParams
 from lrorder.data.synthetic import SyntheticParams
 from lrorder.errors import ConfigError
@@ -58,6 +59,7 @@ STEP_MODULES = {
     "patch_examples": ["figures.py", "data/patch.py"],
     "provenance": ["provenance.py"],
     "report_tables": ["report_tables.py"],
+    "results_manifest": ["manifest.py"],
 }
 
 #: Further modules a training run depends on, by kind of study and by model.
@@ -78,6 +80,28 @@ EVAL_SETS = {
     "image": ["test"],
     "patch": ["test_clean", "test_patched", "patch_only"],
 }
+
+#: Array files (``<name>.npy``) each data rule writes beside the dataset's
+#: ``manifest.json``: the rules' declared outputs and their readers' inputs,
+#: so that a changed array makes its readers stale and a removed one is made
+#: again. ``image_data`` declares the arrays of every image dataset; mnist5k's
+#: split indices (``train_index``, ``test_index``: :data:`IMAGE_SPLIT_ARRAYS`)
+#: are checked by the manifest alone (a Snakemake rule's outputs cannot depend
+#: on its wildcards), as every array is by ``python -m lrorder.verify``.
+DATA_ARRAYS: dict[str, tuple[str, ...]] = {
+    "synthetic_data": ("train_x", "train_y", "train_pattern", "test_x", "test_y", "test_pattern", "w_star", "z", "zeta"),
+    "image_data": ("train_x", "train_y", "test_x", "test_y"),
+    "patch_data": tuple(patch_arrays.ARRAY_DTYPES),
+}
+
+#: Further arrays of an image dataset beyond ``DATA_ARRAYS["image_data"]``.
+IMAGE_SPLIT_ARRAYS: dict[str, tuple[str, ...]] = {"mnist5k": ("train_index", "test_index"), "cifar10": ()}
+
+
+def data_array_files(rule: str, folder: str) -> list[str]:
+    """Paths of the array files of data rule ``rule`` in ``folder`` (:data:`DATA_ARRAYS`)."""
+    return [f"{folder}/{name}.npy" for name in DATA_ARRAYS[rule]]
+
 
 #: Scheduling priority of a training run by kind of study: longest runs first
 #: (longest-processing-time order), so that short runs fill the cores at the

@@ -205,3 +205,63 @@ def train_inputs(wildcards):
 def patch_flag(wildcards, input):
     """``--patch DIR`` (the run seed's patch arrays) for a run of the patch study."""
     return f"--patch {shlex.quote(os.path.dirname(input.patch))}" if "patch" in input.keys() else ""
+
+
+# Data arrays as inputs, and every result file as a target (results manifest,
+# workflow/rules/report.smk).
+
+
+def train_arrays(wildcards):
+    """The array files a run reads: its dataset's and, in the patch study, its seed's patch draw."""
+    inputs = train_inputs(wildcards)
+    kind = plan.STUDY_KINDS[wildcards.study]
+    arrays = plan.data_array_files("synthetic_data" if kind == "synthetic" else "image_data",
+                                   os.path.dirname(inputs["manifest"]))
+    if "patch" in inputs:
+        arrays += plan.data_array_files("patch_data", os.path.dirname(inputs["patch"]))
+    return arrays
+
+
+def _run_wildcards():
+    """Wildcards of every run, as the training rule's input functions take them."""
+    from types import SimpleNamespace
+
+    return [
+        SimpleNamespace(study=study, schedule=schedule, seed=str(seed))
+        for study in studies()
+        for schedule, seed in study_runs(study)
+    ]
+
+
+def dataset_files():
+    """manifest.json and the declared arrays of every dataset a run reads."""
+    files = []
+    for w in _run_wildcards():
+        files += list(train_inputs(w).values()) + train_arrays(w)
+    return list(dict.fromkeys(files))
+
+
+def result_files():
+    """Every file the results manifest lists: runs, dataset manifests, tables, figures, report pages."""
+    files = [
+        path.format(**vars(w))
+        for w in _run_wildcards()
+        for path in (rules.train.output.metrics, rules.train.output.model, rules.train.output.run)
+    ]
+    files += [path for path in dataset_files() if os.path.basename(path) == "manifest.json"]
+    for study in studies():
+        files += [
+            path.format(study=study)
+            for path in (
+                rules.aggregate.output.metrics,
+                rules.aggregate.output.summary,
+                rules.claims_study.output.claims,
+                rules.figure_accuracy.output.png,
+                rules.figure_accuracy.output.pdf,
+            )
+        ]
+    if "patch" in config["studies"]:
+        patch = config["studies"]["patch"]
+        files.append(rules.patch_examples.output.pdf.format(dataset=patch["dataset"]["name"], seed=patch["seeds"][0]))
+    files += final_targets()
+    return list(dict.fromkeys(files))

@@ -6,6 +6,8 @@ rule synthetic_data:
     input:
         code=code("synthetic_data"),
     output:
+        # every array is an output, so that a changed or removed one is noticed (lrorder.plan.DATA_ARRAYS)
+        arrays=plan.data_array_files("synthetic_data", f"{RESULTS}/data/{{study}}/seed{{seed}}"),
         manifest=f"{RESULTS}/data/{{study}}/seed{{seed}}/manifest.json",
     params:
         code_sha256=code_sha256("synthetic_data"),
@@ -52,6 +54,7 @@ rule image_data:
         unpack(image_data_inputs),
         code=code("image_data"),
     output:
+        arrays=plan.data_array_files("image_data", f"{RESULTS}/data/images/{{dataset}}"),
         manifest=f"{RESULTS}/data/images/{{dataset}}/manifest.json",
     params:
         code_sha256=code_sha256("image_data"),
@@ -76,8 +79,10 @@ rule image_data:
 rule patch_data:
     input:
         dataset=rules.image_data.output.manifest,
+        dataset_arrays=rules.image_data.output.arrays,
         code=code("patch_data"),
     output:
+        arrays=plan.data_array_files("patch_data", f"{RESULTS}/data/patch/{{dataset}}/seed{{seed}}"),
         manifest=f"{RESULTS}/data/patch/{{dataset}}/seed{{seed}}/manifest.json",
     params:
         code_sha256=code_sha256("patch_data"),

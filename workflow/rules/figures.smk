@@ -36,6 +36,8 @@ rule patch_examples:
     input:
         dataset=lambda w: rules.image_data.output.manifest.format(dataset=w.dataset),
         patch=rules.patch_data.output.manifest,
+        dataset_arrays=rules.image_data.output.arrays,
+        patch_arrays=rules.patch_data.output.arrays,
         code=code("patch_examples"),
     output:
         png=report(

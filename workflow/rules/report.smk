@@ -1,5 +1,5 @@
-# Provenance of every run in one table, and the result tables rendered as
-# HTML pages for `snakemake --report`.
+# Provenance of every run in one table, the result tables rendered as HTML
+# pages for `snakemake --report`, and the checksums of every result file.
 
 
 rule provenance:
@@ -39,3 +39,24 @@ rule report_table:
     shell:
         "python -m lrorder.report_tables --table {input.table:q} --title {params.title:q}"
         " --out {output.html:q} > {log:q} 2>&1"
+
+
+# Checksums of every result file, written last (`python -m lrorder.verify`
+# checks them). Every file listed here, and every dataset array, is also a
+# target of `rule all`: Snakemake makes a removed file again only if a target
+# needs it, and would otherwise skip it while the files made from it are up to
+# date (common.smk: result_files, dataset_files).
+
+
+rule results_manifest:
+    input:
+        files=result_files(),
+        code=code("results_manifest"),
+    output:
+        manifest=f"{RESULTS}/manifest.json",
+    conda:
+        ENV
+    log:
+        f"{LOGS}/results_manifest.log",
+    shell:
+        "python -m lrorder.manifest --out {output.manifest:q} {input.files:q} > {log:q} 2>&1"

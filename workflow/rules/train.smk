@@ -5,6 +5,7 @@ from lrorder import cpu_kernels
 rule train:
     input:
         unpack(train_inputs),
+        arrays=train_arrays,
         code=train_code,
     output:
         metrics=f"{RESULTS}/runs/{{study}}/{{schedule}}/seed{{seed}}/metrics.csv",
