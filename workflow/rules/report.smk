@@ -54,6 +54,8 @@ rule results_manifest:
         code=code("results_manifest"),
     output:
         manifest=f"{RESULTS}/manifest.json",
+    params:
+        code_sha256=code_sha256("results_manifest"),
     conda:
         ENV
     log:
