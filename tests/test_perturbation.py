@@ -89,7 +89,7 @@ def test_dry_run_plans_image_jobs_with_two_threads(tmp_path: Path) -> None:
     assert set(jobs) <= {"image_data", "patch_data", "train", "aggregate", "claims_study"}
     assert (jobs["train"], jobs["aggregate"], jobs["claims_study"]) == (runs, 2, 2)
     train = [line for line in result.stdout.splitlines() if "python -m lrorder.train" in line]
-    assert len(train) == runs and all(re.search(r" --threads 2 >", line) for line in train)
+    assert len(train) == runs and all(re.search(r" --threads 2 ", line) for line in train)
     layouts = {(re.search(r'"study":"(\w+)"', line)[1], re.search(r'"channels_last":(\w+)', line)[1]) for line in train}
     assert layouts == {(study, json.dumps(not reference[study]["training"]["channels_last"]))
                        for study in perturbation.STUDIES}
