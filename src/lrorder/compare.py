@@ -20,8 +20,9 @@ run for some studies only has no ``claims.csv``), else from ``claims.csv``.
 ``--check`` adds a stability verdict (:func:`check_stability`): after
 printing, exit with status 1, one line on stderr per failing claim and a
 summary line, unless every claim is present in both campaigns, has the same
-verdict in both, and each campaign's mean lies inside the other's 95% CI
-(bounds included); otherwise print ``stable: ...`` and exit 0.
+verdict in both, and each campaign's mean lies inside the other's reported CI
+(the 1 - 2 alpha interval of claims.csv, 90% by default; bounds
+included); otherwise print ``stable: ...`` and exit 0.
 
 Usage::
 
