@@ -11,7 +11,7 @@ From the repository root, with the interpreter running this script::
     python -m lrorder.compare default perturb --studies clean patch --check
 
 The script exits with compare's status: 0 when every claim keeps its verdict
-and each run's mean lies inside the other's 95% CI, 1 otherwise (2: the
+and each run's mean lies inside the other's reported (90%) CI, 1 otherwise (2: the
 reference campaign is missing, or Snakemake failed). It needs the reference
 campaign (``snakemake --cores 2``: results/default/claims.csv) and takes
 about 10 minutes on 2 cores.
