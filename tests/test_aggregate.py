@@ -142,6 +142,20 @@ def test_run_cut_short_is_an_error(write_run) -> None:
         aggregate.load_runs([full, longer], epochs=4)
 
 
+def test_gap_inside_a_run_is_an_error(write_run) -> None:
+    """Regression: a run missing epoch 3 (or one evaluation set at one epoch) was aggregated
+    silently, and the claims then failed with a misleading window message."""
+    metrics = run_metrics("small_lr", 1, {"test": [0.1, 0.2, 0.3, 0.4], "test_q_only": [0.5, 0.6, 0.7, 0.8]})
+    no_epoch3 = write_run("gap.csv", metrics[metrics["epoch"] != 3])
+    with pytest.raises(DataError) as err:
+        aggregate.load_runs([no_epoch3], epochs=4)
+    assert str(err.value) == (f"{no_epoch3}: run study=synthetic schedule=small_lr seed=1 has no test row for "
+                              "epoch 3 (expected every evaluation set at every epoch 1-4)")
+    one_set = write_run("one.csv", metrics[~((metrics["epoch"] == 2) & (metrics["eval_set"] == "test_q_only"))])
+    with pytest.raises(DataError, match=r"seed=1 has no test_q_only row for epoch 2 \(expected"):
+        aggregate.load_runs([one_set], epochs=4)
+
+
 def test_cli_run_cut_short_exits_with_one_line(write_run, tmp_path: Path, capsys) -> None:
     """Both seeds of one schedule cut short: not summarised as that schedule's final epoch."""
     paths = [write_run("a0.csv", run_metrics("large_lr", 0, {"test": [0.1, 0.2, 0.3, 0.4]})),

@@ -370,6 +370,21 @@ def test_noise_milestone_beyond_epochs() -> None:
         plan.check_config(config)
 
 
+@pytest.mark.parametrize("lr, key_epoch", [({"initial": 1.0e+39}, 1),
+                                            ({"initial": 1.0, "milestones": [4], "factors": [1.0e+39]}, 4)])
+def test_lr_beyond_float32_is_a_config_error(lr, key_epoch) -> None:
+    # regression: 1.0e+39 passed the plan and crashed inside the optimizer step with a traceback
+    config = load_config(schedules_override(large_lr={"lr": lr}))
+    with pytest.raises(ConfigError) as exc:
+        plan.check_config(config)
+    assert str(exc.value) == (f"studies.synthetic.schedules.large_lr.lr: the value from epoch {key_epoch} is 1e+39, "
+                              "beyond the float32 maximum 3.403e+38 (training is in float32)")
+
+
+def test_lr_at_the_float32_maximum_is_allowed() -> None:
+    plan.check_config(load_config(schedules_override(large_lr={"lr": {"initial": 3.0e+38}})))
+
+
 def test_grad_noise_milestone_beyond_epochs() -> None:
     config = load_config(schedules_override(small_lr={"grad_noise": {"initial": 0.1, "milestones": [50],
                                                                      "factors": [0.0]}}))

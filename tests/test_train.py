@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import io
 import json
@@ -544,16 +545,34 @@ def test_diverged_run_stops_after_the_first_non_finite_epoch(tmp_path: Path, dat
     assert not all(torch.isfinite(p).all() for p in model.state_dict().values())
 
 
-def test_diverged_epoch_reads_the_train_loss(baseline) -> None:
+def test_diverged_epoch_reads_every_loss(baseline) -> None:
     metrics = baseline[0]
     assert train.diverged_epoch(metrics) is None
     bad = metrics.copy()
-    bad.loc[(bad["eval_set"] == "test") & (bad["epoch"] == 1), "loss"] = math.nan  # eval loss: not divergence
-    assert train.diverged_epoch(bad) is None
-    bad.loc[(bad["eval_set"] == "train") & (bad["epoch"] >= 2), "loss"] = math.inf
+    bad.loc[(bad["eval_set"] == "train") & (bad["epoch"] >= 3), "loss"] = math.inf
+    assert train.diverged_epoch(bad) == 3
+    # regression: a blow-up on an epoch's last step leaves the training loss finite and only the
+    # evaluation losses infinite; it was not marked diverged and its accuracies were averaged
+    bad.loc[(bad["eval_set"] == EVAL_SETS[0]) & (bad["epoch"] == 2), "loss"] = math.inf
     assert train.diverged_epoch(bad) == 2
-    assert train.divergence_line("s/x/seed3", 2, math.inf) == (
+    assert train.nonfinite_losses(bad[bad["epoch"] == 3].to_dict("records")) == {"train": math.inf}
+    assert train.divergence_line("s/x/seed3", 2, {"train": math.inf}) == (
         "diverged: s/x/seed3 at epoch 2 (training loss inf); stopping")
+    assert train.divergence_line("s/x/seed3", 6, {"test_p_only": math.inf, "test_q_only": math.nan}) == (
+        "diverged: s/x/seed3 at epoch 6 (test_p_only loss inf, test_q_only loss nan); stopping")
+
+
+def test_blow_up_on_the_last_step_of_an_epoch_is_divergence(tmp_path: Path, data: train.TrainingData) -> None:
+    """Regression: an LR x3e38 from epoch 2 with one step per epoch blows the weights up on that
+    step; epoch 2's training loss (taken before the step) is finite, its evaluation losses are not."""
+    one_step = dataclasses.replace(data, train_x=data.train_x[:50], train_y=data.train_y[:50])
+    lines: list[str] = []
+    cfg = run_cfg(lr={"initial": 1.0, "milestones": [2], "factors": [3.0e38]})
+    metrics, _, _ = train.train(cfg, one_step, CPU, log=lines.append)
+    assert train.diverged_epoch(metrics) == 2 and metrics["epoch"].max() == 2
+    epoch2 = metrics[metrics["epoch"] == 2].set_index("eval_set")["loss"]
+    assert math.isfinite(epoch2["train"]) and not all(map(math.isfinite, epoch2[EVAL_SETS]))
+    assert lines[-1].startswith("diverged: synthetic/large_lr/seed0 at epoch 2 (") and "training" not in lines[-1]
 
 
 def test_cli_diverged_run_exits_0_and_is_marked(tmp_path: Path, data_dir: Path) -> None:
@@ -564,7 +583,8 @@ def test_cli_diverged_run_exits_0_and_is_marked(tmp_path: Path, data_dir: Path) 
     assert res.stdout.splitlines()[-1] == DIVERGED_LINE
     assert sorted(p.name for p in out.iterdir()) == ["metrics.csv", "model.pt", "run.json"]
     run = json.loads((out / "run.json").read_text())
-    assert run["diverged"] == {"epoch": 1, "training_loss": "nan"}
+    assert run["diverged"]["epoch"] == 1 and run["diverged"]["training_loss"] == "nan"
+    assert run["diverged"]["nonfinite_losses"]["train"] == "nan"
     assert run["segments"][0]["from_epoch"] == 1 and run["segments"][0]["to_epoch"] == 1
     csv = pd.read_csv(out / "metrics.csv")
     assert csv["epoch"].tolist() == [1] * 5 and csv["loss"].isna().iloc[0]

@@ -111,9 +111,10 @@ def read_metrics(path: str | os.PathLike) -> pd.DataFrame:
 
     Raises:
         DataError: the file is missing, empty or not CSV, lacks a required column, has
-            a non-integer epoch or seed, an accuracy outside [0, 1], or two
-            rows for the same (study, schedule, seed, eval_set, epoch). The
-            message names the file.
+            a non-integer epoch or seed, an accuracy outside [0, 1], two
+            rows for the same (study, schedule, seed, eval_set, epoch), or a
+            run missing some evaluation set at some epoch before its last
+            (:func:`check_complete`). The message names the file.
     """
     df = fileio.read_csv(path, "metrics", dtype={"study": str, "schedule": str, "eval_set": str})
     missing = [c for c in METRIC_COLUMNS if c not in df.columns]
@@ -133,8 +134,26 @@ def read_metrics(path: str | os.PathLike) -> pd.DataFrame:
     if dup.any():
         row = df.loc[dup, ROW_KEY].iloc[0].to_dict()
         raise DataError(f"{path}: duplicate rows for {row}")
+    check_complete(df, path)
     extra = [c for c in df.columns if c not in METRIC_COLUMNS]
     return df[[*METRIC_COLUMNS, *extra]]
+
+
+def check_complete(df: pd.DataFrame, path: str | os.PathLike) -> None:
+    """Every run of ``df`` has a row for each of its evaluation sets at every epoch from 1 to its last.
+
+    Raises:
+        DataError: naming the file, the run and the first missing (evaluation set, epoch).
+    """
+    for (study, schedule, seed), run in df.groupby(RUN_KEY, sort=True):
+        last = int(run["epoch"].max())
+        sets = list(dict.fromkeys(run["eval_set"]))
+        if len(run) == len(sets) * last:
+            continue
+        have = set(zip(run["eval_set"], run["epoch"]))
+        name, epoch = next((n, e) for e in range(1, last + 1) for n in sets if (n, e) not in have)
+        raise DataError(f"{path}: run study={study} schedule={schedule} seed={seed} has no {name} row for "
+                        f"epoch {epoch} (expected every evaluation set at every epoch 1-{last})")
 
 
 def load_runs(

@@ -313,6 +313,27 @@ def check_finite(value: Any, key: str = "") -> None:
             check_finite(v, f"{key}.{i}")
 
 
+#: The largest finite float32: parameters, gradients and the optimizer's step are float32.
+FLOAT32_MAX = 3.4028234663852886e38
+
+
+def check_float32_range(sched: schedules.PiecewiseConstant, key: str) -> None:
+    """Every value the schedule takes (its initial value and after each milestone) is a finite float32.
+
+    A larger LR or noise std cannot be applied to float32 parameters: torch
+    raises ``value cannot be converted to type float without overflow``
+    inside the optimizer step, mid-run.
+
+    Raises:
+        ConfigError: naming the key, the epoch and the value.
+    """
+    for epoch in (1, *sched.milestones):
+        value = sched.value(epoch)
+        if not value <= FLOAT32_MAX:
+            raise ConfigError(f"{key}: the value from epoch {epoch} is {value:g}, beyond the float32 maximum "
+                              f"{FLOAT32_MAX:.4g} (training is in float32)")
+
+
 #: What the plan-time checks need to know of each image dataset of
 #: :mod:`lrorder.data.images` without reading it: the image shape ``(H, W, C)``
 #: and either the fixed split sizes (cifar10, the official 50,000/10,000) or
@@ -419,6 +440,7 @@ def check_config(config: Mapping[str, Any]) -> None:
                         f"studies.{study}.schedules.{name}.{part}.milestones: {late} beyond "
                         f"studies.{study}.training.epochs = {epochs}"
                     )
+                check_float32_range(sched, f"studies.{study}.schedules.{name}.{part}")
         _check_roles(study, study_cfg["roles"], names)
         model = study_cfg["model"]
         if model.get("split") and model["width"] % 2:

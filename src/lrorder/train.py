@@ -19,13 +19,16 @@ number of threads: the thread count changes how sums are split, so a run
 keeps the one it started with (:func:`resume_threads`) and ``run.json``
 records it for every segment of the run.
 
-A run whose training loss over an epoch is not finite (NaN or infinite) has
-diverged: it stops after that epoch with one log line (``diverged:
-<study>/<schedule>/seed<k> at epoch <e> (training loss nan); stopping``),
+A run with a non-finite loss (NaN or infinite) in an epoch, on the
+training minibatches or on any evaluation set, has diverged: it stops after
+that epoch with one log line (``diverged: <study>/<schedule>/seed<k> at
+epoch <e> (training loss nan); stopping``, or e.g. ``(test loss inf)`` when
+only an evaluation loss is: the last step of the epoch blew the weights up),
 still writes its outputs (metrics up to and including that epoch, the last
 weights) and exits 0; ``run.json``'s ``diverged`` is ``{"epoch": e,
-"training_loss": "nan"}`` (the loss as text: ``nan``, ``inf`` or ``-inf``),
-``null`` for a run that trained all its epochs. Aggregation, claims and
+"training_loss": "nan", "nonfinite_losses": {"train": "nan", ...}}`` (losses
+as text: ``nan``, ``inf`` or ``-inf``), ``null`` for a run that trained all
+its epochs. Aggregation, claims and
 figures count such runs and leave them out of every mean.
 """
 
@@ -491,8 +494,8 @@ def train(
     ``log``, if given, receives one line per epoch (:func:`epoch_line`) and
     one when the run resumes.
 
-    A run whose training loss over an epoch (the running mean of the
-    minibatch losses) is not finite has diverged: that epoch is completed
+    A run with a non-finite loss in an epoch (the training loss, the running
+    mean of the minibatch losses, or any evaluation loss) has diverged: that epoch is completed
     (its evaluation rows are recorded as for any epoch), ``log`` gets one more
     line (:func:`divergence_line`), no checkpoint is written for it (a
     restarted run recomputes it, and diverges there again) and training
@@ -623,7 +626,6 @@ def train(
             total_loss += loss.detach() * len(idx)
             total_correct += correct
         train_loss = (total_loss / n).item()
-        diverged = not math.isfinite(train_loss)
         rows.append({**ident, "epoch": epoch, "lr": lr, "noise": sigma, "eval_set": "train",
                      "loss": train_loss, "accuracy": (total_correct.double() / n).item()})
         if before_eval is not None:
@@ -645,6 +647,8 @@ def train(
             rows.append({**ident, "epoch": epoch, "lr": lr, "noise": sigma, "eval_set": name + TWO_STEP_SUFFIX,
                          "loss": loss_value, "accuracy": accuracy})
         segment["to_epoch"] = epoch
+        nonfinite = nonfinite_losses([row for row in rows if row["epoch"] == epoch])
+        diverged = bool(nonfinite)
         if checkpoint is not None and not diverged:
             save_torch(checkpoint_state(config_hash, epoch, model, optimizer, rows, use_threads, [*past, segment]),
                        checkpoint)
@@ -652,27 +656,36 @@ def train(
             log(epoch_line([row for row in rows if row["epoch"] == epoch], int(training["epochs"])))
         if diverged:
             if log is not None:
-                log(divergence_line(run_name, epoch, train_loss))
+                log(divergence_line(run_name, epoch, nonfinite))
             break
     if segments is not None:
         segments[:] = [*past, segment] if segment["to_epoch"] >= segment["from_epoch"] else past
     return pd.DataFrame(rows, columns=METRIC_COLUMNS), model, resumed_from
 
 
-def divergence_line(run: str, epoch: int, loss: float) -> str:
-    """The log line of a run stopped by a non-finite training loss, e.g.
-    ``diverged: synthetic/large_lr/seed0 at epoch 1 (training loss nan); stopping``."""
-    return f"diverged: {run} at epoch {epoch} (training loss {loss}); stopping"
+def nonfinite_losses(rows: Sequence[Mapping[str, Any]]) -> dict[str, float]:
+    """``{eval_set: loss}`` of the rows (one epoch's metric rows) whose loss is NaN or infinite, in row order."""
+    return {row["eval_set"]: float(row["loss"]) for row in rows if not math.isfinite(float(row["loss"]))}
+
+
+def divergence_line(run: str, epoch: int, losses: Mapping[str, float]) -> str:
+    """The log line of a run stopped by non-finite losses (:func:`nonfinite_losses`; the training
+    loss alone when it is one of them), e.g.
+    ``diverged: synthetic/large_lr/seed0 at epoch 1 (training loss nan); stopping`` or
+    ``... at epoch 6 (test_p_only loss inf, test_q_only loss inf); stopping``."""
+    if "train" in losses:  # the cause; the evaluation losses of a NaN model say nothing more
+        losses = {"train": losses["train"]}
+    parts = [f"{'training' if name == 'train' else name} loss {loss}" for name, loss in losses.items()]
+    return f"diverged: {run} at epoch {epoch} ({', '.join(parts)}); stopping"
 
 
 def diverged_epoch(metrics: pd.DataFrame) -> int | None:
-    """The first epoch whose training loss (``eval_set`` ``train``) is not finite, or ``None``.
+    """The first epoch with a non-finite loss on any evaluation set (``train`` included), or ``None``.
 
     :func:`train` stops after that epoch, so it is the last epoch of a
     diverged run's ``metrics``.
     """
-    train_rows = metrics[metrics["eval_set"] == "train"]
-    bad = train_rows.loc[~np.isfinite(train_rows["loss"].to_numpy(dtype=float)), "epoch"]
+    bad = metrics.loc[~np.isfinite(metrics["loss"].to_numpy(dtype=float)), "epoch"]
     return int(bad.min()) if len(bad) else None
 
 
@@ -787,8 +800,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     stopped = diverged_epoch(metrics)
     diverged = None
     if stopped is not None:
-        loss = metrics.loc[(metrics["eval_set"] == "train") & (metrics["epoch"] == stopped), "loss"].iloc[0]
-        diverged = {"epoch": stopped, "training_loss": str(float(loss))}
+        rows = metrics[metrics["epoch"] == stopped]
+        loss = rows.loc[rows["eval_set"] == "train", "loss"].iloc[0]
+        diverged = {"epoch": stopped, "training_loss": str(float(loss)),
+                    "nonfinite_losses": {k: str(v) for k, v in nonfinite_losses(rows.to_dict("records")).items()}}
 
     save_torch(model.state_dict(), args.out_model)
     with fileio.atomic_path(args.out_metrics) as tmp:
