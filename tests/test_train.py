@@ -520,6 +520,9 @@ def test_cli_end_to_end(tmp_path: Path, data_dir: Path, baseline) -> None:
                                 "slurm_job_id": run["slurm_job_id"]}]
     assert run["resumed_from_epoch"] == 0
     assert run["diverged"] is None
+    # what the job wrote, so that a later change to a file is caught (lrorder.manifest.run_output_problems)
+    assert run["outputs_sha256"] == {name: fileio.sha256_file(out / name) for name in ("metrics.csv", "model.pt")}
+    assert manifest.run_output_problems(out / "run.json") == []
     assert isinstance(run["wall_time_s"], float) and run["wall_time_s"] >= 0
 
 

@@ -15,7 +15,10 @@ from lrorder import manifest, plan, verify
 from lrorder.data import images, patch, synthetic
 from lrorder.errors import DataError
 
-RUN_FILES = {"metrics.csv": b"epoch,accuracy\n1,0.5\n", "model.pt": b"weights", "run.json": b'{"diverged": null}\n'}
+RUN_FILES = {"metrics.csv": b"epoch,accuracy\n1,0.5\n", "model.pt": b"weights"}
+RUN_JSON = json.dumps({"diverged": None, "outputs_sha256": {name: hashlib.sha256(data).hexdigest()
+                                                            for name, data in RUN_FILES.items()}}).encode()
+RUN_FILES["run.json"] = RUN_JSON
 
 
 def sha(data: bytes) -> str:
@@ -116,8 +119,8 @@ def test_missing_array_and_damaged_dataset_manifest(campaign: Path) -> None:
 def test_campaign_without_results_manifest_is_noted_not_failed(campaign: Path) -> None:
     (campaign / "manifest.json").unlink()
     assert run_verify() == (0, [
-        "note: results/t/manifest.json not found: the result files of results/t are not checked "
-        "(the campaign is unfinished, or older than results manifests; snakemake writes it last)",
+        "note: results/t/manifest.json not found: the result files of results/t are not checked, except the "
+        "training runs' outputs against their run.json (the campaign is unfinished, or older than results manifests; snakemake writes it last)",
         "ok: 1 campaign, 1 dataset manifest (2 arrays), 0 results manifests (0 files); "
         "every file present, every sha256 as listed",
     ])
@@ -128,6 +131,35 @@ def test_unknown_campaign_or_folder_is_one_line_exit_2(campaign: Path) -> None:
     assert run_verify("--results", "elsewhere") == (2, [
         "error: elsewhere: no such folder (give the results folder with --results)"
     ])
+
+
+def test_a_run_output_damaged_after_its_job_is_never_blessed(campaign: Path) -> None:
+    """Regression: a byte flipped in model.pt, then any rerun rewrote the results manifest with the
+    damaged file's sha256, and verify said ok."""
+    model = campaign / "runs" / "synthetic" / "large_lr" / "seed0" / "model.pt"
+    model.write_bytes(b"weightz")
+    files = [p for p in campaign.rglob("*") if p.is_file() and p.name != "manifest.json"]
+    with pytest.raises(DataError) as err:
+        manifest.save_results_manifest(campaign / "manifest.json", files)
+    assert str(err.value) == (f"{model}: sha256 {sha(b'weightz')} differs from {sha(b'weights')}, recorded by its "
+                              f"training job in {model.parent / 'run.json'} (changed after the job wrote it); delete "
+                              "it and rerun snakemake to rebuild it")
+    code, lines = run_verify("t")  # the earlier results manifest still holds the right sha256
+    assert code == 1 and lines[0] == f"damaged: {model} (sha256 {sha(b'weightz')}, manifest says {sha(b'weights')})"
+    assert len(lines) == 2  # reported once, not again from run.json
+    (campaign / "manifest.json").unlink()  # without a results manifest, run.json's record still catches it
+    code, lines = run_verify("t")
+    assert code == 1
+    assert (f"damaged: {model} (sha256 {sha(b'weightz')}, its training job recorded {sha(b'weights')} "
+            f"in {model.parent / 'run.json'})") in lines
+
+
+def test_run_json_without_recorded_outputs_is_not_checked(tmp_path: Path) -> None:
+    (tmp_path / "run.json").write_text('{"diverged": null}')
+    assert manifest.run_output_problems(tmp_path / "run.json") == []
+    (tmp_path / "run.json").write_text('{"outputs_sha256": ["model.pt"]}')
+    with pytest.raises(DataError, match="outputs_sha256: expected a mapping"):
+        manifest.run_output_problems(tmp_path / "run.json")
 
 
 def test_declared_data_arrays_are_what_the_generators_write() -> None:

@@ -136,16 +136,53 @@ def check_files(directory: str | os.PathLike, files: Mapping[str, str]) -> Itera
             yield FileProblem(path, expected, actual)
 
 
+#: Key of a training run's ``run.json`` holding the sha256 of the outputs its job wrote
+#: (``metrics.csv``, ``model.pt``; paths relative to the run's folder).
+RUN_OUTPUTS_KEY = "outputs_sha256"
+
+
+def run_output_problems(run_json: str | os.PathLike) -> list[FileProblem]:
+    """The outputs of a training run that differ from the sha256 its job recorded in ``run_json``.
+
+    A run written before the job recorded them (no :data:`RUN_OUTPUTS_KEY`) has nothing to check.
+
+    Raises:
+        DataError: ``run_json`` is not a JSON object, or its record is not a mapping of names to sha256.
+    """
+    try:
+        info = json.loads(Path(run_json).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(f"{run_json}: not readable as JSON ({exc})") from None
+    recorded = info.get(RUN_OUTPUTS_KEY) if isinstance(info, dict) else None
+    if recorded is None:
+        return []
+    if not isinstance(recorded, dict) or not all(isinstance(v, str) for v in recorded.values()):
+        raise DataError(f"{run_json}: {RUN_OUTPUTS_KEY}: expected a mapping of file names to sha256")
+    return list(check_files(Path(run_json).parent, recorded))
+
+
 def save_results_manifest(path: str | os.PathLike, files: Sequence[str | os.PathLike]) -> dict[str, Any]:
     """Write the sha256 of every file of ``files`` to the results manifest ``path`` (atomically).
 
     Paths are recorded relative to the manifest's folder, sorted. Returns the
-    manifest as written.
+    manifest as written. The outputs of every training run among ``files``
+    (each ``run.json``) are first checked against the sha256 its job recorded
+    (:func:`run_output_problems`), so that a file damaged after its job wrote
+    it is never blessed into the manifest.
 
     Raises:
-        DataError: a file lies outside the manifest's folder, or is missing.
+        DataError: a file lies outside the manifest's folder, or is missing, or
+            a run's output differs from the sha256 its job recorded.
     """
     root = Path(path).parent
+    for file in files:
+        if Path(file).name == "run.json" and Path(file).is_file():
+            for problem in run_output_problems(file):
+                if problem.actual is None:
+                    raise DataError(f"{problem.path}: not found (recorded by its training job in {file})")
+                raise DataError(f"{problem.path}: sha256 {problem.actual} differs from {problem.expected}, recorded "
+                                f"by its training job in {file} (changed after the job wrote it); delete it and "
+                                "rerun snakemake to rebuild it")
     checksums: dict[str, str] = {}
     for file in files:
         relative = Path(os.path.relpath(file, root))

@@ -824,6 +824,10 @@ def main(argv: Sequence[str] | None = None) -> None:
                    "cpu_kernel_env": cpu_kernels.recorded(os.environ)},
         "segments": segments,
         "diverged": diverged,
+        # what this job wrote, so that a later change is never taken for a result (lrorder.manifest)
+        manifest.RUN_OUTPUTS_KEY: {os.path.relpath(out, os.path.dirname(os.path.abspath(args.out_run))):
+                                   fileio.sha256_file(out)
+                                   for out in (os.path.abspath(args.out_metrics), os.path.abspath(args.out_model))},
         **provenance.environment(),
         "resumed_from_epoch": resumed_from,
         "started_utc": started.isoformat(),

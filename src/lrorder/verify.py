@@ -1,6 +1,7 @@
 """Check every file of one or more campaigns against their manifests.
 
-Every dataset manifest (``results/<tag>/data/**/manifest.json``) and the
+Every dataset manifest (``results/<tag>/data/**/manifest.json``), every
+training run's ``run.json`` (``outputs_sha256``: what its job wrote) and the
 campaign's results manifest (``results/<tag>/manifest.json``, written by the
 workflow's last step) list the sha256 of their files. Each file that is
 missing or whose checksum differs is reported in one line::
@@ -75,6 +76,26 @@ def _check_manifest(path: Path, report: Report) -> int | None:
     return len(files)
 
 
+def _check_run_outputs(folder: Path, report: Report) -> None:
+    """Check each training run's outputs against the sha256 its job recorded in ``run.json``;
+    a file already reported (by the results manifest) is not reported again."""
+    reported = {line.split(" ", 2)[1] for line in report.problems}
+    for run_json in sorted((folder / "runs").glob("**/run.json")):
+        try:
+            problems = manifest.run_output_problems(run_json)
+        except DataError as exc:
+            report.problems.append(f"damaged: {exc}")
+            continue
+        for problem in problems:
+            if str(problem.path) in reported:
+                continue
+            if problem.actual is None:
+                report.problems.append(f"missing: {problem.path} (recorded in {run_json})")
+            else:
+                report.problems.append(f"damaged: {problem.path} (sha256 {problem.actual}, "
+                                       f"its training job recorded {problem.expected} in {run_json})")
+
+
 def check_campaign(folder: Path, report: Report) -> None:
     """Check the dataset manifests and the results manifest of the campaign in ``folder``."""
     report.campaigns += 1
@@ -85,8 +106,10 @@ def check_campaign(folder: Path, report: Report) -> None:
             report.arrays += listed
     results = folder / manifest.MANIFEST
     if not results.exists():
+        _check_run_outputs(folder, report)
         report.notes.append(
-            f"note: {results} not found: the result files of {folder} are not checked "
+            f"note: {results} not found: the result files of {folder} are not checked, except the "
+            "training runs' outputs against their run.json "
             "(the campaign is unfinished, or older than results manifests; snakemake writes it last)"
         )
         return
@@ -94,6 +117,7 @@ def check_campaign(folder: Path, report: Report) -> None:
     if listed is not None:
         report.results_manifests += 1
         report.result_files += listed
+    _check_run_outputs(folder, report)
 
 
 def verify(results: str | Path, tags: Sequence[str] = ()) -> Report:
