@@ -14,7 +14,7 @@ The script exits with compare's status: 0 when every claim keeps its verdict
 and each run's mean lies inside the other's reported (90%) CI, 1 otherwise (2: the
 reference campaign is missing, or Snakemake failed). It needs the reference
 campaign (``snakemake --cores 2``: results/default/claims.csv) and takes
-about 10 minutes on 2 cores.
+about 20-30 minutes on 2 cores.
 
 Usage: python bench/perturbation.py [--reference-tag default] [--tag perturb] [--cores 2] [--root results] [--dry-run]
 """
