@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from lrorder import aggregate, cli
+from lrorder import aggregate, cli, fileio
 from lrorder.errors import ConfigError, DataError
 
 
@@ -258,3 +258,23 @@ def test_schedule_whose_runs_all_diverged() -> None:
     row = s.loc[("large_lr", "pre_anneal_accuracy")]
     assert (row["epoch"], row["n"], row["n_diverged"]) == (2, 0, 2) and pd.isna(row["mean"])
     assert s.loc[("small_lr", "pre_anneal_accuracy"), ["epoch", "n", "n_diverged", "mean"]].tolist() == [2, 1, 0, 0.6]
+
+
+def test_metrics_changed_after_its_job_is_refused(write_run, tmp_path: Path) -> None:
+    """Regression: an edited metrics.csv flowed into the aggregate, claims and figures before the
+    results manifest step refused it; the aggregate now checks the sha256 its training job recorded."""
+    run = tmp_path / "runs" / "synthetic" / "large_lr" / "seed0"
+    run.mkdir(parents=True)
+    metrics = run / "metrics.csv"
+    run_metrics("large_lr", 0, {"test": [0.1, 0.2]}).to_csv(metrics, index=False)
+    recorded = fileio.sha256_file(metrics)
+    info = {"run_config": {"study": "synthetic", "schedule": "large_lr", "seed": 0}, "diverged": None,
+            "outputs_sha256": {"metrics.csv": recorded}}
+    (run / "run.json").write_text(json.dumps(info))
+    assert aggregate.read_run_files([run / "run.json"]) == {("synthetic", "large_lr", 0): None}
+    metrics.write_text(metrics.read_text().replace("0.2", "0.9"))
+    with pytest.raises(DataError) as err:
+        aggregate.read_run_files([run / "run.json"])
+    assert str(err.value) == (f"{metrics}: sha256 {fileio.sha256_file(metrics)} differs from {recorded}, recorded by its "
+                              f"training job in {run / 'run.json'} (changed after the job wrote it); delete it and "
+                              "rerun snakemake to rebuild it")

@@ -32,11 +32,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+from pathlib import Path
 from typing import Mapping, Sequence
 
 import pandas as pd
 
-from lrorder import cli, fileio
+from lrorder import cli, fileio, manifest
 from lrorder.errors import ConfigError, DataError
 from lrorder.fileio import atomic_path
 from lrorder.stats import mean_ci
@@ -73,7 +74,9 @@ def read_run_files(paths: Sequence[str | os.PathLike]) -> dict[tuple[str, str, i
     Raises:
         DataError: a file is missing, not JSON, lacks ``run_config.study``,
             ``schedule`` or ``seed``, has a ``diverged`` entry without a
-            positive integer ``epoch``, or holds the same run as another file.
+            positive integer ``epoch``, or holds the same run as another file;
+            or the run's ``metrics.csv`` differs from the sha256 its training
+            job recorded (``outputs_sha256``): changed after the job wrote it.
     """
     out: dict[tuple[str, str, int], int | None] = {}
     owner: dict[tuple[str, str, int], str] = {}
@@ -93,6 +96,11 @@ def read_run_files(paths: Sequence[str | os.PathLike]) -> dict[tuple[str, str, i
         if key in owner:
             raise DataError(f"{path}: run study={key[0]} schedule={key[1]} seed={key[2]} is also in {owner[key]}")
         owner[key] = str(path)
+        recorded = info.get(manifest.RUN_OUTPUTS_KEY)
+        if isinstance(recorded, dict) and isinstance(recorded.get("metrics.csv"), str):
+            for problem in manifest.check_files(Path(path).parent, {"metrics.csv": recorded["metrics.csv"]}):
+                if problem.actual is not None:  # a missing file is reported by its reader
+                    raise DataError(manifest.run_output_error(problem, path))
         diverged = info.get("diverged")
         if diverged is None or diverged is False:
             out[key] = None

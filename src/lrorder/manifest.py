@@ -161,6 +161,14 @@ def run_output_problems(run_json: str | os.PathLike) -> list[FileProblem]:
     return list(check_files(Path(run_json).parent, recorded))
 
 
+def run_output_error(problem: FileProblem, run_json: str | os.PathLike) -> str:
+    """The one-line error for a run output that differs from (or lacks) the sha256 recorded in ``run_json``."""
+    if problem.actual is None:
+        return f"{problem.path}: not found (recorded by its training job in {run_json})"
+    return (f"{problem.path}: sha256 {problem.actual} differs from {problem.expected}, recorded by its training job "
+            f"in {run_json} (changed after the job wrote it); delete it and rerun snakemake to rebuild it")
+
+
 def save_results_manifest(path: str | os.PathLike, files: Sequence[str | os.PathLike]) -> dict[str, Any]:
     """Write the sha256 of every file of ``files`` to the results manifest ``path`` (atomically).
 
@@ -178,11 +186,7 @@ def save_results_manifest(path: str | os.PathLike, files: Sequence[str | os.Path
     for file in files:
         if Path(file).name == "run.json" and Path(file).is_file():
             for problem in run_output_problems(file):
-                if problem.actual is None:
-                    raise DataError(f"{problem.path}: not found (recorded by its training job in {file})")
-                raise DataError(f"{problem.path}: sha256 {problem.actual} differs from {problem.expected}, recorded "
-                                f"by its training job in {file} (changed after the job wrote it); delete it and "
-                                "rerun snakemake to rebuild it")
+                raise DataError(run_output_error(problem, file))
     checksums: dict[str, str] = {}
     for file in files:
         relative = Path(os.path.relpath(file, root))
