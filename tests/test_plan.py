@@ -12,7 +12,6 @@ import copy
 
 import pytest
 from jsonschema.exceptions import ValidationError
-from snakemake.exceptions import WorkflowError
 
 from lrorder import claims, plan, train
 from lrorder.errors import ConfigError
@@ -185,8 +184,8 @@ def test_default_claims_resolve_on_the_default_study(default: dict) -> None:
     got = {study: {s["id"]: s["window"] for s in plan.claim_specs(default, study)} for study in default["studies"]}
     assert got == {
         "synthetic": {"5a": [1, 10], "5b": [191, 200], "4": [191, 200]},
-        "clean": {"1": [10, 14], "2": [26, 30]},  # anneal at 15 of 30 epochs
-        "patch": {"2": [26, 30], "3a": [1, 30], "3b": [10, 14], "3c": [10, 14], "3d": [10, 14], "4": [26, 30]},
+        "clean": {"1": [10, 14], "2": [18, 22]},  # anneal at 15 of 22 epochs
+        "patch": {"2": [18, 22], "3a": [1, 22], "3b": [10, 14], "3c": [10, 14], "3d": [10, 14], "4": [18, 22]},
     }
     patch = {s["id"]: s for s in plan.claim_specs(default, "patch")}
     assert (patch["2"]["scale"], patch["2"]["min_effect"]) == ("relative_error", 0.1)
@@ -435,12 +434,12 @@ def test_split_with_odd_width() -> None:
 
 
 def schema_error(*overrides: dict) -> ValidationError:
-    with pytest.raises(WorkflowError) as exc:
+    with pytest.raises(ConfigError) as exc:
         load_config(*overrides)
-    # WorkflowError flattens its args to text; the ValidationError is the context
-    # (what workflow/rules/common.smk reads)
-    cause = exc.value.__context__
+    # the ValidationError behind Snakemake's WorkflowError (what workflow/rules/common.smk reads)
+    cause = exc.value.__cause__
     assert isinstance(cause, ValidationError)
+    assert str(exc.value) == plan.validation_message(cause)
     return cause
 
 
@@ -588,15 +587,8 @@ def test_image_datasets_table_matches_the_data() -> None:
 # --------------------------------------------------------------------------- messages that say what to type
 
 
-def _schema_error(override: dict) -> ValidationError:
-    with pytest.raises(WorkflowError) as exc:
-        load_config(override)
-    assert isinstance(exc.value.__context__, ValidationError)
-    return exc.value.__context__
-
-
 def test_number_given_for_text_names_what_was_typed() -> None:
-    error = _schema_error({"tag": 20240601})  # what Snakemake makes of --config tag=2024_06_01
+    error = schema_error({"tag": 20240601})  # what Snakemake makes of --config tag=2024_06_01
     argv = ["snakemake", "--cores", "1", "--config", "tag=2024_06_01", "--configfile", "presets/smoke.yaml"]
     assert plan.validation_message(error, argv) == (
         "tag: 20240601 is not of type 'string' (--config tag=2024_06_01 was read as 20240601: Snakemake's --config "
@@ -616,17 +608,17 @@ def test_number_given_for_text_names_what_was_typed() -> None:
     ("1.0e5", "write 1.0e+5"),
 ])
 def test_float_without_point_gets_the_yaml_spelling(text: str, hint: str) -> None:
-    error = _schema_error({"studies": {"synthetic": {"training": {"weight_decay": text}}}})
+    error = schema_error({"studies": {"synthetic": {"training": {"weight_decay": text}}}})
     assert plan.validation_message(error) == (
         f"studies.synthetic.training.weight_decay: {text!r} is not of type 'number' (YAML read {text!r} as text: "
         f"a float in exponent notation needs a point and a signed exponent; {hint})")
 
 
 def test_number_hints_for_integers_nested_config_values_and_claims() -> None:
-    error = _schema_error({"studies": {"synthetic": {"training": {"epochs": "1e2"}}}})
+    error = schema_error({"studies": {"synthetic": {"training": {"epochs": "1e2"}}}})
     assert plan.validation_message(error) == (
         "studies.synthetic.training.epochs: '1e2' is not of type 'integer' (YAML read '1e2' as text; write 100)")
-    error = _schema_error({"studies": {"synthetic": {"training": {"momentum": "0.5"}}}})  # --config 'studies={...}'
+    error = schema_error({"studies": {"synthetic": {"training": {"momentum": "0.5"}}}})  # --config 'studies={...}'
     assert plan.validation_message(error) == (
         "studies.synthetic.training.momentum: '0.5' is not of type 'number' (a number given as text: quoted, or "
         "nested in --config, whose nested values arrive as text; write it unquoted in a --configfile layer)")

@@ -19,6 +19,8 @@ from typing import Any, Mapping, Sequence
 import yaml
 from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError, best_match
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import update_config, validate
 
 from lrorder import schedules
 from lrorder.claims import StrictValidator, schema_error_line
@@ -163,6 +165,27 @@ def code_sha256(modules: Sequence[str], package_dir: str | os.PathLike = PACKAGE
         digest.update(f"{module}\0{len(data)}\0".encode())
         digest.update(data)
     return digest.hexdigest()
+
+
+def layered_config(base: Mapping[str, Any], layers: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
+    """``base`` with each layer deep-merged in turn, as ``snakemake --configfile`` layers them, then
+    validated against the config schema with its defaults filled.
+
+    Raises:
+        ConfigError: the merged config breaks the schema (one line naming the key,
+            :func:`validation_message`; the jsonschema ValidationError is its ``__cause__``).
+    """
+    config = copy.deepcopy(dict(base))
+    for layer in layers:
+        update_config(config, copy.deepcopy(dict(layer)))
+    try:
+        validate(config, str(SCHEMA_PATH))
+    except WorkflowError as exc:
+        cause = exc.__context__  # Snakemake's WorkflowError flattens the ValidationError to text
+        if isinstance(cause, ValidationError):
+            raise ConfigError(validation_message(cause)) from cause
+        raise ConfigError(str(exc)) from None
+    return config
 
 
 def _config_arg(key: str, argv: Sequence[str]) -> str | None:
