@@ -188,6 +188,18 @@ def test_atomic_path_failure_keeps_existing_target(tmp_path: Path) -> None:
     assert files_in(tmp_path) == ["out.txt"]
 
 
+@pytest.mark.parametrize(("durable", "flushes"), [(True, 1), (False, 0)])
+def test_atomic_write_flushes_to_disk_only_when_durable(tmp_path: Path, monkeypatch, durable: bool,
+                                                        flushes: int) -> None:
+    calls = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (calls.append(fd), real_fsync(fd)))
+    fileio.write_bytes(tmp_path / "out.bin", b"data", durable=durable)
+    assert (tmp_path / "out.bin").read_bytes() == b"data"
+    assert len(calls) == flushes
+    assert files_in(tmp_path) == ["out.bin"]
+
+
 def test_atomic_path_replaces_existing(tmp_path: Path) -> None:
     target = tmp_path / "out.txt"
     target.write_text("old")

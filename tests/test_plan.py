@@ -184,8 +184,8 @@ def test_default_claims_resolve_on_the_default_study(default: dict) -> None:
     got = {study: {s["id"]: s["window"] for s in plan.claim_specs(default, study)} for study in default["studies"]}
     assert got == {
         "synthetic": {"5a": [1, 10], "5b": [191, 200], "4": [191, 200]},
-        "clean": {"1": [10, 14], "2": [18, 22]},  # anneal at 15 of 22 epochs
-        "patch": {"2": [18, 22], "3a": [1, 22], "3b": [10, 14], "3c": [10, 14], "3d": [10, 14], "4": [18, 22]},
+        "clean": {"1": [10, 14], "2": [16, 20]},  # anneal at 15 of 20 epochs
+        "patch": {"2": [16, 20], "3a": [1, 20], "3b": [10, 14], "3c": [10, 14], "3d": [10, 14], "4": [16, 20]},
     }
     patch = {s["id"]: s for s in plan.claim_specs(default, "patch")}
     assert (patch["2"]["scale"], patch["2"]["min_effect"]) == ("relative_error", 0.1)

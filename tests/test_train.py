@@ -7,6 +7,7 @@ import datetime
 import io
 import json
 import math
+import os
 import shutil
 import subprocess
 import sys
@@ -17,7 +18,7 @@ import pandas as pd
 import pytest
 import torch
 
-from lrorder import fileio, manifest, train
+from lrorder import fileio, manifest, metric_rows, train
 from lrorder.data import synthetic
 
 from fakes import make_synthetic_dataset
@@ -395,17 +396,25 @@ def _torch_bytes(obj) -> bytes:
     return buffer.getvalue()
 
 
+METRIC_ROW = {"study": "synthetic", "schedule": "large_lr", "seed": 0, "epoch": 1, "lr": 1.0, "noise": 0.5,
+              "eval_set": "train", "loss": 0.6931471805599453, "accuracy": 0.5}
+
+
 def _checkpoint(**over) -> dict:
     cfg = run_cfg(training={"epochs": 1})
     return {"format": train.CHECKPOINT_FORMAT, "config_hash": fileio.json_hash(cfg), "epoch": 1, "threads": 1,
-            "segments": [], "model": {}, "optimizer": {"state": {}, "param_groups": []}, "rows": [], **over}
+            "segments": [], "model": {}, "optimizer": {"state": {}, "param_groups": []},
+            "metrics": metric_rows.pack([]), **over}
 
 
 @pytest.mark.parametrize(("state", "problem"), [
     ({k: v for k, v in _checkpoint().items() if k != "format"}, "format marker missing"),
     (_checkpoint(format="lrorder.train checkpoint v0"), "format 'lrorder.train checkpoint v0'"),
     (["not", "a", "dict"], "a list, not a dict"),
-    ({k: v for k, v in _checkpoint().items() if k != "rows"}, "keys missing: rows"),
+    ({k: v for k, v in _checkpoint().items() if k != "metrics"}, "keys missing: metrics"),
+    # v2 held the rows as a list of dicts: set aside, the run starts over
+    ({**{k: v for k, v in _checkpoint(format="lrorder.train checkpoint v2").items() if k != "metrics"}, "rows": []},
+     "format 'lrorder.train checkpoint v2'"),
     (_checkpoint(epoch="2"), "epoch is not a positive int"),
     (_checkpoint(epoch=0), "epoch is not a positive int"),
     (_checkpoint(config_hash=1), "config_hash is not a str"),
@@ -417,7 +426,12 @@ def _checkpoint(**over) -> dict:
     (_checkpoint(segments=[{"from_epoch": 1}]), "segments are not run segments"),
     (_checkpoint(model={"w": [1.0]}), "model is not a dict of tensors"),
     (_checkpoint(optimizer={"state": {}}), "optimizer is not an optimizer state dict"),
-    (_checkpoint(rows=[{"epoch": 1}]), "rows are not metric rows"),
+    (_checkpoint(metrics=[{"epoch": 1}]), "metrics: not a dict of the metric columns"),
+    (_checkpoint(metrics={**metric_rows.pack([]), "loss": torch.zeros(1, dtype=torch.float32)}),
+     "metrics: column loss is not a packed column"),
+    (_checkpoint(metrics={**metric_rows.pack([]), "loss": torch.zeros(1, dtype=torch.float64)}),
+     "metrics: columns of different lengths"),
+    (_checkpoint(epoch=2, metrics=metric_rows.pack([METRIC_ROW])), "metrics end at epoch 1, not 2"),
 ])
 def test_foreign_checkpoint_is_set_aside(tmp_path: Path, data: train.TrainingData, capsys, state, problem) -> None:
     assert_started_over(tmp_path / "run.ckpt", _torch_bytes(state), data, capsys,
@@ -641,3 +655,18 @@ def test_enable_deterministic_algorithms_skips_the_compiler_import() -> None:
             "print(torch.are_deterministic_algorithms_enabled(), 'torch._inductor.config' in sys.modules)")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert res.stdout.split() == ["True", "False"]
+
+
+def test_checkpoints_are_not_flushed_to_disk_and_pack_the_metrics(tmp_path: Path, data: train.TrainingData,
+                                                                  baseline, monkeypatch) -> None:
+    # an fsync per epoch and pickling every metric row again at every epoch were about a fifth of a
+    # 200-epoch synthetic run; a checkpoint garbled by a machine crash is set aside on reading instead
+    flushed = []
+    monkeypatch.setattr(os, "fsync", lambda fd: flushed.append(fd))
+    ckpt = tmp_path / "run.ckpt"
+    metrics, _, _ = train.train(run_cfg(), data, CPU, checkpoint=ckpt)
+    assert flushed == []
+    saved = torch.load(ckpt, weights_only=True)
+    assert "rows" not in saved and metric_rows.problem(saved["metrics"]) is None
+    pd.testing.assert_frame_equal(pd.DataFrame(metric_rows.unpack(saved["metrics"]), columns=train.METRIC_COLUMNS),
+                                  baseline[0], check_exact=True)

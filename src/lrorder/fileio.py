@@ -24,13 +24,17 @@ _CHUNK = 1 << 20
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike, durable: bool = True) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it to ``path`` on success.
 
     The caller writes the temporary file by any means (``np.save``,
     ``torch.save``, ``DataFrame.to_csv``, ...). If the ``with`` block raises,
     the temporary file is removed and ``path`` is left untouched. Parent
-    folders are created.
+    folders are created. ``durable`` flushes the file to the disk
+    (``fsync``) before the rename, so that it survives a power loss or an
+    operating-system crash too; without it, a killed process still never
+    leaves a partial file, but a crash of the machine can (for files whose
+    reader detects damage, such as checkpoints).
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -42,17 +46,18 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     os.chmod(tmp_path, 0o666 & ~umask)  # mkstemp creates 0600; give outputs the usual mode
     try:
         yield tmp_path
-        with open(tmp_path, "rb") as fh:
-            os.fsync(fh.fileno())
+        if durable:
+            with open(tmp_path, "rb") as fh:
+                os.fsync(fh.fileno())
         os.replace(tmp_path, target)
     except BaseException:
         tmp_path.unlink(missing_ok=True)
         raise
 
 
-def write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically."""
-    with atomic_path(path) as tmp:
+def write_bytes(path: str | os.PathLike, data: bytes, durable: bool = True) -> None:
+    """Write ``data`` to ``path`` atomically (``durable``: see :func:`atomic_path`)."""
+    with atomic_path(path, durable) as tmp:
         tmp.write_bytes(data)
 
 

@@ -55,18 +55,15 @@ import torch.nn.functional as F
 from torch import nn
 from torch.optim.swa_utils import update_bn
 
-from lrorder import cli, cpu_kernels, fileio, manifest, provenance, seeding
+from lrorder import cli, cpu_kernels, fileio, manifest, metric_rows, provenance, seeding
 from lrorder.errors import ConfigError, DataError
+from lrorder.metric_rows import METRIC_COLUMNS
 from lrorder.models import build_model, set_preactivation_noise
 from lrorder.study_data import TrainingData, load_images, load_synthetic
 from lrorder.schedules import PiecewiseConstant
 
 #: Kinds of study this entry point trains (``lrorder.plan.STUDY_KINDS`` values).
 KINDS = ("synthetic", "image", "patch")
-
-METRIC_COLUMNS = ["study", "schedule", "seed", "epoch", "lr", "noise", "eval_set", "loss", "accuracy"]
-
-
 
 
 def per_example_loss_and_correct(output: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -296,22 +293,23 @@ def _schedule(cfg: Mapping[str, Any]) -> PiecewiseConstant:
     return PiecewiseConstant(float(cfg["initial"]), tuple(cfg["milestones"]), tuple(cfg["factors"]))
 
 
-def save_torch(obj: Any, path: str | os.PathLike) -> None:
+def save_torch(obj: Any, path: str | os.PathLike, durable: bool = True) -> None:
     """``torch.save(obj)`` to ``path`` atomically, byte-identical for equal ``obj``.
 
     ``torch.save`` to a file names the archive inside after the file (here a
     random temporary name); serialising to a buffer first gives the fixed name
     ``archive``, so a resumed run's ``model.pt`` equals an uninterrupted one's
-    byte for byte.
+    byte for byte. ``durable``: :func:`lrorder.fileio.atomic_path`.
     """
     buffer = io.BytesIO()
     torch.save(obj, buffer)
-    fileio.write_bytes(path, buffer.getvalue())
+    fileio.write_bytes(path, buffer.getvalue(), durable)
 
 
 #: Value of a checkpoint's ``"format"`` key; a file without it is not a checkpoint of this module.
-#: v2 added ``threads`` and ``segments``; a v1 checkpoint (no thread count) is set aside like a foreign file.
-CHECKPOINT_FORMAT = "lrorder.train checkpoint v2"
+#: v2 added ``threads`` and ``segments``; v3 packs the metric rows as columns (``metrics``,
+#: :mod:`lrorder.metric_rows`). An older checkpoint is set aside like a foreign file.
+CHECKPOINT_FORMAT = "lrorder.train checkpoint v3"
 
 #: Keys of a segment of a run (``run.json``'s ``segments``, a checkpoint's ``segments``).
 SEGMENT_KEYS = ("from_epoch", "to_epoch", "threads", "host", "slurm_job_id")
@@ -327,7 +325,8 @@ def checkpoint_state(config_hash: str, epoch: int, model: nn.Module, optimizer: 
     is saved: every draw is a function of ``(seed, stream, epoch)``.
     ``threads`` is the torch thread count the run trains with (a resumed run
     keeps it: :func:`resume_threads`); ``segments`` the run's segments so far,
-    the last one ending at ``epoch`` (dicts with :data:`SEGMENT_KEYS`).
+    the last one ending at ``epoch`` (dicts with :data:`SEGMENT_KEYS`);
+    ``metrics`` the metric rows so far, packed (:func:`lrorder.metric_rows.pack`).
     """
     return {
         "format": CHECKPOINT_FORMAT,
@@ -337,7 +336,7 @@ def checkpoint_state(config_hash: str, epoch: int, model: nn.Module, optimizer: 
         "segments": [dict(segment) for segment in segments],
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
-        "rows": [dict(row) for row in rows],
+        "metrics": metric_rows.pack(rows),
     }
 
 
@@ -375,7 +374,7 @@ def _checkpoint_problem(state: Any) -> str | None:
         return f"a {type(state).__name__}, not a dict"
     if state.get("format") != CHECKPOINT_FORMAT:
         return "format marker missing" if "format" not in state else f"format {state['format']!r}"
-    missing = {"config_hash", "epoch", "threads", "segments", "model", "optimizer", "rows"} - state.keys()
+    missing = {"config_hash", "epoch", "threads", "segments", "model", "optimizer", "metrics"} - state.keys()
     if missing:
         return f"keys missing: {', '.join(sorted(missing))}"
     if not isinstance(state["config_hash"], str):
@@ -396,12 +395,13 @@ def _checkpoint_problem(state: Any) -> str | None:
     if not (isinstance(optimizer, dict) and isinstance(optimizer.get("state"), dict)
             and isinstance(optimizer.get("param_groups"), list)):
         return "optimizer is not an optimizer state dict"
-    rows = state["rows"]
-    if not isinstance(rows, list) or not all(isinstance(row, dict) and set(row) == set(METRIC_COLUMNS)
-                                             for row in rows):
-        return "rows are not metric rows"
-    if rows and rows[-1]["epoch"] != state["epoch"]:
-        return f"rows end at epoch {rows[-1]['epoch']!r}, not {state['epoch']}"
+    metrics = state["metrics"]
+    packed = metric_rows.problem(metrics)
+    if packed is not None:
+        return f"metrics: {packed}"
+    last = metrics["epoch"][-1].item() if len(metrics["epoch"]) else None
+    if last is not None and last != state["epoch"]:
+        return f"metrics end at epoch {last}, not {state['epoch']}"
     return None
 
 
@@ -579,7 +579,7 @@ def train(
                       f"(a run keeps its thread count)", file=sys.stderr, flush=True)
         if log is not None:
             log(f"resuming from the checkpoint of epoch {state['epoch']}: {checkpoint}")
-        rows = state["rows"]
+        rows = metric_rows.unpack(state["metrics"])
         start_epoch = state["epoch"] + 1
         past = [dict(segment) for segment in state["segments"]]
     resumed_from = start_epoch - 1
@@ -650,8 +650,10 @@ def train(
         nonfinite = nonfinite_losses([row for row in rows if row["epoch"] == epoch])
         diverged = bool(nonfinite)
         if checkpoint is not None and not diverged:
+            # not flushed to the disk (durable=False: an fsync per epoch was about a fifth of a synthetic
+            # run): a checkpoint a machine crash garbles is set aside on reading, and the run starts over
             save_torch(checkpoint_state(config_hash, epoch, model, optimizer, rows, use_threads, [*past, segment]),
-                       checkpoint)
+                       checkpoint, durable=False)
         if log is not None:
             log(epoch_line([row for row in rows if row["epoch"] == epoch], int(training["epochs"])))
         if diverged:
