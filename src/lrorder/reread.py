@@ -36,7 +36,7 @@ from typing import Any, Mapping, Sequence
 import pandas as pd
 import yaml
 
-from lrorder import claims, plan
+from lrorder import claims, fileio, plan
 from lrorder.errors import ConfigError, DataError
 
 COLUMNS = ("end", "claim", "n_seeds", "mean", "ci_low", "ci_high", "verdict", "subset_verdicts")
@@ -144,10 +144,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         if args.study not in config["studies"]:
             raise ConfigError(f"--study: {args.study!r} is not a study of the config "
                               f"(have: {', '.join(config['studies'])})")
-        try:
-            metrics = pd.read_csv(args.metrics)
-        except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
-            raise DataError(f"{args.metrics}: cannot read it as a metrics CSV ({err.__class__.__name__})") from None
+        metrics = fileio.read_csv(args.metrics, "metrics")
         if "epoch" not in metrics or "seed" not in metrics:
             raise DataError(f"{args.metrics}: expected the columns of aggregate/<study>/metrics.csv")
         table = reread(metrics, config, args.study, args.ends, args.subset_size)
