@@ -71,6 +71,7 @@ EPOCHS = np.array([1, 2, 3, 4])
     [
         ("mean", {}, (0.5, False)),
         ("median", {}, (0.45, False)),
+        ("max", {}, (0.9, False)),  # the peak at epoch 3, whatever the dip after it
         # trapezoids (0.2+0.4)/2 + (0.4+0.9)/2 + (0.9+0.5)/2 = 1.65, over hi - lo = 3
         ("auc", {}, (0.55, False)),
         ("first_passage", {"threshold": 0.8}, (3.0, False)),
@@ -168,6 +169,34 @@ def test_auc_and_median_through_check_claims() -> None:
     med = one(df, spec(summary="median", window=[1, 3], a="small_lr", b="large_lr"))
     assert med["mean"] == pytest.approx(0.4)
     assert med["verdict"] == "reproduced"  # zero spread above 0: p = 0
+
+
+def test_max_through_check_claims_reads_the_peak_not_the_swing() -> None:
+    # small swings 0.4 -> 0.9 -> 0.5 (mean 0.6, peak 0.9 - 0.01 seed); large climbs to 0.5 (peak 0.5)
+    curves = {("small_lr", s): {"test": [0.4, 0.9 - 0.01 * s, 0.5]} for s in range(3)}
+    curves |= {("large_lr", s): {"test": [0.1, 0.3, 0.5]} for s in range(3)}
+    row = one(metrics(curves), spec(summary="max", window=[1, 3], a="small_lr", b="large_lr"))
+    assert row["mean"] == pytest.approx(0.39)  # (0.9 + 0.89 + 0.88) / 3 - 0.5
+    assert row["statistic"] == "highest test accuracy over epochs 1-3: small_lr - large_lr > 0"
+
+
+def test_claim_reads_only_its_seeds() -> None:
+    # seeds 0-2 full runs (epochs 1-3), seeds 3-4 stop at epoch 2: a claim over epochs 1-2 reads all five,
+    # one over epochs 2-3 only the full runs
+    curves = {(sch, s): {"test": [0.5, v + 0.01 * s, v]} for sch, v in (("large_lr", 0.8), ("small_lr", 0.6))
+              for s in range(3)}
+    curves |= {(sch, s): {"test": [0.5, v + 0.01 * s]} for sch, v in (("large_lr", 0.8), ("small_lr", 0.6))
+               for s in (3, 4)}
+    df = metrics(curves)
+    early = one(df, spec(window=[1, 2], seeds=[0, 1, 2, 3, 4]))
+    late = one(df, spec(window=[2, 3], seeds=[0, 1, 2]))
+    assert (early["n_seeds"], late["n_seeds"]) == (5, 3)
+    assert early["mean"] == pytest.approx(0.1) and late["mean"] == pytest.approx(0.2)
+    with pytest.raises(ConfigError, match="window \[2, 3\] is not covered by schedule large_lr seed 3"):
+        one(df, spec(window=[2, 3]))  # without seeds: every seed of the table
+    with pytest.raises(ConfigError, match="claim c: no run of schedule large_lr for seed 7 in the metrics "
+                                          "\(the claim reads seeds 0, 7\)"):
+        one(df, spec(window=[1, 2], seeds=[0, 7]))
 
 
 def test_first_passage_with_censoring() -> None:

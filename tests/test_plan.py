@@ -9,6 +9,7 @@ filled (``snakemake.utils.validate``, absolute schema path).
 from __future__ import annotations
 
 import copy
+import re
 
 import pytest
 from jsonschema.exceptions import ValidationError
@@ -171,7 +172,7 @@ def test_claim_specs(smoke: dict) -> None:
     assert a == {"id": "5a", "description": a["description"], "eval_set": "test_q_only_two_step", "summary": "auc",
                  "window": [1, 6], "contrast": "difference", "a": "small_lr", "b": "large_lr",
                  "direction": "greater", "min_effect": 0.05, "scale": "absolute", "test": "t",
-                 "alpha": 0.05, "min_seeds": 3}
+                 "alpha": 0.05, "min_seeds": 3, "seeds": [0, 1]}
     assert (b["summary"], b["a"], b["b"], b["eval_set"], b["window"]) == (
         "mean", "large_lr", "small_lr", "test_p_only", [5, 6])  # smoke: [end-1, end] of 6 epochs
     assert (c["contrast"], c["a"], c["b"], c["reference"], c["fraction"], c["window"]) == (
@@ -193,7 +194,13 @@ def test_default_claims_resolve_on_the_default_study(default: dict) -> None:
         "first_passage", 0.7, "large_lr", "small_lr")
     assert (patch["3c"]["contrast"], patch["3c"]["a"], patch["3c"]["level"], patch["3c"]["direction"]) == (
         "level", "small_lr", 0.8, "greater")
-    assert (patch["3d"]["a"], patch["3d"]["level"], patch["3d"]["direction"]) == ("large_lr", 0.3, "less")
+    assert (patch["3b"]["summary"], patch["3b"]["a"], patch["3b"]["b"]) == ("max", "small_lr", "large_lr")
+    assert (patch["3d"]["a"], patch["3d"]["level"], patch["3d"]["direction"]) == ("large_lr", 0.2, "less")
+    # the claims read before the anneal (window ending at 14) also read the pre-anneal seeds
+    seeds, extra = default["studies"]["patch"]["seeds"], default["studies"]["patch"]["pre_anneal_seeds"]
+    assert extra and not set(seeds) & set(extra)
+    assert {cid: spec["seeds"] for cid, spec in patch.items()} == {
+        "2": seeds, "3a": seeds, "3b": seeds + extra, "3c": seeds + extra, "3d": seeds + extra, "4": seeds}
     assert (patch["4"]["a"], patch["4"]["reference"]) == ("act_noise", "large_lr")
 
 
@@ -214,6 +221,46 @@ def test_schema_claim_rules_agree_with_the_claims_module() -> None:
     assert record["properties"]["summary"]["enum"] == list(claims.SUMMARIES)
     assert record["properties"]["contrast"]["enum"] == list(claims.CONTRASTS)
     assert set(schema["$defs"]["default_claims"]) - {"description"} == set(plan.STUDY_KINDS.values())
+
+
+# --------------------------------------------------------------------------- pre-anneal seeds
+
+
+def pre_anneal(seeds=(0, 1), extra=(2, 3), **study) -> dict:
+    """The smoke config with the patch study's seeds and pre-anneal seeds set (anneal at epoch 3 of 4)."""
+    return load_config({"studies": {"patch": {"seeds": list(seeds), "pre_anneal_seeds": list(extra), **study}}})
+
+
+def test_pre_anneal_runs_train_the_schedules_their_claims_read_up_to_the_anneal() -> None:
+    config = pre_anneal()
+    assert plan.study_runs(config, "patch") == [(s, seed) for s in ("large_lr", "small_lr", "act_noise")
+                                                for seed in (0, 1)]
+    # claims 3b-3d (window [1, 2], before the anneal at 3) read large_lr and small_lr; act_noise only
+    # appears in claim 4, after the anneal
+    assert plan.pre_anneal_schedules(config, "patch") == ["large_lr", "small_lr"]
+    assert plan.pre_anneal_runs(config, "patch") == [("large_lr", 2), ("large_lr", 3), ("small_lr", 2),
+                                                     ("small_lr", 3)]
+    assert plan.run_config(config, "patch", "small_lr", 2)["training"]["epochs"] == 2
+    assert plan.run_config(config, "patch", "small_lr", 1)["training"]["epochs"] == 4
+    specs = {s["id"]: s["seeds"] for s in plan.claim_specs(config, "patch")}
+    assert specs == {"2": [0, 1], "3a": [0, 1], "3b": [0, 1, 2, 3], "3c": [0, 1, 2, 3], "3d": [0, 1, 2, 3],
+                     "4": [0, 1]}
+    smoke = load_config()
+    assert plan.pre_anneal_runs(smoke, "clean") == [] and plan.pre_anneal_schedules(smoke, "clean") == []
+
+
+@pytest.mark.parametrize("override, message", [
+    ({"extra": (1, 2)}, "studies.patch.pre_anneal_seeds: seed 1 is also in studies.patch.seeds; expected disjoint"),
+    ({"roles": {"large": "small_lr", "small": "large_lr", "noise": None},
+      "claims": {cid: {"window": [1, 2]} for cid in ("3b", "3c", "3d")}},
+     "studies.patch.pre_anneal_seeds: schedule 'small_lr' (roles.large) never anneals"),
+    ({"claims": {"3b": None, "3c": None, "3d": None}},
+     "studies.patch.pre_anneal_seeds: no claim of the study has a window ending before the first anneal (epoch 3)"),
+])
+def test_pre_anneal_seeds_errors_name_the_key(override: dict, message: str) -> None:
+    config = pre_anneal(**override)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        plan.check_config(config)
 
 
 def test_claim_override_merges_field_by_field() -> None:

@@ -148,6 +148,16 @@ def test_train_on_patched_images_is_deterministic(image_dirs) -> None:
     assert first["accuracy"].between(0, 1).all()
 
 
+def test_run_stopped_before_the_anneal_repeats_the_full_runs_first_epochs(image_dirs) -> None:
+    # A pre-anneal seed's run (lrorder.plan.run_config: epochs = anneal - 1) stands in for the first
+    # epochs of a full run of that seed: the claims read both kinds of run as one sample.
+    data = load_images(image_dirs[0], CPU, seed=0, patch_dir=image_dirs[1])
+    full, _, _ = train.train(run_config("patch", epochs=3), data, CPU)
+    short, _, _ = train.train(run_config("patch", epochs=1), data, CPU)
+    assert list(short["epoch"].unique()) == [1]
+    pd.testing.assert_frame_equal(short, full[full["epoch"] == 1].reset_index(drop=True), check_exact=True)
+
+
 @pytest.mark.parametrize("channels_last", [False, True])
 def test_eval_batch_size_changes_no_image_metric(image_dirs, channels_last: bool) -> None:
     # The default study evaluates its CNN in batches of 128 instead of 1,024 (3x faster on the CPU);

@@ -2,7 +2,7 @@
 
 Usage::
 
-    python -m lrorder.claims check --metrics ALL.csv --study NAME --spec JSON --out CLAIMS.csv
+    python -m lrorder.claims check --metrics ALL.csv [ALL.csv ...] --study NAME --spec JSON --out CLAIMS.csv
     python -m lrorder.claims collect CLAIMS.csv [CLAIMS.csv ...] --out ALL_CLAIMS.csv
 
 The claims are those of the paper, section 4. What expresses a claim for a
@@ -15,6 +15,8 @@ none is written by hand.
 
 Per claim (:func:`check_claims`):
 
+0. the claim reads the runs of its ``seeds`` (:func:`claim_rows`; every
+   seed of the metrics when the spec names none);
 1. each run's accuracy on ``eval_set`` over the epochs ``window`` becomes one
    number (:func:`run_summary`);
 2. per seed, the runs of the schedules in roles ``a``, ``b``, ``reference``
@@ -54,10 +56,10 @@ CLAIM_COLUMNS: tuple[str, ...] = (
     "window_lo", "window_hi", "n_seeds", "n_censored", "n_diverged", "mean", "std", "ci_low", "ci_high",
     "estimate", "min_effect", "p_value", "p_holm", "p_below", "p_below_holm", "alpha", "verdict",
 )
-SUMMARIES: tuple[str, ...] = ("mean", "median", "auc", "first_passage")
+SUMMARIES: tuple[str, ...] = ("mean", "median", "max", "auc", "first_passage")
 CONTRASTS: tuple[str, ...] = ("difference", "level", "ratio")
 #: Summaries in accuracy units (``scale: relative_error`` needs one).
-ACCURACY_SUMMARIES: tuple[str, ...] = ("mean", "median", "auc")
+ACCURACY_SUMMARIES: tuple[str, ...] = ("mean", "median", "max", "auc")
 
 _NOT = {"not": {}}  # a key that must be absent
 _SCHEDULE = {"type": "string", "minLength": 1}
@@ -78,7 +80,7 @@ CLAIM_RULES: list[dict[str, Any]] = [
     {"description": "contrast ratio needs b, reference and fraction (no level)",
      "if": {"properties": {"contrast": {"const": "ratio"}}, "required": ["contrast"]},
      "then": {"required": ["b", "reference", "fraction"], "properties": {"level": _NOT}}},
-    {"description": "scale relative_error: only with contrast difference and an accuracy summary (mean, median, auc)",
+    {"description": "scale relative_error: only with contrast difference and an accuracy summary (mean, median, max, auc)",
      "if": {"properties": {"scale": {"const": "relative_error"}}, "required": ["scale"]},
      "then": {"properties": {"contrast": {"const": "difference"}, "summary": {"enum": list(ACCURACY_SUMMARIES)}}}},
 ]
@@ -86,7 +88,9 @@ CLAIM_RULES: list[dict[str, Any]] = [
 #: JSON Schema of one resolved claim spec (an element of ``--spec``): the
 #: config's claim record (``$defs/claim`` in the config schema) with schedule
 #: names in ``a``/``b``/``reference``, integer epochs in ``window``, every
-#: default filled, plus ``id`` and the study's ``alpha`` and ``min_seeds``.
+#: default filled, plus ``id``, the study's ``alpha`` and ``min_seeds``, and
+#: optionally ``seeds``: the run seeds the claim reads (absent: every seed of
+#: the metrics).
 SPEC_SCHEMA: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
@@ -111,6 +115,7 @@ SPEC_SCHEMA: dict[str, Any] = {
         "test": {"enum": ["t", "wilcoxon"]},
         "alpha": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 0.5},
         "min_seeds": {"type": "integer", "minimum": 2},
+        "seeds": {"type": "array", "minItems": 1, "uniqueItems": True, "items": {"type": "integer", "minimum": 0}},
     },
     "allOf": CLAIM_RULES,
 }
@@ -178,7 +183,9 @@ def run_summary(accuracy: np.ndarray, epochs: np.ndarray, spec: Mapping[str, Any
     Returns:
         ``(value, censored)``. ``summary``:
 
-        - ``mean``, ``median``: of the per-epoch accuracies (accuracy units);
+        - ``mean``, ``median``, ``max``: of the per-epoch accuracies (accuracy
+          units); ``max`` is the peak the run reached in the window, which
+          the epochs it swings down from do not lower;
         - ``auc``: trapezoidal area under accuracy vs epoch divided by
           ``hi - lo``, a time-averaged accuracy (accuracy units); for
           ``lo == hi`` the accuracy at that epoch;
@@ -200,6 +207,8 @@ def run_summary(accuracy: np.ndarray, epochs: np.ndarray, spec: Mapping[str, Any
         return float(np.mean(accuracy)), False
     if summary == "median":
         return float(np.median(accuracy)), False
+    if summary == "max":
+        return float(np.max(accuracy)), False
     lo, hi = spec["window"]
     if summary == "auc":
         if lo == hi:
@@ -320,6 +329,7 @@ def statistic_text(spec: Mapping[str, Any]) -> str:
     summary = {
         "mean": f"mean {es} accuracy over epochs {lo}-{hi}",
         "median": f"median {es} accuracy over epochs {lo}-{hi}",
+        "max": f"highest {es} accuracy over epochs {lo}-{hi}",
         "auc": f"area under {es} accuracy over epochs {lo}-{hi} / {hi - lo}" if hi > lo
         else f"{es} accuracy at epoch {lo}",
         "first_passage": f"first epoch in {lo}-{hi} with {es} accuracy >= {spec.get('threshold', 0):g} "
@@ -358,6 +368,30 @@ def _check_names(df: pd.DataFrame, spec: Mapping[str, Any], study: str) -> None:
             raise ConfigError(f"claim {cid}: eval_set {spec['eval_set']!r} not in the metrics of schedule {s}")
 
 
+def claim_rows(df: pd.DataFrame, spec: Mapping[str, Any]) -> pd.DataFrame:
+    """The rows of ``df`` a claim reads: those of the seeds in ``spec["seeds"]`` (all rows without the key).
+
+    A study with ``pre_anneal_seeds`` has runs that end before its first
+    anneal; the workflow's specs name the seeds each claim reads
+    (:func:`lrorder.plan.claim_specs`), so a claim never reads a seed by
+    accident.
+
+    Raises:
+        ConfigError: a named seed has no run of a schedule the claim uses.
+    """
+    if "seeds" not in spec:
+        return df
+    rows = df[df["seed"].isin(spec["seeds"])]
+    for role in ("a", "b", "reference"):
+        if role in spec:
+            have = set(rows.loc[rows["schedule"] == spec[role], "seed"])
+            missing = [seed for seed in spec["seeds"] if seed not in have]
+            if missing:
+                raise ConfigError(f"claim {spec['id']}: no run of schedule {spec[role]} for seed {missing[0]} in the "
+                                  f"metrics (the claim reads seeds {', '.join(map(str, spec['seeds']))})")
+    return rows
+
+
 def check_claim(df: pd.DataFrame, spec: Mapping[str, Any], study: str) -> dict[str, Any]:
     """Evaluate one validated claim spec before the Holm correction.
 
@@ -366,6 +400,7 @@ def check_claim(df: pd.DataFrame, spec: Mapping[str, Any], study: str) -> dict[s
         and ``verdict`` still unset (see :func:`check_claims`).
     """
     _check_names(df, spec, study)
+    df = claim_rows(df, spec)
     values, n_censored, n_diverged, estimate = per_seed_values(df, spec)
     eff = effect_tests(values.to_numpy(), float(spec["min_effect"]), float(spec["alpha"]), spec["test"])
     lo, hi = spec["window"]
@@ -412,8 +447,9 @@ def check_claims(df: pd.DataFrame, specs: Sequence[dict[str, Any]], study: str) 
 
     Raises:
         ConfigError: a spec is invalid, names a schedule or eval_set absent
-            from the study's metrics, or a window some run does not cover;
-            or no row has this study; or two specs share an id.
+            from the study's metrics, a seed without a run of one of its
+            schedules (:func:`claim_rows`), or a window some run it reads
+            does not cover; or no row has this study; or two specs share an id.
     """
     if not isinstance(specs, (list, tuple)):
         raise ConfigError(f"--spec: expected a JSON list of claim objects, got {type(specs).__name__}")
@@ -466,7 +502,9 @@ def main(argv: Sequence[str] | None = None) -> None:
                                      description="Check the paper's claims across seeds.")
     sub = parser.add_subparsers(dest="command", required=True)
     p_check = sub.add_parser("check", help="evaluate claim specs on one study's metrics")
-    p_check.add_argument("--metrics", required=True, metavar="ALL.csv", help="aggregated tidy metrics")
+    p_check.add_argument("--metrics", required=True, nargs="+", metavar="ALL.csv",
+                         help="aggregated tidy metrics (several files: their runs together, e.g. a study's "
+                              "aggregate and its pre_anneal aggregate)")
     p_check.add_argument("--study", required=True, metavar="NAME")
     p_check.add_argument("--spec", required=True, metavar="JSON", help="JSON list of resolved claim specs")
     p_check.add_argument("--out", required=True, metavar="CLAIMS.csv")
@@ -477,7 +515,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     if args.command == "check":
         specs = cli.parse_json_arg(args.spec, "--spec")
-        table = check_claims(load_runs([args.metrics]), specs, args.study)
+        table = check_claims(load_runs(args.metrics), specs, args.study)
     else:
         table = collect(args.claims)
     with atomic_path(args.out) as tmp:

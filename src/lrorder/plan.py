@@ -478,6 +478,27 @@ def check_config(config: Mapping[str, Any]) -> None:
     check_dataset_limits(config)
     for study in config["studies"]:
         claim_specs(config, study)
+        _check_pre_anneal_seeds(config, study)
+
+
+def _check_pre_anneal_seeds(config: Mapping[str, Any], study: str) -> None:
+    """``pre_anneal_seeds`` are disjoint from ``seeds``, and some claim reads them before an anneal at epoch >= 2."""
+    extra = pre_anneal_seeds(config, study)
+    if not extra:
+        return
+    key = f"studies.{study}.pre_anneal_seeds"
+    both = [seed for seed in extra if seed in config["studies"][study]["seeds"]]
+    if both:
+        raise ConfigError(f"{key}: seed {both[0]} is also in studies.{study}.seeds; expected disjoint lists")
+    anneal = anneal_epoch(config, study)
+    if anneal is None or anneal < 2:
+        large = config["studies"][study]["roles"]["large"]
+        when = "never anneals" if anneal is None else "anneals at epoch 1"
+        raise ConfigError(f"{key}: schedule {large!r} (roles.large) {when}, so no run can stop before its first "
+                          f"anneal; set it to []")
+    if not pre_anneal_schedules(config, study):
+        raise ConfigError(f"{key}: no claim of the study has a window ending before the first anneal (epoch "
+                          f"{anneal}), so none would read these seeds; set it to []")
 
 
 def _check_roles(study: str, roles: Mapping[str, Any], names: list[str]) -> None:
@@ -540,18 +561,56 @@ def patch_params(config: Mapping[str, Any], study: str) -> dict[str, Any]:
     return canonical_config(config)["studies"][study]["patch"]
 
 
+def pre_anneal_seeds(config: Mapping[str, Any], study: str) -> list[int]:
+    """``studies.<study>.pre_anneal_seeds``: seeds whose runs stop before the first anneal ([] if unset)."""
+    return [int(seed) for seed in config["studies"][study].get("pre_anneal_seeds") or []]
+
+
+def pre_anneal_schedules(config: Mapping[str, Any], study: str) -> list[str]:
+    """Schedules that the pre-anneal seeds train: those read by a claim whose window ends before the first anneal.
+
+    Returns:
+        Schedule names in the study's order; [] when the study has no
+        ``pre_anneal_seeds``.
+    """
+    if not pre_anneal_seeds(config, study):
+        return []
+    anneal = anneal_epoch(config, study)
+    read = {spec[key] for spec in claim_specs(config, study) if anneal is not None and spec["window"][1] < anneal
+            for key in ROLE_KEYS if key in spec}
+    return [name for name in config["studies"][study]["schedules"] if name in read]
+
+
+def study_runs(config: Mapping[str, Any], study: str) -> list[tuple[str, int]]:
+    """``(schedule, seed)`` of every full-length run of a study: each schedule x ``seeds``."""
+    study_cfg = config["studies"][study]
+    return [(schedule, int(seed)) for schedule in study_cfg["schedules"] for seed in study_cfg["seeds"]]
+
+
+def pre_anneal_runs(config: Mapping[str, Any], study: str) -> list[tuple[str, int]]:
+    """``(schedule, seed)`` of every run that stops before the first anneal (:func:`pre_anneal_schedules` x
+    ``pre_anneal_seeds``); [] for a study without pre-anneal seeds."""
+    return [(schedule, seed) for schedule in pre_anneal_schedules(config, study)
+            for seed in pre_anneal_seeds(config, study)]
+
+
 def run_config(config: Mapping[str, Any], study: str, schedule: str, seed: int) -> dict[str, Any]:
     """The resolved config of one run: everything the training step depends on.
 
     A run is rerun exactly when this changes (it is the training rule's
     ``params``), so it holds only what affects the run, with one spelling
     per number (:func:`canonical_config`: ``momentum: 0`` and ``0.0`` give
-    the same run config).
+    the same run config). A run of a pre-anneal seed (:func:`pre_anneal_seeds`)
+    trains ``anneal - 1`` epochs (:func:`anneal_epoch`): the epochs of a
+    full run before its first anneal, the same epoch for epoch.
     """
     config = canonical_config(config)
     study_cfg = config["studies"][study]
     if schedule not in study_cfg["schedules"]:
         raise ConfigError(f"studies.{study}.schedules: no schedule named {schedule!r}")
+    training = copy.deepcopy(dict(study_cfg["training"]))
+    if int(seed) in pre_anneal_seeds(config, study):
+        training["epochs"] = anneal_epoch(config, study) - 1
     model = {key: copy.deepcopy(value) for key, value in study_cfg["model"].items()
              if key in MODEL_KEYS[study_cfg["model"]["name"]]}
     if STUDY_KINDS[study] == "synthetic":
@@ -562,7 +621,7 @@ def run_config(config: Mapping[str, Any], study: str, schedule: str, seed: int) 
         "schedule": schedule,
         "seed": int(seed),
         "model": model,
-        "training": copy.deepcopy(dict(study_cfg["training"])),
+        "training": training,
         **{part: _schedule(config, study, schedule, part).as_dict() for part in ("lr", "preact_noise", "grad_noise")},
     }
 
@@ -706,8 +765,10 @@ def claim_specs(config: Mapping[str, Any], study: str,
 
     The records of :func:`merged_claims` with roles replaced by the
     schedules of ``studies.<study>.roles`` and windows resolved to integer
-    epochs (:func:`resolve_window`), plus ``id`` and the study's
-    ``verdict.alpha`` and ``verdict.min_seeds``. A default claim that uses
+    epochs (:func:`resolve_window`), plus ``id``, the study's
+    ``verdict.alpha`` and ``verdict.min_seeds``, and ``seeds``, the run
+    seeds the claim reads: ``seeds``, plus ``pre_anneal_seeds`` when the
+    window ends before the first anneal. A default claim that uses
     the ``noise`` role is dropped when ``roles.noise`` is null; a claim the
     study adds must not use a null role.
 
@@ -728,6 +789,7 @@ def claim_specs(config: Mapping[str, Any], study: str,
     verdict = study_cfg["verdict"]
     epochs = study_cfg["training"]["epochs"]
     anneal = anneal_epoch(config, study)
+    extra = pre_anneal_seeds(config, study)
     eval_sets = ["train", *EVAL_SETS[STUDY_KINDS[study]], *two_step_sets(config, study)]
     defaults = default_claims(STUDY_KINDS[study], schema_path)
     specs = []
@@ -752,5 +814,7 @@ def claim_specs(config: Mapping[str, Any], study: str,
         spec["window"] = resolve_window(record["window"], f"{key}.window", epochs, anneal, roles["large"])
         spec["alpha"] = verdict["alpha"]
         spec["min_seeds"] = verdict["min_seeds"]
+        before_anneal = anneal is not None and spec["window"][1] < anneal
+        spec["seeds"] = [int(seed) for seed in study_cfg["seeds"]] + (extra if before_anneal else [])
         specs.append(spec)
     return specs

@@ -58,7 +58,8 @@ def truncated_claims(metrics: pd.DataFrame, config: Mapping[str, Any], study: st
         raise ConfigError(f"--ends: epoch {end} is outside the runs' epochs 1-{last}")
     shorter = copy.deepcopy(dict(config))
     shorter["studies"][study].setdefault("training", {})["epochs"] = int(end)
-    specs = plan.claim_specs(shorter, study)
+    # Every claim reads the seeds of ``metrics`` (a subset, in subset_verdicts), not the config's.
+    specs = [{k: v for k, v in spec.items() if k != "seeds"} for spec in plan.claim_specs(shorter, study)]
     return claims.check_claims(metrics[metrics["epoch"] <= end], specs, study)
 
 

@@ -25,9 +25,36 @@ rule aggregate:
         " --out-metrics {output.metrics:q} --out-summary {output.summary:q} > {log:q} 2>&1"
 
 
+# The runs of pre_anneal_seeds (which stop at the epoch before the first
+# anneal) in their own table, read by the claims only: the summaries and
+# figures stay on the study's full-length runs.
+use rule aggregate as aggregate_pre_anneal with:
+    input:
+        metrics=pre_anneal_run_metrics,
+        runs=pre_anneal_run_files,
+        code=code("aggregate"),
+    output:
+        metrics=f"{RESULTS}/aggregate/{{study}}/pre_anneal/metrics.csv",
+        summary=f"{RESULTS}/aggregate/{{study}}/pre_anneal/summary.csv",
+    params:
+        code_sha256=code_sha256("aggregate"),
+        anneal="",
+        epochs=lambda w: plan.anneal_epoch(config, w.study) - 1,
+    log:
+        f"{LOGS}/aggregate/{{study}}.pre_anneal.log",
+
+
+def claims_metrics(wildcards):
+    """The aggregated tables a study's claims read: its full-length runs, and its pre-anneal runs if any."""
+    tables = [rules.aggregate.output.metrics.format(study=wildcards.study)]
+    if plan.pre_anneal_runs(config, wildcards.study):
+        tables.append(rules.aggregate_pre_anneal.output.metrics.format(study=wildcards.study))
+    return tables
+
+
 rule claims_study:
     input:
-        metrics=rules.aggregate.output.metrics,
+        metrics=claims_metrics,
         code=code("claims"),
     output:
         claims=f"{RESULTS}/claims/{{study}}.csv",

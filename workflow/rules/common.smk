@@ -65,9 +65,13 @@ def studies():
 
 
 def study_runs(study):
-    """(schedule, seed) of every run of a study."""
-    cfg = config["studies"][study]
-    return [(schedule, seed) for schedule in cfg["schedules"] for seed in cfg["seeds"]]
+    """(schedule, seed) of every full-length run of a study."""
+    return plan.study_runs(config, study)
+
+
+def all_study_runs(study):
+    """(schedule, seed) of every run of a study: full-length, then those stopping before the first anneal."""
+    return plan.study_runs(config, study) + plan.pre_anneal_runs(config, study)
 
 
 def json_param(obj):
@@ -101,7 +105,7 @@ def all_run_files(wildcards):
     return [
         rules.train.output.run.format(study=study, schedule=schedule, seed=seed)
         for study in studies()
-        for schedule, seed in study_runs(study)
+        for schedule, seed in all_study_runs(study)
     ]
 
 
@@ -130,20 +134,20 @@ def anneal_flag(wildcards):
     return f"--anneal-epoch {epoch}" if epoch else ""
 
 
-def run_metrics(wildcards):
-    """metrics.csv of every run of the study (input of its aggregation)."""
-    return [
-        rules.train.output.metrics.format(study=wildcards.study, schedule=schedule, seed=seed)
-        for schedule, seed in study_runs(wildcards.study)
+def _run_outputs(name, runs):
+    """An input function: the training output ``name`` of each run of ``runs(study)``."""
+    return lambda wildcards: [
+        getattr(rules.train.output, name).format(study=wildcards.study, schedule=schedule, seed=seed)
+        for schedule, seed in runs(wildcards.study)
     ]
 
 
-def run_files(wildcards):
-    """run.json of every run of the study (its aggregation reads which runs diverged)."""
-    return [
-        rules.train.output.run.format(study=wildcards.study, schedule=schedule, seed=seed)
-        for schedule, seed in study_runs(wildcards.study)
-    ]
+# metrics.csv and run.json (which runs diverged) of the runs an aggregation
+# reads: the study's full-length runs, or its runs that stop before the anneal.
+run_metrics = _run_outputs("metrics", study_runs)
+run_files = _run_outputs("run", study_runs)
+pre_anneal_run_metrics = _run_outputs("metrics", lambda study: plan.pre_anneal_runs(config, study))
+pre_anneal_run_files = _run_outputs("run", lambda study: plan.pre_anneal_runs(config, study))
 
 
 def code(step):
@@ -229,7 +233,7 @@ def _run_wildcards():
     return [
         SimpleNamespace(study=study, schedule=schedule, seed=str(seed))
         for study in studies()
-        for schedule, seed in study_runs(study)
+        for schedule, seed in all_study_runs(study)
     ]
 
 
@@ -260,6 +264,8 @@ def result_files():
                 rules.figure_accuracy.output.pdf,
             )
         ]
+        if plan.pre_anneal_runs(config, study):
+            files += [path.format(study=study) for path in rules.aggregate_pre_anneal.output]
     if "patch" in config["studies"]:
         patch = config["studies"]["patch"]
         files.append(rules.patch_examples.output.pdf.format(dataset=patch["dataset"]["name"], seed=patch["seeds"][0]))
