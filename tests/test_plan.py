@@ -217,7 +217,7 @@ def test_schema_claim_rules_agree_with_the_claims_module() -> None:
     record = schema["$defs"]["claim"]
     assert record["allOf"] == claims.CLAIM_RULES
     assert set(schema["$defs"]["claim_entry"]["properties"]) == set(record["properties"])
-    assert set(claims.SPEC_SCHEMA["properties"]) == set(record["properties"]) | {"id", "alpha", "min_seeds"}
+    assert set(claims.SPEC_SCHEMA["properties"]) == set(record["properties"]) | {"id", "alpha", "min_seeds", "seeds"}
     assert record["properties"]["summary"]["enum"] == list(claims.SUMMARIES)
     assert record["properties"]["contrast"]["enum"] == list(claims.CONTRASTS)
     assert set(schema["$defs"]["default_claims"]) - {"description"} == set(plan.STUDY_KINDS.values())
@@ -333,8 +333,8 @@ CLAIM_ERRORS = {
                    "used by no other summary)"),
     "relative error on epochs": (
         {"3a": {"scale": "relative_error"}},
-        "studies.patch.claims.3a.summary: 'first_passage' is not one of ['mean', 'median', 'auc'] "
-        "(scale relative_error: only with contrast difference and an accuracy summary (mean, median, auc))"),
+        "studies.patch.claims.3a.summary: 'first_passage' is not one of ['mean', 'median', 'max', 'auc'] "
+        "(scale relative_error: only with contrast difference and an accuracy summary (mean, median, max, auc))"),
     "level with b": ({"3c": {"b": "large"}}, "studies.patch.claims.3c.b: not allowed (contrast level compares a "
                                              "with a fixed level (no b, reference or fraction))"),
     "unknown role": ({"2": {"a": "huge"}}, "studies.patch.claims.2.a: 'huge' is not one of ['large', 'small', 'noise']"),
@@ -375,7 +375,7 @@ def test_anneal_window_without_anneal_says_set_null() -> None:
         plan.check_config(config)
     assert str(exc.value) == ("studies.patch.claims.3b.window: uses anneal, but schedule 'large_lr' (roles.large) "
                               "never anneals; set studies.patch.claims.3b to null")
-    config = load_config({"studies": {"patch": {"schedules": never,
+    config = load_config({"studies": {"patch": {"schedules": never, "pre_anneal_seeds": [],
                                                 "claims": {"3b": None, "3c": None, "3d": None}}}})
     plan.check_config(config)
     assert [s["id"] for s in plan.claim_specs(config, "patch")] == ["2", "3a", "4"]
