@@ -23,13 +23,22 @@ def test_smoke_outputs(smoke_run):
     by_study = claims.groupby("study", sort=False)["claim"].apply(lambda c: list(c.astype(str))).to_dict()
     assert by_study == {"synthetic": ["5a", "5b", "4"], "clean": ["1", "2"],
                         "patch": ["2", "3a", "3b", "3c", "3d", "4"]}
-    # 2 seeds each, except that a seed whose runs never reach 3a's threshold in the smoke's few
-    # epochs (censored in both roles) says nothing and is dropped
-    passage = claims["claim"].astype(str) == "3a"
-    assert (claims.loc[~passage, "n_seeds"] == 2).all()
+    # 2 seeds each; claims 3b-3d (before the anneal) also read the pre-anneal seed 2; a seed whose
+    # runs never reach 3a's threshold in the smoke's few epochs (censored in both roles) says
+    # nothing and is dropped
+    ids = claims["claim"].astype(str)
+    passage, pre_anneal = ids == "3a", ids.isin(["3b", "3c", "3d"])
+    assert (claims.loc[~passage & ~pre_anneal, "n_seeds"] == 2).all()
+    assert (claims.loc[pre_anneal, "n_seeds"] == 3).all()
     row = claims[passage].iloc[0]
     assert row["n_seeds"] + row["n_censored"] // 2 == 2 and row["n_censored"] % 2 == 0
-    assert (claims["verdict"] == "inconclusive").all()  # 2 seeds < verdict.min_seeds
+    assert (claims.loc[~pre_anneal, "verdict"] == "inconclusive").all()  # 2 seeds < verdict.min_seeds
+    pre = pd.read_csv(results / "aggregate" / "patch" / "pre_anneal" / "metrics.csv")
+    # large_lr and small_lr of seed 2, 2 epochs (anneal at 3), train + 3 evaluation sets
+    assert sorted(set(zip(pre["schedule"], pre["seed"]))) == [("large_lr", 2), ("small_lr", 2)]
+    assert set(pre["epoch"]) == {1, 2} and len(pre) == 2 * 2 * 4
+    full = pd.read_csv(results / "aggregate" / "patch" / "metrics.csv")
+    assert set(full["seed"]) == {0, 1}  # summaries and figures read the full-length runs only
 
     metrics = pd.read_csv(results / "aggregate" / "synthetic" / "metrics.csv")
     # 3 schedules x 2 seeds x 6 epochs x (train + 4 test sets + the two-step Q-only set)

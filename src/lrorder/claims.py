@@ -295,24 +295,41 @@ def per_seed_values(df: pd.DataFrame, spec: Mapping[str, Any]) -> tuple[pd.Serie
     if len(roles) > 1:
         informative = ~censored.all(axis=1)
         paired, censored = paired[informative], censored[informative]
-    s = {r: paired[r].astype(float) for r in roles}
+    x, estimate = contrast_values({r: paired[r].to_numpy(dtype=float) for r in roles}, spec)
+    return pd.Series(x, index=paired.index, dtype=float), n_censored, n_diverged, estimate
+
+
+def contrast_values(s: Mapping[str, np.ndarray], spec: Mapping[str, Any]) -> tuple[np.ndarray, float]:
+    """The oriented per-seed values of a claim from its roles' run summaries (the rule of :func:`per_seed_values`).
+
+    Args:
+        s: role (``a``, ``b``, ``reference``, as the claim uses them) ->
+            float64 ``(n,)`` run summaries, element ``i`` of each role from
+            the same seed.
+        spec: the claim spec (``contrast``, ``scale``, ``level``, ``fraction``, ``direction``).
+
+    Returns:
+        ``(values, estimate)``: float64 ``(n,)``, positive in the claim's
+        direction; for ``ratio`` the estimate ``mean(s(a) - s(b)) /
+        mean(s(reference) - s(b))`` (NaN when that gap's mean is 0 or ``n`` is 0), else NaN.
+    """
     estimate = math.nan
     contrast = spec["contrast"]
     if contrast == "difference":
         x = s["a"] - s["b"]
         if spec["scale"] == "relative_error":
             err_b = 1.0 - s["b"]
-            x = (x / err_b.where(err_b != 0)).astype(float)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                x = np.where(err_b != 0, x / np.where(err_b != 0, err_b, 1.0), math.nan)
     elif contrast == "level":
         x = s["a"] - spec["level"]
     else:
         gain, gap = s["a"] - s["b"], s["reference"] - s["b"]
         x = gain - spec["fraction"] * gap
-        if len(paired) and gap.mean() != 0:
+        if len(gap) and gap.mean() != 0:
             estimate = float(gain.mean() / gap.mean())
-    if spec["direction"] == "less":
-        x = -x
-    return x.astype(float), n_censored, n_diverged, estimate
+    x = np.asarray(x, dtype=float)
+    return (-x if spec["direction"] == "less" else x), estimate
 
 
 def statistic_text(spec: Mapping[str, Any]) -> str:

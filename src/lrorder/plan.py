@@ -188,6 +188,36 @@ def layered_config(base: Mapping[str, Any], layers: Sequence[Mapping[str, Any]] 
     return config
 
 
+def _read_yaml(path: str | os.PathLike, flag: str) -> dict[str, Any]:
+    try:
+        loaded = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError) as err:
+        raise ConfigError(f"{flag} {path}: cannot read it as YAML ({err.__class__.__name__})") from None
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{flag} {path}: expected a YAML mapping of config keys")
+    return loaded
+
+
+def config_from_files(base: str | os.PathLike, layers: Sequence[str | os.PathLike], study: str) -> dict[str, Any]:
+    """:func:`layered_config` of YAML files, as ``snakemake --configfile LAYER ...`` builds it over ``base``.
+
+    For the command-line tools that re-read finished runs (``--base``, ``--configfile``, ``--study``).
+
+    Raises:
+        ConfigError: one line: a file that is not a YAML mapping (naming the
+            flag and file), a merged config that breaks the schema
+            (``config: ...``), or ``study`` not a study of it.
+    """
+    loaded = [_read_yaml(path, "--configfile") for path in layers]
+    try:
+        config = layered_config(_read_yaml(base, "--base"), loaded)
+    except ConfigError as err:
+        raise ConfigError(f"config: {err}") from None
+    if study not in config["studies"]:
+        raise ConfigError(f"--study: {study!r} is not a study of the config (have: {', '.join(config['studies'])})")
+    return config
+
+
 def _config_arg(key: str, argv: Sequence[str]) -> str | None:
     """The text given as ``KEY=TEXT`` after ``--config`` (``-C``) in ``argv`` (the last one), or None."""
     text, in_config = None, False

@@ -27,14 +27,11 @@ from __future__ import annotations
 import argparse
 import copy
 import itertools
-import os
 import sys
 from collections import Counter
-from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import pandas as pd
-import yaml
 
 from lrorder import claims, fileio, plan
 from lrorder.errors import ConfigError, DataError
@@ -115,16 +112,6 @@ def reread(metrics: pd.DataFrame, config: Mapping[str, Any], study: str, ends: S
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
 
-def _read_yaml(path: str | os.PathLike, flag: str) -> dict[str, Any]:
-    try:
-        loaded = yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError) as err:
-        raise ConfigError(f"{flag} {path}: cannot read it as YAML ({err.__class__.__name__})") from None
-    if not isinstance(loaded, dict):
-        raise ConfigError(f"{flag} {path}: expected a YAML mapping of config keys")
-    return loaded
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     """Command line: print :func:`reread`'s table; one line and exit 2 on bad input."""
     parser = argparse.ArgumentParser(prog="python -m lrorder.reread", description=__doc__.split("\n\n")[0])
@@ -137,14 +124,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--subset-size", type=int, metavar="K", help="also count verdicts over K-seed subsets")
     args = parser.parse_args(argv)
     try:
-        layers = [_read_yaml(f, "--configfile") for f in args.configfile]
-        try:
-            config = plan.layered_config(_read_yaml(args.base, "--base"), layers)
-        except ConfigError as err:
-            raise ConfigError(f"config: {err}") from None
-        if args.study not in config["studies"]:
-            raise ConfigError(f"--study: {args.study!r} is not a study of the config "
-                              f"(have: {', '.join(config['studies'])})")
+        config = plan.config_from_files(args.base, args.configfile, args.study)
         metrics = fileio.read_csv(args.metrics, "metrics")
         if "epoch" not in metrics or "seed" not in metrics:
             raise DataError(f"{args.metrics}: expected the columns of aggregate/<study>/metrics.csv")
