@@ -95,8 +95,8 @@ def test_image_studies_outputs(smoke_run):
 def test_provenance_table_has_one_row_per_run(smoke_run):
     results = smoke_run / "results" / "smoke"
     table = pd.read_csv(results / "provenance.tsv", sep="\t", keep_default_na=False)
-    assert len(table) == 6 + 4 + 6  # synthetic 3x2, clean 2x2, patch 3x2
-    assert table.groupby("study").size().to_dict() == {"clean": 4, "patch": 6, "synthetic": 6}
+    assert len(table) == 6 + 4 + 8  # synthetic 3x2, clean 2x2, patch 3x2 + 2 pre-anneal runs
+    assert table.groupby("study").size().to_dict() == {"clean": 4, "patch": 8, "synthetic": 6}
     for row in table.itertuples():
         info = json.loads((smoke_run / row.run_json).read_text())
         assert (row.study, row.schedule, row.seed) == (

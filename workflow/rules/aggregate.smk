@@ -44,14 +44,6 @@ use rule aggregate as aggregate_pre_anneal with:
         f"{LOGS}/aggregate/{{study}}.pre_anneal.log",
 
 
-def claims_metrics(wildcards):
-    """The aggregated tables a study's claims read: its full-length runs, and its pre-anneal runs if any."""
-    tables = [rules.aggregate.output.metrics.format(study=wildcards.study)]
-    if plan.pre_anneal_runs(config, wildcards.study):
-        tables.append(rules.aggregate_pre_anneal.output.metrics.format(study=wildcards.study))
-    return tables
-
-
 rule claims_study:
     input:
         metrics=claims_metrics,

@@ -150,6 +150,14 @@ pre_anneal_run_metrics = _run_outputs("metrics", lambda study: plan.pre_anneal_r
 pre_anneal_run_files = _run_outputs("run", lambda study: plan.pre_anneal_runs(config, study))
 
 
+def claims_metrics(wildcards):
+    """The aggregated tables a study's claims read: its full-length runs, and its pre-anneal runs if any."""
+    tables = [rules.aggregate.output.metrics.format(study=wildcards.study)]
+    if plan.pre_anneal_runs(config, wildcards.study):
+        tables.append(rules.aggregate_pre_anneal.output.metrics.format(study=wildcards.study))
+    return tables
+
+
 def code(step):
     """Source files of the package modules that decide a step's outputs."""
     return [os.path.join(CODE_DIR, module) for module in plan.STEP_MODULES[step]]
