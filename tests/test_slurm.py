@@ -106,7 +106,7 @@ def run_files(workdir):
 def test_smoke_on_slurm_equals_local_run(slurm_smoke, smoke_run):
     workdir, _ = slurm_smoke
     files = run_files(workdir)
-    assert len(files) == 2 * 16 and files == run_files(smoke_run)  # metrics.csv + model.pt of 16 runs
+    assert len(files) == 2 * 18 and files == run_files(smoke_run)  # metrics.csv + model.pt of 18 runs
     for relative in [*files, "claims.csv", "aggregate/synthetic/summary.csv", "aggregate/patch/summary.csv"]:
         slurm = (workdir / "results" / "smoke" / relative).read_bytes()
         assert slurm == (smoke_run / "results" / "smoke" / relative).read_bytes(), relative
@@ -115,7 +115,7 @@ def test_smoke_on_slurm_equals_local_run(slurm_smoke, smoke_run):
 def test_training_jobs_went_through_sbatch(slurm_smoke):
     workdir, log = slurm_smoke
     submitted = set(re.findall(r"submitted with SLURM jobid (\d+)", log))
-    assert len(submitted) == 16, log[-3000:]  # the training jobs only; the rest are local rules
+    assert len(submitted) == 18, log[-3000:]  # the training jobs only; the rest are local rules
     provenance = pd.read_csv(workdir / "results" / "smoke" / "provenance.tsv", sep="\t", dtype={"slurm_job_id": str})
     assert set(provenance["slurm_job_id"]) == submitted
     for job_id in submitted:  # the job's own SLURM log exists

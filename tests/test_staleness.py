@@ -19,10 +19,11 @@ from workflow_utils import SMOKE, planned_jobs, snakemake
 
 pytestmark = pytest.mark.workflow
 
-#: Jobs that depend on the training runs of the smoke campaign (16 runs).
+#: Jobs that depend on the training runs of the smoke campaign (16 full runs, 2 pre-anneal runs).
 TRAINING_AND_DEPENDANTS = {
-    "train": 6 + 4 + 6,
+    "train": 6 + 4 + 8,
     "aggregate": 3,
+    "aggregate_pre_anneal": 1,
     "claims_study": 3,
     "claims": 1,
     "figure_accuracy": 3,

@@ -117,7 +117,7 @@ def test_report_has_figures_tables_and_provenance(smoke_run):
     tables = smoke_run / "results" / "smoke" / "report"
     claims_page = (tables / "claims.html").read_text()
     assert "<table" in claims_page and "verdict" in claims_page and "5b" in claims_page
-    assert (tables / "provenance.html").read_text().count("<tr") == 1 + 16
+    assert (tables / "provenance.html").read_text().count("<tr") == 1 + 18
 
 
 def test_second_run_does_nothing(smoke_run):
@@ -158,14 +158,28 @@ def test_adding_a_seed_adds_only_its_runs(smoke_run):
 
 def test_adding_a_patch_seed_adds_only_its_patch_draw_and_runs(smoke_run):
     override = smoke_run / "patch_seed_add.yaml"
-    override.write_text(yaml.safe_dump({"studies": {"patch": {"seeds": [0, 1, 2]}}}))
+    override.write_text(yaml.safe_dump({"studies": {"patch": {"seeds": [0, 1, 3]}}}))
     result = snakemake(smoke_run, "-n", "-p", "--configfile", "presets/smoke.yaml", str(override))
     jobs = planned_jobs(result)
-    assert jobs.get("train") == 3 and jobs.get("patch_data") == 1
+    assert jobs.get("train") == 3 and jobs.get("patch_data") == 1 and "aggregate_pre_anneal" not in jobs
     assert not {"image_data", "synthetic_data", "patch_examples"} & set(jobs)
     out = result.stdout + result.stderr
-    assert "--seed 2 --out results/smoke/data/patch/mnist5k/seed2 " in out
-    assert out.count("--patch results/smoke/data/patch/mnist5k/seed2 ") == 3
+    assert "--seed 3 --out results/smoke/data/patch/mnist5k/seed3 " in out
+    assert out.count("--patch results/smoke/data/patch/mnist5k/seed3 ") == 3
+
+
+def test_adding_a_pre_anneal_seed_adds_its_patch_draw_and_two_short_runs(smoke_run):
+    override = smoke_run / "pre_anneal_seed_add.yaml"
+    override.write_text(yaml.safe_dump({"studies": {"patch": {"pre_anneal_seeds": [2, 3]}}}))
+    result = snakemake(smoke_run, "-n", "-p", "--configfile", "presets/smoke.yaml", str(override))
+    jobs = planned_jobs(result)
+    # large_lr and small_lr (read by claims 3b-3d), 2 epochs (anneal at 3); the full runs and their
+    # aggregate stay; the claims now read seed 3 too
+    assert (jobs.get("train"), jobs.get("patch_data"), jobs.get("aggregate_pre_anneal")) == (2, 1, 1)
+    assert not {"aggregate", "figure_accuracy", "patch_examples"} & set(jobs)
+    out = result.stdout + result.stderr
+    assert out.count("--patch results/smoke/data/patch/mnist5k/seed3 ") == 2
+    assert out.count('"epochs":2,') == 2 and out.count('"schedule":"act_noise"') == 0
 
 
 @pytest.mark.parametrize(
@@ -173,8 +187,9 @@ def test_adding_a_patch_seed_adds_only_its_patch_draw_and_runs(smoke_run):
     [
         ("figures.py", {"figure_accuracy": 3, "patch_examples": 1}, {"train", "aggregate", "claims_study"}),
         ("claims.py", {"claims_study": 3, "claims": 1}, {"train", "aggregate", "figure_accuracy"}),
-        ("train.py", {"train": 6 + 4 + 6, "aggregate": 3}, {"synthetic_data", "image_data", "patch_data"}),
-        ("data/patch.py", {"patch_data": 2, "train": 6}, {"synthetic_data", "image_data"}),
+        ("train.py", {"train": 6 + 4 + 8, "aggregate": 3, "aggregate_pre_anneal": 1},
+         {"synthetic_data", "image_data", "patch_data"}),
+        ("data/patch.py", {"patch_data": 3, "train": 8}, {"synthetic_data", "image_data"}),
         ("models/two_layer.py", {"train": 6}, {"synthetic_data", "image_data", "patch_data"}),
         ("provenance.py", {"provenance": 1, "report_table": 1}, {"train", "aggregate", "figure_accuracy"}),
         ("report_tables.py", {"report_table": 5}, {"train", "aggregate", "provenance", "claims"}),
@@ -227,11 +242,12 @@ AFTER_ONE_STUDY = {"aggregate": 1, "claims_study": 1, "claims": 1, "figure_accur
 
 def test_smoke_results_manifest_verifies(smoke_run):
     listed = json.loads((smoke_run / "results" / "smoke" / "manifest.json").read_text())["files"]
-    assert len(listed) == 3 * 16 + 5 + 3 * 5 + 2 + 2 + 5  # runs, datasets, per study, claims+provenance, examples, pages
+    # runs (16 full, 2 pre-anneal), datasets, per study, pre-anneal aggregate, claims+provenance, examples, pages
+    assert len(listed) == 3 * 18 + 6 + 3 * 5 + 2 + 2 + 2 + 5
     result = subprocess.run([sys.executable, "-m", "lrorder.verify", "smoke"], cwd=smoke_run, capture_output=True,
                             text=True)
     assert (result.returncode, result.stdout) == (0, (
-        "ok: 1 campaign, 5 dataset manifests (46 arrays), 1 results manifest (77 files); "
+        "ok: 1 campaign, 6 dataset manifests (57 arrays), 1 results manifest (91 files); "
         "every file present, every sha256 as listed\n"))
 
 
@@ -250,9 +266,9 @@ def test_changed_synthetic_array_makes_its_readers_stale(smoke_copy):
 def test_changed_image_array_makes_patch_draws_and_runs_stale(smoke_copy):
     flip_last_byte(smoke_copy / "results" / "smoke" / "data" / "images" / "mnist5k" / "test_y.npy")
     jobs = planned_jobs(snakemake(smoke_copy, *DRY_RUN))
-    assert jobs == {"patch_data": 2, "patch_examples": 1, "train": 4 + 6, "aggregate": 2, "claims_study": 2,
-                    "claims": 1, "figure_accuracy": 2, "provenance": 1, "report_table": 4, "results_manifest": 1,
-                    "all": 1}
+    assert jobs == {"patch_data": 3, "patch_examples": 1, "train": 4 + 8, "aggregate": 2, "aggregate_pre_anneal": 1,
+                    "claims_study": 2, "claims": 1, "figure_accuracy": 2, "provenance": 1, "report_table": 4,
+                    "results_manifest": 1, "all": 1}
 
 
 def test_removed_array_is_made_again(smoke_copy):

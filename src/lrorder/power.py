@@ -150,6 +150,18 @@ def verdict_agreement(metrics: pd.DataFrame, config: Mapping[str, Any], study: s
     early = [anneal is not None and spec["window"][1] < anneal for spec in specs]
     summaries = [run_summaries(metrics, spec) for spec in specs]
     rng = np.random.default_rng(rng_seed)
+    # statsmodels' Holm correction runs gc.collect() on every call (0.15 s with torch's objects on the
+    # heap; thousands of calls here): objects that exist now are frozen, so collections skip them.
+    gc.freeze()
+    try:
+        rows = _simulate(summaries, specs, early, seeds, pre, draws, rng)
+    finally:
+        gc.unfreeze()
+    return pd.DataFrame(rows, columns=list(COLUMNS))
+
+
+def _simulate(summaries: Sequence[pd.DataFrame], specs: Sequence[Mapping[str, Any]], early: Sequence[bool],
+              seeds: Sequence[int], pre: Sequence[int], draws: int, rng: np.random.Generator) -> list[dict]:
     rows = []
     for n, m in itertools.product(seeds, pre):
         sizes = [n + m if before else n for before in early]
@@ -163,7 +175,7 @@ def verdict_agreement(metrics: pd.DataFrame, config: Mapping[str, Any], study: s
                          "runs": len(s),
                          "verdicts": ", ".join(f"{label} {f:.2f}" for label, f in freq.items()),
                          "agreement": float(sum(f * f for f in freq.values()))})
-    return pd.DataFrame(rows, columns=list(COLUMNS))
+    return rows
 
 
 def _aliases(pairs: Sequence[str]) -> dict[str, str]:
@@ -205,9 +217,6 @@ def main(argv: Sequence[str] | None = None) -> None:
                 raise DataError(f"{path}: not a metrics table (no column {sorted(missing)[0]})")
         metrics = pd.concat(frames, ignore_index=True)
         metrics["schedule"] = metrics["schedule"].replace(_aliases(args.alias))
-        # statsmodels' Holm correction runs gc.collect() on every call (0.15 s with torch's objects
-        # on the heap, thousands of calls here); frozen objects are not scanned again.
-        gc.freeze()
         table = verdict_agreement(metrics, config, args.study, args.seeds, args.pre_anneal_seeds, args.draws,
                                   args.rng_seed)
     except (ConfigError, DataError) as err:

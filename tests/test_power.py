@@ -1,0 +1,92 @@
+"""Tests of lrorder.power: paired run summaries, campaign sizes per claim, verdict frequencies, CLI errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lrorder import power
+from lrorder.errors import ConfigError
+
+from configs import ROOT, load_config
+
+#: Patch-study curves at epochs 1-4 (the smoke preset anneals at 3), the same for every seed.
+CURVES = {
+    "large_lr": {"test_clean": [0.5, 0.6, 0.95, 0.95], "patch_only": [0.1, 0.1, 0.9, 0.9]},
+    "small_lr": {"test_clean": [0.6, 0.7, 0.8, 0.8], "patch_only": [0.5, 0.9, 0.9, 0.9]},
+    "act_noise": {"test_clean": [0.5, 0.6, 0.85, 0.85], "patch_only": [0.1, 0.2, 0.5, 0.5]},
+}
+
+
+def metrics(seeds=range(4), curves=CURVES, epochs: int = 4) -> pd.DataFrame:
+    rows = [{"study": "patch", "schedule": sch, "seed": seed, "epoch": e, "eval_set": es, "accuracy": acc[e - 1]}
+            for sch, sets in curves.items() for seed in seeds for es, acc in sets.items()
+            for e in range(1, epochs + 1)]
+    return pd.DataFrame(rows)
+
+
+def test_run_summaries_pair_the_seeds_that_cover_the_window() -> None:
+    spec = {"id": "3b", "eval_set": "patch_only", "summary": "max", "window": [1, 2], "a": "small_lr",
+            "b": "large_lr"}
+    df = pd.concat([metrics(), metrics(seeds=[7], curves={"large_lr": CURVES["large_lr"]})])  # seed 7: large only
+    df = pd.concat([df, metrics(seeds=[8], epochs=1)])  # seed 8 stops at epoch 1: no covering run
+    table = power.run_summaries(df, spec)
+    assert list(table.index) == [("patch", s) for s in range(4)]
+    assert table["a"].tolist() == [0.9] * 4 and table["b"].tolist() == [0.1] * 4
+    assert not table["censored"].any()
+    with pytest.raises(ConfigError, match="claim 3b: no seed has runs of small_lr, large_lr that cover epochs 3-4"):
+        power.run_summaries(metrics(epochs=2), {**spec, "window": [3, 4]})
+
+
+def test_claims_before_the_anneal_get_the_pre_anneal_seeds_too() -> None:
+    config = load_config()  # smoke: patch seeds 0-1, pre-anneal seed 2, anneal at 3
+    table = power.verdict_agreement(metrics(), config, "patch", seeds=[3], pre_anneal_seeds=[0, 4], draws=20)
+    n = table.set_index(["pre_anneal_seeds", "claim"])["n"]
+    assert n[(0, "2")] == 3 and n[(4, "2")] == 3 and n[(4, "4")] == 3 and n[(4, "3a")] == 3
+    assert n[(0, "3b")] == 3 and n[(4, "3b")] == 7 and n[(4, "3d")] == 7
+    assert (table["runs"] == 4).all()
+    # no spread between seeds: every campaign gives the same verdict
+    rows = table.set_index(["pre_anneal_seeds", "claim"])
+    for claim in ("2", "3b", "3d"):  # 0.75 relative error removed; peak 0.9 vs 0.1; mean 0.1 below 0.2
+        assert rows.loc[(4, claim), "verdicts"] == "reproduced 1.00"
+        assert rows.loc[(4, claim), "agreement"] == 1.0
+    defaults = power.verdict_agreement(metrics(), config, "patch", draws=5)
+    assert set(zip(defaults["seeds"], defaults["pre_anneal_seeds"])) == {(2, 1)}
+
+
+def test_agreement_is_the_chance_two_campaigns_agree() -> None:
+    # half the seeds show the effect, half the opposite: a 2-seed campaign of claim 3d is
+    # "reproduced" only when both seeds are below 0.2 (zero spread) ...
+    low = {"large_lr": {"test_clean": CURVES["large_lr"]["test_clean"], "patch_only": [0.1, 0.1, 0.9, 0.9]}}
+    high = {"large_lr": {"test_clean": CURVES["large_lr"]["test_clean"], "patch_only": [0.3, 0.3, 0.9, 0.9]}}
+    rest = {k: v for k, v in CURVES.items() if k != "large_lr"}
+    df = pd.concat([metrics(seeds=[0, 1], curves={**low, **rest}), metrics(seeds=[2, 3], curves={**high, **rest})])
+    config = load_config({"studies": {"patch": {"verdict": {"min_seeds": 2}}}})
+    table = power.verdict_agreement(df, config, "patch", seeds=[2], pre_anneal_seeds=[0], draws=2000, rng_seed=1)
+    row = table.set_index("claim").loc["3d"]
+    freq = dict(part.rsplit(" ", 1) for part in row["verdicts"].split(", "))
+    # ... (both low: 1/4), "not reproduced" when both are high (1/4), else inconclusive (1/2)
+    assert float(freq["reproduced"]) == pytest.approx(0.25, abs=0.04)
+    assert float(freq["not reproduced"]) == pytest.approx(0.25, abs=0.04)
+    assert row["agreement"] == pytest.approx(0.25**2 * 2 + 0.5**2, abs=0.04)
+    np.testing.assert_allclose(sum(float(f) for f in freq.values()), 1.0, atol=0.011)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--alias", "large_lr_100"], "error: --alias: expected RUN_SCHEDULE=SCHEDULE, got 'large_lr_100'"),
+    (["--seeds", "1"], "error: --seeds: expected numbers of seeds of at least 2, got [1]"),
+    (["--study", "nope"], "error: --study: 'nope' is not a study of the config"),
+])
+def test_cli_bad_input_is_one_line_and_exit_2(tmp_path, args, message) -> None:
+    path = tmp_path / "metrics.csv"
+    metrics().to_csv(path, index=False)
+    study = [] if "--study" in args else ["--study", "patch"]
+    result = subprocess.run([sys.executable, "-m", "lrorder.power", str(path), *study, "--configfile",
+                             str(ROOT / "presets" / "smoke.yaml"), "--draws", "2", *args],
+                            cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 2
+    assert result.stderr.startswith(message) and result.stderr.count("\n") == 1
