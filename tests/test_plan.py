@@ -194,7 +194,7 @@ def test_default_claims_resolve_on_the_default_study(default: dict) -> None:
         "first_passage", 0.7, "large_lr", "small_lr")
     assert (patch["3c"]["contrast"], patch["3c"]["a"], patch["3c"]["level"], patch["3c"]["direction"]) == (
         "level", "small_lr", 0.8, "greater")
-    assert (patch["3b"]["summary"], patch["3b"]["a"], patch["3b"]["b"]) == ("max", "small_lr", "large_lr")
+    assert (patch["3b"]["summary"], patch["3b"]["a"], patch["3b"]["b"]) == ("mean", "small_lr", "large_lr")
     assert (patch["3d"]["a"], patch["3d"]["level"], patch["3d"]["direction"]) == ("large_lr", 0.2, "less")
     # the claims read before the anneal (window ending at 14) also read the pre-anneal seeds
     seeds, extra = default["studies"]["patch"]["seeds"], default["studies"]["patch"]["pre_anneal_seeds"]
