@@ -85,9 +85,10 @@ def test_dry_run_plans_image_jobs_with_two_threads(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     reference = yaml.safe_load((REPO / "config.yaml").read_text())["studies"]
     runs = sum(len(reference[s]["schedules"]) * len(reference[s]["seeds"]) for s in perturbation.STUDIES)
+    runs += 2 * len(reference["patch"]["pre_anneal_seeds"])  # large_lr and small_lr, for claims 3b-3d
     jobs = planned_jobs(result)
-    assert set(jobs) <= {"image_data", "patch_data", "train", "aggregate", "claims_study"}
-    assert (jobs["train"], jobs["aggregate"], jobs["claims_study"]) == (runs, 2, 2)
+    assert set(jobs) <= {"image_data", "patch_data", "train", "aggregate", "aggregate_pre_anneal", "claims_study"}
+    assert (jobs["train"], jobs["aggregate"], jobs["aggregate_pre_anneal"], jobs["claims_study"]) == (runs, 2, 1, 2)
     train = [line for line in result.stdout.splitlines() if "python -m lrorder.train" in line]
     assert len(train) == runs and all(re.search(r" --threads 2 ", line) for line in train)
     layouts = {(re.search(r'"study":"(\w+)"', line)[1], re.search(r'"channels_last":(\w+)', line)[1]) for line in train}

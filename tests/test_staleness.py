@@ -100,7 +100,7 @@ def test_run_from_another_directory_names_the_checkout_code(smoke_run, tmp_path)
         "--configfile", str(smoke_run / "config.yaml"), str(smoke_run / "presets" / "smoke.yaml"),
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    assert planned_jobs(result)["train"] == 16
+    assert planned_jobs(result)["train"] == 18
     assert f"{smoke_run / 'src' / 'lrorder' / 'train.py'}" in result.stdout + result.stderr
 
 
