@@ -40,14 +40,13 @@ from __future__ import annotations
 import argparse
 import gc
 import itertools
-import sys
 from collections import Counter
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from lrorder import claims, fileio, plan, stats
+from lrorder import claims, cli, fileio, plan, stats
 from lrorder.aggregate import diverged_rows
 from lrorder.errors import ConfigError, DataError
 
@@ -189,7 +188,7 @@ def _aliases(pairs: Sequence[str]) -> dict[str, str]:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Command line: print :func:`verdict_agreement`'s table; one line and exit 2 on bad input."""
+    """Command line: print :func:`verdict_agreement`'s table; one line and exit 2 on bad input (:func:`lrorder.cli.run`)."""
     parser = argparse.ArgumentParser(prog="python -m lrorder.power", description=__doc__.split("\n\n")[0])
     parser.add_argument("metrics", nargs="+", metavar="METRICS.csv", help="tidy metrics of finished runs")
     parser.add_argument("--study", required=True)
@@ -206,25 +205,21 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--draws", type=int, default=2000, help="simulated campaigns per size (default: %(default)s)")
     parser.add_argument("--rng-seed", type=int, default=0)
     args = parser.parse_args(argv)
-    try:
-        config = plan.config_from_files(args.base, args.configfile, args.study)
-        if args.end is not None:
-            config["studies"][args.study]["training"]["epochs"] = args.end
-        frames = [fileio.read_csv(path, "metrics") for path in args.metrics]
-        for path, frame in zip(args.metrics, frames):
-            missing = {"study", "schedule", "seed", "epoch", "eval_set", "accuracy"} - set(frame.columns)
-            if missing:
-                raise DataError(f"{path}: not a metrics table (no column {sorted(missing)[0]})")
-        metrics = pd.concat(frames, ignore_index=True)
-        metrics["schedule"] = metrics["schedule"].replace(_aliases(args.alias))
-        table = verdict_agreement(metrics, config, args.study, args.seeds, args.pre_anneal_seeds, args.draws,
-                                  args.rng_seed)
-    except (ConfigError, DataError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
+    config = plan.config_from_files(args.base, args.configfile, args.study)
+    if args.end is not None:
+        config["studies"][args.study]["training"]["epochs"] = args.end
+    frames = [fileio.read_csv(path, "metrics") for path in args.metrics]
+    for path, frame in zip(args.metrics, frames):
+        missing = {"study", "schedule", "seed", "epoch", "eval_set", "accuracy"} - set(frame.columns)
+        if missing:
+            raise DataError(f"{path}: not a metrics table (no column {sorted(missing)[0]})")
+    metrics = pd.concat(frames, ignore_index=True)
+    metrics["schedule"] = metrics["schedule"].replace(_aliases(args.alias))
+    table = verdict_agreement(metrics, config, args.study, args.seeds, args.pre_anneal_seeds, args.draws,
+                              args.rng_seed)
     with pd.option_context("display.width", 200, "display.max_colwidth", 80, "display.float_format", "{:.3f}".format):
         print(table.to_string(index=False))
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

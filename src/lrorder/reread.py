@@ -27,13 +27,12 @@ from __future__ import annotations
 import argparse
 import copy
 import itertools
-import sys
 from collections import Counter
 from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
-from lrorder import claims, fileio, plan
+from lrorder import claims, cli, fileio, plan
 from lrorder.errors import ConfigError, DataError
 
 COLUMNS = ("end", "claim", "n_seeds", "mean", "ci_low", "ci_high", "verdict", "subset_verdicts")
@@ -113,7 +112,7 @@ def reread(metrics: pd.DataFrame, config: Mapping[str, Any], study: str, ends: S
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Command line: print :func:`reread`'s table; one line and exit 2 on bad input."""
+    """Command line: print :func:`reread`'s table; one line and exit 2 on bad input (:func:`lrorder.cli.run`)."""
     parser = argparse.ArgumentParser(prog="python -m lrorder.reread", description=__doc__.split("\n\n")[0])
     parser.add_argument("metrics", metavar="METRICS.csv", help="a study's aggregated metrics")
     parser.add_argument("--study", required=True)
@@ -123,18 +122,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--ends", nargs="+", type=int, required=True, metavar="EPOCH")
     parser.add_argument("--subset-size", type=int, metavar="K", help="also count verdicts over K-seed subsets")
     args = parser.parse_args(argv)
-    try:
-        config = plan.config_from_files(args.base, args.configfile, args.study)
-        metrics = fileio.read_csv(args.metrics, "metrics")
-        if "epoch" not in metrics or "seed" not in metrics:
-            raise DataError(f"{args.metrics}: expected the columns of aggregate/<study>/metrics.csv")
-        table = reread(metrics, config, args.study, args.ends, args.subset_size)
-    except (ConfigError, DataError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(2)
+    config = plan.config_from_files(args.base, args.configfile, args.study)
+    metrics = fileio.read_csv(args.metrics, "metrics")
+    if "epoch" not in metrics or "seed" not in metrics:
+        raise DataError(f"{args.metrics}: expected the columns of aggregate/<study>/metrics.csv")
+    table = reread(metrics, config, args.study, args.ends, args.subset_size)
     with pd.option_context("display.width", 200, "display.max_colwidth", 60, "display.float_format", "{:+.3f}".format):
         print(table.to_string(index=False))
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)
