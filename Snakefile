@@ -28,6 +28,7 @@ localrules:
     image_data,
     patch_data,
     aggregate,
+    aggregate_pre_anneal,
     claims_study,
     claims,
     figure_accuracy,

@@ -150,10 +150,27 @@ def test_gap_inside_a_run_is_an_error(write_run) -> None:
     with pytest.raises(DataError) as err:
         aggregate.load_runs([no_epoch3], epochs=4)
     assert str(err.value) == (f"{no_epoch3}: run study=synthetic schedule=small_lr seed=1 has no test row for "
-                              "epoch 3 (expected every evaluation set at every epoch 1-4)")
+                              "epoch 3 (expected train at every epoch 1-4, and every other evaluation set at each "
+                              "epoch the run scores, the last included)")
     one_set = write_run("one.csv", metrics[~((metrics["epoch"] == 2) & (metrics["eval_set"] == "test_q_only"))])
     with pytest.raises(DataError, match=r"seed=1 has no test_q_only row for epoch 2 \(expected"):
         aggregate.load_runs([one_set], epochs=4)
+
+
+def test_run_scored_at_some_epochs_is_complete(write_run) -> None:
+    """A run that scores its sets at epochs 2 and 4 only (``training.eval_every: 2``) aggregates; one that
+    lost a train row, a scored row or its last epoch's scores does not."""
+    metrics = run_metrics("small_lr", 1, {"train": [0.1, 0.2, 0.3, 0.4], "test": [0.1, 0.2, 0.3, 0.4],
+                                          "test_q_only": [0.5, 0.6, 0.7, 0.8]})
+    sparse = metrics[(metrics["eval_set"] == "train") | metrics["epoch"].isin([2, 4])]
+    loaded = aggregate.load_runs([write_run("sparse.csv", sparse)], epochs=4)
+    assert sorted(zip(loaded["eval_set"], loaded["epoch"])) == sorted(
+        [("train", e) for e in range(1, 5)] + [(name, e) for name in ("test", "test_q_only") for e in (2, 4)])
+    for dropped, name, epoch in [(("train", 3), "train", 3), (("test_q_only", 2), "test_q_only", 2),
+                                 (("test", 4), "test", 4)]:
+        cut = sparse[~((sparse["eval_set"] == dropped[0]) & (sparse["epoch"] == dropped[1]))]
+        with pytest.raises(DataError, match=rf"seed=1 has no {name} row for epoch {epoch} \(expected"):
+            aggregate.load_runs([write_run("cut.csv", cut)], epochs=4)
 
 
 def test_cli_run_cut_short_exits_with_one_line(write_run, tmp_path: Path, capsys) -> None:

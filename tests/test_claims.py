@@ -192,10 +192,10 @@ def test_claim_reads_only_its_seeds() -> None:
     late = one(df, spec(window=[2, 3], seeds=[0, 1, 2]))
     assert (early["n_seeds"], late["n_seeds"]) == (5, 3)
     assert early["mean"] == pytest.approx(0.1) and late["mean"] == pytest.approx(0.2)
-    with pytest.raises(ConfigError, match="window \[2, 3\] is not covered by schedule large_lr seed 3"):
+    with pytest.raises(ConfigError, match=r"window \[2, 3\] is not covered by schedule large_lr seed 3"):
         one(df, spec(window=[2, 3]))  # without seeds: every seed of the table
     with pytest.raises(ConfigError, match="claim c: no run of schedule large_lr for seed 7 in the metrics "
-                                          "\(the claim reads seeds 0, 7\)"):
+                                          r"\(the claim reads seeds 0, 7\)"):
         one(df, spec(window=[1, 2], seeds=[0, 7]))
 
 

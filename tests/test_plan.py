@@ -75,9 +75,11 @@ def test_run_config_contents(smoke: dict) -> None:
         "seed": 1,
         "model": {"name": "two_layer", "width": 16, "activation": "leaky_relu", "negative_slope": 0.1,
                   "split_at": None, "noise_shared_over_batch": False},
-        "training": {"epochs": 6, "batch_size": 50, "eval_batch_size": 1024, "momentum": 0.0, "nesterov": False,
-                     "weight_decay": 1e-4, "device": "cpu", "cpu_kernels": "native",
+        "training": {"epochs": 6, "batch_size": 50, "eval_batch_size": 1024, "eval_every": 4, "momentum": 0.0,
+                     "nesterov": False, "weight_decay": 1e-4, "device": "cpu", "cpu_kernels": "native",
                      "two_step_eval": ["test_q_only"]},
+        "evaluation": {"epochs": [1, 3, 4, 5, 6],  # 5a's [1, 1], before the anneal, every 4th, 5b's and 4's [5, 6]
+                       "sets": ["test", "test_p_only", "test_q_only", "test_both", "test_q_only_two_step"]},
         "lr": {"initial": 1.0, "milestones": [4], "factors": [0.05]},
         "preact_noise": {"initial": 0.0, "milestones": [], "factors": []},
         "grad_noise": {"initial": 0.0, "milestones": [], "factors": []},
@@ -93,7 +95,8 @@ def test_run_config_noise_schedule(smoke: dict) -> None:
 
 def test_run_config_has_every_key_train_needs(smoke: dict) -> None:
     rc = plan.run_config(smoke, "synthetic", "small_lr", 0)
-    for key in ("study", "kind", "schedule", "seed", "model", "training", "lr", "preact_noise", "grad_noise"):
+    for key in ("study", "kind", "schedule", "seed", "model", "training", "evaluation", "lr", "preact_noise",
+                "grad_noise"):
         assert key in rc
     assert rc["kind"] in train.KINDS
     assert set(plan.STUDY_KINDS.values()) == set(train.KINDS)
@@ -170,7 +173,7 @@ def test_claim_specs(smoke: dict) -> None:
     assert [s["id"] for s in specs] == ["5a", "5b", "4"]
     a, b, c = specs
     assert a == {"id": "5a", "description": a["description"], "eval_set": "test_q_only_two_step", "summary": "auc",
-                 "window": [1, 6], "contrast": "difference", "a": "small_lr", "b": "large_lr",
+                 "window": [1, 1], "contrast": "difference", "a": "small_lr", "b": "large_lr",
                  "direction": "greater", "min_effect": 0.05, "scale": "absolute", "test": "t",
                  "alpha": 0.05, "min_seeds": 3, "seeds": [0, 1]}
     assert (b["summary"], b["a"], b["b"], b["eval_set"], b["window"]) == (
@@ -248,6 +251,28 @@ def test_pre_anneal_runs_train_the_schedules_their_claims_read_up_to_the_anneal(
     smoke = load_config()
     assert plan.pre_anneal_runs(smoke, "clean") == [] and plan.pre_anneal_schedules(smoke, "clean") == []
 
+
+
+def test_evaluation_scores_the_claims_epochs_and_every_kth():
+    config = load_config({"studies": {"synthetic": {"training": {"epochs": 12, "eval_every": 5},
+                                                    "claims": {"5a": {"window": [2, 3]}, "5b": {"window": ["end-1", "end"]},
+                                                               "4": {"window": [7, 7]}}}}})
+    plan_ = plan.evaluation(config, "synthetic", 0)
+    assert plan_ == {"epochs": [2, 3, 5, 7, 10, 11, 12],
+                     "sets": ["test", "test_p_only", "test_q_only", "test_both", "test_q_only_two_step"]}
+    assert plan.run_config(config, "synthetic", "large_lr", 0)["evaluation"] == plan_
+    every = load_config()  # eval_every 1 (the default): every epoch
+    assert plan.evaluation(every, "clean", 1)["epochs"] == [1, 2, 3, 4]
+
+
+def test_pre_anneal_run_scores_only_its_claims_sets_and_windows():
+    config = pre_anneal(claims={"3b": {"window": [2, 2]}, "3c": {"window": [2, 2]}, "3d": {"window": [1, 1]}})
+    assert plan.evaluation(config, "patch", 2) == {"epochs": [1, 2], "sets": ["patch_only"]}
+    assert plan.evaluation(config, "patch", 0) == {"epochs": [1, 2, 3, 4],
+                                                   "sets": ["test_clean", "test_patched", "patch_only"]}
+    reads_clean = pre_anneal(claims={"3b": {"window": [1, 1], "eval_set": "test_clean"}, "3c": {"window": [1, 1]},
+                                     "3d": {"window": [1, 1]}})
+    assert plan.evaluation(reads_clean, "patch", 3) == {"epochs": [1, 2], "sets": ["test_clean", "patch_only"]}
 
 @pytest.mark.parametrize("override, message", [
     ({"extra": (1, 2)}, "studies.patch.pre_anneal_seeds: seed 1 is also in studies.patch.seeds; expected disjoint"),
@@ -697,7 +722,7 @@ def test_integer_and_float_spellings_give_the_same_params() -> None:
     assert ints["studies"]["synthetic"]["training"]["momentum"] == 0  # as YAML read it
     rc = plan.run_config(ints, "synthetic", "small_lr", 0)
     assert param(rc["training"]) == ('{"batch_size":50,"cpu_kernels":"native","device":"cpu","epochs":6,'
-                                     '"eval_batch_size":1024,'
+                                     '"eval_batch_size":1024,"eval_every":4,'
                                      '"momentum":0.0,"nesterov":false,"two_step_eval":["test_q_only"],'
                                      '"weight_decay":0.0001}')
     for study, study_cfg in ints["studies"].items():

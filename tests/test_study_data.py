@@ -158,6 +158,18 @@ def test_run_stopped_before_the_anneal_repeats_the_full_runs_first_epochs(image_
     pd.testing.assert_frame_equal(short, full[full["epoch"] == 1].reset_index(drop=True), check_exact=True)
 
 
+
+def test_pre_anneal_run_scores_only_what_its_claims_read(image_dirs) -> None:
+    # A pre-anneal run scores patch_only at the claims' window only (lrorder.plan.evaluation); with
+    # BatchNorm recalibrated before each scored epoch, the rows it keeps are bitwise a full run's.
+    data = load_images(image_dirs[0], CPU, seed=0, patch_dir=image_dirs[1])
+    full, _, _ = train.train(run_config("patch", epochs=3, bn_eval="recalibrated"), data, CPU)
+    part, _, _ = train.train({**run_config("patch", epochs=3, bn_eval="recalibrated"),
+                              "evaluation": {"epochs": [2, 3], "sets": ["patch_only"]}}, data, CPU)
+    kept = full[(full["eval_set"] == "train") | (full["epoch"].isin([2, 3]) & (full["eval_set"] == "patch_only"))]
+    pd.testing.assert_frame_equal(part, kept.reset_index(drop=True), check_exact=True)
+    assert len(part) == 3 + 2
+
 @pytest.mark.parametrize("channels_last", [False, True])
 def test_eval_batch_size_changes_no_image_metric(image_dirs, channels_last: bool) -> None:
     # The default study evaluates its CNN in batches of 128 instead of 1,024 (3x faster on the CPU);

@@ -175,6 +175,27 @@ def test_metrics_columns_and_rows(baseline) -> None:
     assert metrics.notna().all().all()
 
 
+
+def test_run_scoring_some_epochs_and_sets_trains_the_same(data: train.TrainingData) -> None:
+    # lrorder.plan.evaluation: a run scores its sets at some epochs only (eval_every, claim windows) and a
+    # pre-anneal run reports only the sets its claims read; the rows it keeps are bitwise those of a run
+    # that scores everything, two-step rows included (the model is the same at every epoch).
+    two_step = {"two_step_eval": ["test_q_only"]}
+    full, full_model, _ = train.train(run_cfg(training=two_step), data, CPU)
+    part, part_model, _ = train.train(run_cfg(training=two_step, evaluation={
+        "epochs": [2, 3], "sets": ["test_p_only", "test_q_only_two_step"]}), data, CPU)
+    kept = full[(full["eval_set"] == "train") | (full["epoch"].isin([2, 3])
+                                                 & full["eval_set"].isin(["test_p_only", "test_q_only_two_step"]))]
+    pd.testing.assert_frame_equal(part, kept.reset_index(drop=True), check_exact=True)
+    assert part["eval_set"].tolist() == ["train", "train", "test_p_only", "test_q_only_two_step",
+                                         "train", "test_p_only", "test_q_only_two_step"]
+    assert states_equal(full_model.state_dict(), part_model.state_dict())
+
+
+def test_unknown_reported_set_is_a_config_error(data: train.TrainingData) -> None:
+    with pytest.raises(ConfigError, match=r"evaluation.sets: unknown evaluation set 'patch_only' \(have: test, "):
+        train.train(run_cfg(evaluation={"epochs": [1], "sets": ["patch_only"]}), data, CPU)
+
 def test_lr_and_noise_columns_follow_schedules(baseline) -> None:
     metrics, _, _ = baseline
     per_epoch = metrics.groupby("epoch")[["lr", "noise"]].agg(set)

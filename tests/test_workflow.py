@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from lrorder import manifest
-from workflow_utils import SMOKE, planned_jobs, snakemake
+from workflow_utils import REPO, SMOKE, planned_jobs, snakemake
 
 pytestmark = pytest.mark.workflow
 
@@ -34,16 +34,19 @@ def test_smoke_outputs(smoke_run):
     assert row["n_seeds"] + row["n_censored"] // 2 == 2 and row["n_censored"] % 2 == 0
     assert (claims.loc[~pre_anneal, "verdict"] == "inconclusive").all()  # 2 seeds < verdict.min_seeds
     pre = pd.read_csv(results / "aggregate" / "patch" / "pre_anneal" / "metrics.csv")
-    # large_lr and small_lr of seed 2, 2 epochs (anneal at 3), train + 3 evaluation sets
+    # large_lr and small_lr of seed 2, 2 epochs (anneal at 3), train + patch_only, the one set claims
+    # 3b-3d read (lrorder.plan.evaluation)
     assert sorted(set(zip(pre["schedule"], pre["seed"]))) == [("large_lr", 2), ("small_lr", 2)]
-    assert set(pre["epoch"]) == {1, 2} and len(pre) == 2 * 2 * 4
+    assert set(pre["epoch"]) == {1, 2} and len(pre) == 2 * 2 * 2
+    assert set(pre["eval_set"]) == {"train", "patch_only"}
     full = pd.read_csv(results / "aggregate" / "patch" / "metrics.csv")
     assert set(full["seed"]) == {0, 1}  # summaries and figures read the full-length runs only
 
     metrics = pd.read_csv(results / "aggregate" / "synthetic" / "metrics.csv")
-    # 3 schedules x 2 seeds x 6 epochs x (train + 4 test sets + the two-step Q-only set)
-    assert len(metrics) == 3 * 2 * 6 * 6
-    assert (metrics["eval_set"] == "test_q_only_two_step").sum() == 3 * 2 * 6
+    # 3 schedules x 2 seeds x (train at 6 epochs + 4 test sets and the two-step Q-only set at the 5
+    # scored epochs: eval_every 4, 5a's window [1, 1], the epoch before the anneal, 5b's and 4's [5, 6])
+    assert len(metrics) == 3 * 2 * (6 + 5 * 5)
+    assert set(metrics.loc[metrics["eval_set"] == "test_q_only_two_step", "epoch"]) == {1, 3, 4, 5, 6}
     summary = pd.read_csv(results / "aggregate" / "synthetic" / "summary.csv")
     pre = summary[summary["statistic"] == "pre_anneal_accuracy"]
     assert set(pre["epoch"]) == {3}  # smoke anneals at epoch 4
@@ -214,6 +217,20 @@ def test_lint_is_clean(smoke_run):
     assert result.returncode == 0
     assert "Congratulations, your workflow is in a good condition!" in result.stdout + result.stderr
 
+
+
+def test_only_training_is_submitted_to_a_cluster():
+    """Every rule but ``train`` is in the Snakefile's ``localrules`` (regression: ``aggregate_pre_anneal``
+    was missing, so a SLURM campaign submitted a seconds-long aggregation as a cluster job)."""
+    from snakemake.api import SnakemakeApi
+    from snakemake.settings.types import ConfigSettings, OutputSettings, ResourceSettings
+
+    with SnakemakeApi(OutputSettings()) as api:
+        loaded = api.workflow(resource_settings=ResourceSettings(), snakefile=REPO / "Snakefile", workdir=REPO,
+                              config_settings=ConfigSettings(configfiles=[REPO / "presets" / "smoke.yaml"]))
+        workflow = loaded._workflow
+        remote = {rule.name for rule in workflow.rules} - workflow._localrules
+    assert remote == {"train"}
 
 @pytest.fixture
 def smoke_copy(smoke_run, tmp_path):

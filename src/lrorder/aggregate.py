@@ -24,7 +24,8 @@ Input (one file per training run, written by the training step): a tidy
 table with columns ``study`` (str), ``schedule`` (str), ``seed`` (int),
 ``epoch`` (int, 1-indexed), ``lr`` (float), ``noise`` (float, pre-activation
 noise std), ``eval_set`` (str), ``loss`` (float), ``accuracy`` (float in
-[0, 1]); one row per epoch and evaluation set.
+[0, 1]); a ``train`` row per epoch and one per evaluation set at each epoch
+the run scores (:func:`check_complete`).
 """
 
 from __future__ import annotations
@@ -148,7 +149,14 @@ def read_metrics(path: str | os.PathLike) -> pd.DataFrame:
 
 
 def check_complete(df: pd.DataFrame, path: str | os.PathLike) -> None:
-    """Every run of ``df`` has a row for each of its evaluation sets at every epoch from 1 to its last.
+    """Every run of ``df`` has all its rows up to its last epoch.
+
+    A run scores its evaluation sets at some epochs (``lrorder.plan.evaluation``:
+    every ``eval_every``-th, the claims' windows, the last) and records
+    ``train`` at every epoch. So: ``train`` at every epoch from 1 to the
+    run's last, and each other evaluation set of the run at every epoch
+    where any of them was scored, the last included. A run without ``train``
+    rows must have each set at every epoch from 1 to its last.
 
     Raises:
         DataError: naming the file, the run and the first missing (evaluation set, epoch).
@@ -156,13 +164,18 @@ def check_complete(df: pd.DataFrame, path: str | os.PathLike) -> None:
     for (study, schedule, seed), run in df.groupby(RUN_KEY, sort=True):
         last = int(run["epoch"].max())
         sets = list(dict.fromkeys(run["eval_set"]))
-        if len(run) == len(sets) * last:
-            continue
+        if "train" in sets:
+            scored = {*run.loc[run["eval_set"] != "train", "epoch"].astype(int), last}
+        else:
+            scored = set(range(1, last + 1))
         have = set(zip(run["eval_set"], run["epoch"]))
-        name, epoch = next((n, e) for e in range(1, last + 1) for n in sets if (n, e) not in have)
-        raise DataError(f"{path}: run study={study} schedule={schedule} seed={seed} has no {name} row for "
-                        f"epoch {epoch} (expected every evaluation set at every epoch 1-{last})")
-
+        missing = [(name, epoch) for epoch in range(1, last + 1) for name in sets
+                   if (name == "train" or epoch in scored) and (name, epoch) not in have]
+        if missing:
+            name, epoch = missing[0]
+            raise DataError(f"{path}: run study={study} schedule={schedule} seed={seed} has no {name} row for "
+                            f"epoch {epoch} (expected train at every epoch 1-{last}, and every other evaluation "
+                            "set at each epoch the run scores, the last included)")
 
 def load_runs(
     paths: Sequence[str | os.PathLike],

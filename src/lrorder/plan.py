@@ -605,10 +605,58 @@ def pre_anneal_schedules(config: Mapping[str, Any], study: str) -> list[str]:
     """
     if not pre_anneal_seeds(config, study):
         return []
-    anneal = anneal_epoch(config, study)
-    read = {spec[key] for spec in claim_specs(config, study) if anneal is not None and spec["window"][1] < anneal
-            for key in ROLE_KEYS if key in spec}
+    read = {spec[key] for spec in pre_anneal_claims(config, study) for key in ROLE_KEYS if key in spec}
     return [name for name in config["studies"][study]["schedules"] if name in read]
+
+
+def pre_anneal_claims(config: Mapping[str, Any], study: str) -> list[dict[str, Any]]:
+    """The study's claim specs (:func:`claim_specs`) whose window ends before the first anneal: the claims
+    that also read ``pre_anneal_seeds`` ([] when the large LR never anneals)."""
+    anneal = anneal_epoch(config, study)
+    return [spec for spec in claim_specs(config, study) if anneal is not None and spec["window"][1] < anneal]
+
+
+def evaluation(config: Mapping[str, Any], study: str, seed: int) -> dict[str, list]:
+    """The epochs at which a run of ``seed`` scores its evaluation sets, and the sets it reports.
+
+    A full run (a seed of ``seeds``) reports every evaluation set of its kind
+    (:data:`EVAL_SETS`, then the ``<set>_two_step`` sets of
+    ``training.two_step_eval``) at every ``training.eval_every``-th epoch,
+    at every epoch inside a claim's window, at the epoch before the first
+    anneal and at the last epoch (the epochs the summaries read). A
+    pre-anneal run (:func:`pre_anneal_seeds`) reports only the sets of the
+    claims that read it (:func:`pre_anneal_claims`), at the epochs of their
+    windows and at its last epoch. The ``train`` row (the running mean over
+    the epoch's minibatches) is recorded at every epoch either way. Training
+    does not depend on any of this (:func:`lrorder.train.train`): it decides
+    only what is scored, which in a synthetic run is most of the arithmetic
+    (``bench/README.md``, "Batched seeds").
+
+    Returns:
+        ``{"epochs": [int, ...], "sets": [str, ...]}``: 1-indexed epochs,
+        ascending; set names as in ``metrics.csv`` (``train`` not listed).
+    """
+    config = canonical_config(config)
+    study_cfg = config["studies"][study]
+    if int(seed) in pre_anneal_seeds(config, study):
+        claims = pre_anneal_claims(config, study)
+        last = anneal_epoch(config, study) - 1
+        every = None
+    else:
+        claims = claim_specs(config, study)
+        last = int(study_cfg["training"]["epochs"])
+        every = int(study_cfg["training"]["eval_every"])
+    anneal = anneal_epoch(config, study)
+    epochs = {last, *(range(every, last + 1, every) if every else ())}
+    if anneal is not None and 1 < anneal <= last + 1:
+        epochs.add(anneal - 1)  # the summaries' pre-anneal accuracy (lrorder.aggregate)
+    for spec in claims:
+        epochs.update(range(spec["window"][0], min(spec["window"][1], last) + 1))
+    reported = [*EVAL_SETS[STUDY_KINDS[study]], *two_step_sets(config, study)]
+    if every is None:
+        read = {spec["eval_set"] for spec in claims}
+        reported = [name for name in reported if name in read]
+    return {"epochs": sorted(epochs), "sets": reported}
 
 
 def study_runs(config: Mapping[str, Any], study: str) -> list[tuple[str, int]]:
@@ -633,6 +681,7 @@ def run_config(config: Mapping[str, Any], study: str, schedule: str, seed: int) 
     the same run config). A run of a pre-anneal seed (:func:`pre_anneal_seeds`)
     trains ``anneal - 1`` epochs (:func:`anneal_epoch`): the epochs of a
     full run before its first anneal, the same epoch for epoch.
+    ``evaluation`` is what the run scores (:func:`evaluation`).
     """
     config = canonical_config(config)
     study_cfg = config["studies"][study]
@@ -652,6 +701,7 @@ def run_config(config: Mapping[str, Any], study: str, schedule: str, seed: int) 
         "seed": int(seed),
         "model": model,
         "training": training,
+        "evaluation": evaluation(config, study, seed),
         **{part: _schedule(config, study, schedule, part).as_dict() for part in ("lr", "preact_noise", "grad_noise")},
     }
 
@@ -686,7 +736,7 @@ def load_schema(schema_path: str | os.PathLike = SCHEMA_PATH) -> dict[str, Any]:
 
 def default_claims(kind: str, schema_path: str | os.PathLike = SCHEMA_PATH) -> dict[str, dict[str, Any]]:
     """The default claim records of a kind of study (``$defs/default_claims/<kind>`` of the schema), in order."""
-    return load_schema(schema_path)["$defs"]["default_claims"][kind]
+    return copy.deepcopy(_load_schema(str(schema_path))["$defs"]["default_claims"][kind])
 
 
 def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:

@@ -8,8 +8,9 @@ per-epoch permutation (the style of ``KellerJordan/airbench``).
 
 Per epoch the run records, for ``eval_set = "train"``, the running mean of
 the minibatch loss and accuracy over the epoch (train mode, noise on, as the
-official code's log) and, for every evaluation set, loss and accuracy in
-eval mode (noise off). A checkpoint is written after every epoch and removed
+official code's log) and, at the epochs the run scores, loss and accuracy
+in eval mode (noise off) on each evaluation set it reports (the run's
+scoring plan, ``run_cfg["evaluation"]``: :func:`lrorder.plan.evaluation`). A checkpoint is written after every epoch and removed
 when the run completes; a restarted run resumes from it, and sets aside an
 unreadable or foreign one and starts over (:func:`train`). Every random draw
 depends only on ``(seed, stream, epoch)`` (:mod:`lrorder.seeding`), so the
@@ -289,6 +290,62 @@ def two_step_scores(
     return (now[0] + before[0]) / 2, (now[1] + before[1]) / 2
 
 
+def scoring(run_cfg: Mapping[str, Any], data: TrainingData) -> tuple[set[int], set[str]]:
+    """The epochs at which a run scores its evaluation sets, and the set names it reports.
+
+    From ``run_cfg["evaluation"]`` (:func:`lrorder.plan.evaluation`); a run
+    config without it scores every set of ``data`` (and every
+    ``<set>_two_step`` of ``training.two_step_eval``) at every epoch.
+
+    Returns:
+        ``(epochs, names)``: 1-indexed epochs; names of sets, subsets and
+        two-step sets as in ``metrics.csv``.
+
+    Raises:
+        ConfigError: ``evaluation.sets`` names a set that ``data`` does not have.
+    """
+    training = run_cfg["training"]
+    known = [*data.eval_sets, *data.eval_subsets,
+             *(name + TWO_STEP_SUFFIX for name in training.get("two_step_eval", []))]
+    plan = run_cfg.get("evaluation")
+    if plan is None:
+        return set(range(1, int(training["epochs"]) + 1)), set(known)
+    unknown = [name for name in plan["sets"] if name not in known]
+    if unknown:
+        raise ConfigError(f"evaluation.sets: unknown evaluation set {unknown[0]!r} (have: {', '.join(known)})")
+    return {int(epoch) for epoch in plan["epochs"]}, set(plan["sets"])
+
+
+def score_sets(
+    model: nn.Module,
+    data: TrainingData,
+    reported: set[str],
+    batch_size: int,
+    precision: Precision = FP32,
+) -> dict[str, tuple[float, float]]:
+    """Mean loss and accuracy of ``model`` on each evaluation set and subset of ``data`` named in ``reported``.
+
+    One forward pass per set that is reported itself or has a reported
+    subset (a subset is scored from its set's per-example outcomes); sets
+    with neither are skipped.
+
+    Returns:
+        ``{name: (loss, accuracy)}`` (floats), in ``data``'s order of sets,
+        each set before its subsets.
+    """
+    scores = {}
+    for name, (x, y) in data.eval_sets.items():
+        subsets = {sub: mask for sub, (parent, mask) in data.eval_subsets.items() if parent == name}
+        if not reported.intersection([name, *subsets]):
+            continue
+        losses, correct = per_example_outcomes(model, x, y, batch_size, precision=precision)
+        if name in reported:
+            scores[name] = mean_loss_and_accuracy(losses, correct)
+        scores.update({sub: mean_loss_and_accuracy(losses[mask], correct[mask])
+                       for sub, mask in subsets.items() if sub in reported})
+    return scores
+
+
 def _schedule(cfg: Mapping[str, Any]) -> PiecewiseConstant:
     return PiecewiseConstant(float(cfg["initial"]), tuple(cfg["milestones"]), tuple(cfg["factors"]))
 
@@ -477,8 +534,9 @@ def train(
     """Train one run and return ``(metrics, model, resumed_from_epoch)``.
 
     ``run_cfg`` is the resolved run config (:func:`lrorder.plan.run_config`).
-    ``metrics`` has :data:`METRIC_COLUMNS`, one row per epoch and evaluation
-    set; ``resumed_from_epoch`` is the last epoch found in ``checkpoint``
+    ``metrics`` has :data:`METRIC_COLUMNS`: the ``train`` row of every epoch,
+    and one row per reported evaluation set at each scored epoch
+    (``run_cfg["evaluation"]``, :func:`scoring`); ``resumed_from_epoch`` is the last epoch found in ``checkpoint``
     (0 for a fresh start). The checkpoint (:func:`checkpoint_state`: format
     marker, model, optimiser, metrics so far, config hash, thread count,
     segments) is written
@@ -503,7 +561,7 @@ def train(
     (non-finite) state; :func:`diverged_epoch` reads the epoch back from
     ``metrics``.
     ``before_eval``, if given, is called as ``before_eval(model, epoch)``
-    after each epoch's training steps, before the BatchNorm statistics are
+    after the training steps of each scored epoch, before the BatchNorm statistics are
     recalibrated and the evaluation sets scored (``bench/bn_eval.py`` scores
     the running statistics there); it must leave the model as it found it.
 
@@ -594,7 +652,9 @@ def train(
     recalibration_examples = (min(n, int(training.get("bn_recalibration_examples", n)))
                               if training.get("bn_eval", "running") == "recalibrated" else 0)
     ident = {"study": run_cfg["study"], "schedule": run_cfg["schedule"], "seed": seed}
-    two_step = {name: eval_inputs(data, name) for name in training.get("two_step_eval", [])}
+    scored_epochs, reported = scoring(run_cfg, data)
+    two_step = {name: eval_inputs(data, name) for name in training.get("two_step_eval", [])
+                if name + TWO_STEP_SUFFIX in reported}
     for epoch in range(start_epoch, int(training["epochs"]) + 1):
         lr = lr_schedule.value(epoch)
         sigma = noise_schedule.value(epoch)
@@ -628,24 +688,19 @@ def train(
         train_loss = (total_loss / n).item()
         rows.append({**ident, "epoch": epoch, "lr": lr, "noise": sigma, "eval_set": "train",
                      "loss": train_loss, "accuracy": (total_correct.double() / n).item()})
-        if before_eval is not None:
-            before_eval(model, epoch)
-        if recalibration_examples:
-            subset = torch.randperm(n, generator=seeding.torch_generator(seed, "bn_recalibration", epoch))
-            recalibrate_batchnorm(model, batch, subset[:recalibration_examples].to(device), batch_size, precision)
-        for name, (x, y) in data.eval_sets.items():
-            losses, correct = per_example_outcomes(model, x, y, eval_batch_size, precision=precision)
-            scores = {name: (losses, correct)}
-            scores.update({sub: (losses[mask], correct[mask])
-                           for sub, (parent, mask) in data.eval_subsets.items() if parent == name})
-            for set_name, outcome in scores.items():
-                loss_value, accuracy = mean_loss_and_accuracy(*outcome)
-                rows.append({**ident, "epoch": epoch, "lr": lr, "noise": sigma, "eval_set": set_name,
-                             "loss": loss_value, "accuracy": accuracy})
-        for name, inputs in two_step.items():
-            loss_value, accuracy = two_step_scores(model, params, previous, inputs, eval_batch_size, precision)
-            rows.append({**ident, "epoch": epoch, "lr": lr, "noise": sigma, "eval_set": name + TWO_STEP_SUFFIX,
-                         "loss": loss_value, "accuracy": accuracy})
+        if epoch in scored_epochs:
+            if before_eval is not None:
+                before_eval(model, epoch)
+            if recalibration_examples:
+                subset = torch.randperm(n, generator=seeding.torch_generator(seed, "bn_recalibration", epoch))
+                recalibrate_batchnorm(model, batch, subset[:recalibration_examples].to(device), batch_size,
+                                      precision)
+            scores = score_sets(model, data, reported, eval_batch_size, precision)
+            scores.update({name + TWO_STEP_SUFFIX: two_step_scores(model, params, previous, inputs, eval_batch_size,
+                                                                   precision)
+                           for name, inputs in two_step.items()})
+            rows.extend({**ident, "epoch": epoch, "lr": lr, "noise": sigma, "eval_set": name, "loss": loss_value,
+                         "accuracy": accuracy} for name, (loss_value, accuracy) in scores.items())
         segment["to_epoch"] = epoch
         nonfinite = nonfinite_losses([row for row in rows if row["epoch"] == epoch])
         diverged = bool(nonfinite)

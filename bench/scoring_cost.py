@@ -1,0 +1,86 @@
+"""What scoring only the evaluations a claim or figure reads saves: runs with and without the scoring plan.
+
+A run scores its evaluation sets at the epochs and sets of its scoring plan
+(``lrorder.plan.evaluation``: the synthetic study every
+``training.eval_every``-th epoch plus the claims' windows; a pre-anneal run
+only the set and window of its claims). Training is the same either way
+(tests/test_train.py, tests/test_study_data.py check the kept rows bitwise).
+This times, in one process and in alternating rounds, two runs of the
+default config:
+
+- ``synthetic/large_lr/seed0`` (200 epochs) with its plan vs scoring every
+  set at every epoch;
+- ``patch/small_lr/seed5``, a pre-anneal run (14 epochs) with its plan vs
+  scoring every set at every epoch;
+
+and prints each pair's training wall times (fastest of the rounds) and
+their ratio. The datasets are built first by Snakemake in a copy of the
+workflow (about a minute).
+
+Usage: python bench/scoring_cost.py [--rounds N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import yaml
+
+from common import positive_int
+
+REPO = Path(__file__).resolve().parents[1]
+FILES = ("Snakefile", "config.yaml", "workflow", "presets", "profiles", "envs", "src")
+RUNS = (("synthetic", "large_lr", 0), ("patch", "small_lr", 5))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=positive_int, default=2, help="timed rounds per variant (default 2)")
+    args = parser.parse_args()
+    sys.path.insert(0, str(REPO / "src"))
+    from lrorder import plan, train
+    from lrorder.study_data import load_images, load_synthetic
+
+    config = plan.layered_config(yaml.safe_load((REPO / "config.yaml").read_text()))
+    torch.set_num_threads(1)
+    cpu = torch.device("cpu")
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in FILES:
+            src = REPO / name
+            (shutil.copytree if src.is_dir() else shutil.copy2)(src, Path(tmp) / name)
+        data = Path(tmp) / "results" / "default" / "data"
+        targets = [data / "synthetic" / "seed0" / "manifest.json", data / "patch" / "mnist5k" / "seed5" / "manifest.json"]
+        subprocess.run([sys.executable, "-m", "snakemake", *map(str, targets), "--cores", "2", "--quiet", "all"],
+                       cwd=tmp, check=True, capture_output=True)
+        print(f"training wall time, fastest of {args.rounds} alternating rounds, 1 thread")
+        for study, schedule, seed in RUNS:
+            run_cfg = plan.run_config(config, study, schedule, seed)
+            if study == "synthetic":
+                loaded = load_synthetic(data / "synthetic" / "seed0", cpu)
+            else:
+                loaded = load_images(data / "images" / "mnist5k", cpu, seed, False, data / "patch" / "mnist5k" / f"seed{seed}")
+            variants = {"scoring plan": run_cfg, "every set, every epoch": {
+                key: value for key, value in run_cfg.items() if key != "evaluation"}}
+            best = {name: float("inf") for name in variants}
+            for _ in range(args.rounds):
+                for name, cfg in variants.items():
+                    start = time.perf_counter()
+                    train.train(cfg, loaded, cpu, threads=1)
+                    best[name] = min(best[name], time.perf_counter() - start)
+            scored = run_cfg["evaluation"]
+            print(f"{study}/{schedule}/seed{seed} ({run_cfg['training']['epochs']} epochs; plan: "
+                  f"{len(scored['epochs'])} scored epochs, sets {', '.join(scored['sets'])})")
+            for name, seconds in best.items():
+                print(f"  {name:24s} {seconds:7.2f} s")
+            print(f"  speed-up: {best['every set, every epoch'] / best['scoring plan']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
