@@ -421,6 +421,20 @@ def test_cli_check_and_collect(tmp_path: Path) -> None:
         claims.collect([c1, c1])
 
 
+def test_cli_writes_each_claims_per_seed_values(tmp_path: Path) -> None:
+    # --out-seeds: the values each claim tested, by seed (lrorder.compare pairs two campaigns by them)
+    all_csv, out, seeds = tmp_path / "all.csv", tmp_path / "c.csv", tmp_path / "seeds.csv"
+    diffs = [0.1, 0.12, 0.08, 0.11, 0.09]
+    plateau({"large_lr": [0.5 + d for d in diffs], "small_lr": [0.5] * 5}).to_csv(all_csv, index=False)
+    specs = [spec(id="5b"), spec(id="3b", a="small_lr", b="large_lr", seeds=[1, 3])]
+    claims.main(["check", "--metrics", str(all_csv), "--study", "synthetic", "--spec", json.dumps(specs),
+                 "--out", str(out), "--out-seeds", str(seeds)])
+    table = pd.read_csv(seeds, dtype={"claim": str})
+    assert list(table.columns) == list(claims.SEED_COLUMNS)
+    assert table[["claim", "seed"]].values.tolist() == [["5b", s] for s in range(5)] + [["3b", 1], ["3b", 3]]
+    assert table["value"].tolist() == pytest.approx(diffs + [-0.12, -0.11])
+    assert pd.read_csv(out)["mean"].tolist() == pytest.approx([0.1, -0.115])  # the same values, averaged
+
 def test_cli_error_is_one_line_and_exit_2(tmp_path: Path) -> None:
     all_csv = tmp_path / "all.csv"
     plateau({"large_lr": [0.7, 0.6], "small_lr": [0.5, 0.5]}).to_csv(all_csv, index=False)

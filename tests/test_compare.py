@@ -166,3 +166,44 @@ def test_claims_extra_and_missing_optional_columns(tmp_path: Path, capsys) -> No
     write_campaign(tmp_path, "c", [{"study": "clean", "claim": "1", "verdict": "reproduced", "mean": 0.2}])
     with pytest.raises(DataError, match=r"c/claims.csv: claims table lacks column\(s\) ci_low, ci_high"):
         compare.main(["a", "c", "--root", str(tmp_path)])
+
+
+# --check: the campaigns' per-seed values, paired by seed
+
+def seed_rows(study: str, cid: str, values: dict[int, float]) -> list[dict]:
+    return [{"study": study, "claim": cid, "seed": seed, "value": value} for seed, value in values.items()]
+
+
+def test_paired_differences_by_hand() -> None:
+    a = pd.DataFrame(seed_rows("patch", "2", {0: 0.60, 1: 0.70, 2: 0.65, 3: float("nan")})
+                     + seed_rows("patch", "4", {0: 0.1, 1: 0.2}) + seed_rows("clean", "1", {0: 0.1}))
+    b = pd.DataFrame(seed_rows("patch", "2", {0: 0.50, 1: 0.72, 2: 0.62, 3: 0.9, 4: 0.7})
+                     + seed_rows("patch", "4", {0: 0.1, 1: 0.2}) + seed_rows("clean", "1", {0: 0.3}))
+    table = compare.paired_differences(a, b)
+    assert list(table.columns) == compare.PAIRED_COLUMNS
+    assert table[["study", "claim", "n_paired"]].values.tolist() == [["clean", "1", 1], ["patch", "2", 3],
+                                                                     ["patch", "4", 2]]
+    two = table.iloc[1]
+    # differences -0.10, +0.02, -0.03 (seed 3: NaN in A; seed 4: only in B): mean -0.03667, sd 0.06028,
+    # t = -1.05355 on 2 df, two-sided p = 1 - |t| / sqrt(t^2 + 2) = 0.40258 (the t distribution's closed form
+    # for 2 df); 95% CI mean -+ 4.3027 * sd / sqrt(3)
+    assert two["mean_difference"] == pytest.approx(-0.036667, abs=1e-6)
+    assert two["p_value"] == pytest.approx(0.40258, abs=2e-5)
+    assert (two["ci_low"], two["ci_high"]) == pytest.approx((-0.18641, 0.11307), abs=1e-4)
+    assert two["p_holm"] == pytest.approx(two["p_value"])  # patch 4 is untested (every difference 0): m = 1
+    for untested in (table.iloc[0], table.iloc[2]):  # one pair; no scatter
+        assert pd.isna(untested["p_value"]) and pd.isna(untested["p_holm"])
+
+
+def test_check_prints_the_paired_differences(tmp_path: Path, capsys) -> None:
+    write_campaign(tmp_path, "ref", REFERENCE, per_study=True)
+    write_campaign(tmp_path, "rerun", REFERENCE, per_study=True)
+    for tag in ("ref", "rerun"):  # the rerun: clean 1 scattered around the reference, patch 3b shifted by 0.5
+        for study, cid, shift in (("clean", "1", 0.0), ("patch", "3b", 0.5)):
+            values = {seed: 0.1 * seed + (shift + 0.01 * (-1) ** seed if tag == "rerun" else 0.0) for seed in range(5)}
+            pd.DataFrame(seed_rows(study, cid, values)).to_csv(tmp_path / tag / "claims" / f"{study}.seeds.csv",
+                                                              index=False)
+    compare.main(["ref", "rerun", "--root", str(tmp_path), "--studies", "clean", "patch", "--check"])
+    out = capsys.readouterr().out
+    assert "Paired by seed, B - A" in out
+    assert "paired: 1 claim(s) whose per-seed values differ between the campaigns: patch 3b" in out

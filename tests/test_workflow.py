@@ -260,11 +260,12 @@ AFTER_ONE_STUDY = {"aggregate": 1, "claims_study": 1, "claims": 1, "figure_accur
 def test_smoke_results_manifest_verifies(smoke_run):
     listed = json.loads((smoke_run / "results" / "smoke" / "manifest.json").read_text())["files"]
     # runs (16 full, 2 pre-anneal), datasets, per study, pre-anneal aggregate, claims+provenance, examples, pages
-    assert len(listed) == 3 * 18 + 6 + 3 * 5 + 2 + 2 + 2 + 5
+    # (per study: aggregate metrics and summary, claims and their per-seed values, figure png and pdf)
+    assert len(listed) == 3 * 18 + 6 + 3 * 6 + 2 + 2 + 2 + 5
     result = subprocess.run([sys.executable, "-m", "lrorder.verify", "smoke"], cwd=smoke_run, capture_output=True,
                             text=True)
     assert (result.returncode, result.stdout) == (0, (
-        "ok: 1 campaign, 6 dataset manifests (57 arrays), 1 results manifest (86 files); "
+        "ok: 1 campaign, 6 dataset manifests (57 arrays), 1 results manifest (89 files); "
         "every file present, every sha256 as listed\n"))
 
 

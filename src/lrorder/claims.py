@@ -2,7 +2,8 @@
 
 Usage::
 
-    python -m lrorder.claims check --metrics ALL.csv [ALL.csv ...] --study NAME --spec JSON --out CLAIMS.csv
+    python -m lrorder.claims check --metrics ALL.csv [ALL.csv ...] --study NAME --spec JSON --out CLAIMS.csv \
+        [--out-seeds SEEDS.csv]
     python -m lrorder.claims collect CLAIMS.csv [CLAIMS.csv ...] --out ALL_CLAIMS.csv
 
 The claims are those of the paper, section 4. What expresses a claim for a
@@ -29,6 +30,10 @@ Per claim (:func:`check_claims`):
 3. those values get a mean, a ``1 - 2 alpha`` Student-t interval and two
    one-sided p-values, Holm-corrected over the study's claims and turned into
    a verdict (:mod:`lrorder.stats`, whose docstring states the rule).
+
+``--out-seeds`` also writes the per-seed values of step 2 (:func:`seed_values`),
+from which another campaign's claims can be compared seed by seed
+(:func:`lrorder.compare.paired_differences`).
 """
 
 from __future__ import annotations
@@ -56,6 +61,8 @@ CLAIM_COLUMNS: tuple[str, ...] = (
     "window_lo", "window_hi", "n_seeds", "n_censored", "n_diverged", "mean", "std", "ci_low", "ci_high",
     "estimate", "min_effect", "p_value", "p_holm", "p_below", "p_below_holm", "alpha", "verdict",
 )
+#: Columns of the per-seed table (:func:`seed_values`).
+SEED_COLUMNS: tuple[str, ...] = ("study", "claim", "seed", "value")
 SUMMARIES: tuple[str, ...] = ("mean", "median", "max", "auc", "first_passage")
 CONTRASTS: tuple[str, ...] = ("difference", "level", "ratio")
 #: Summaries in accuracy units (``scale: relative_error`` needs one).
@@ -492,6 +499,29 @@ def check_claims(df: pd.DataFrame, specs: Sequence[dict[str, Any]], study: str) 
     return out
 
 
+def seed_values(df: pd.DataFrame, specs: Sequence[dict[str, Any]], study: str) -> pd.DataFrame:
+    """The per-seed values each claim of :func:`check_claims` tested, one row per claim and seed.
+
+    Args:
+        df, specs, study: as in :func:`check_claims` (call that first: it
+            validates the specs and the metrics).
+
+    Returns:
+        Columns :data:`SEED_COLUMNS`: ``study`` and ``claim`` str, ``seed``
+        int, ``value`` float64 (the oriented per-seed value of
+        :func:`per_seed_values`, in the claim's units; NaN where it is
+        undefined), in spec order, seeds ascending; seeds a claim dropped
+        (censored, diverged) have no row.
+    """
+    rows = df[df["study"] == study]
+    parts = []
+    for spec in (validate_spec(s, i) for i, s in enumerate(specs)):
+        values = per_seed_values(claim_rows(rows, spec), spec)[0]
+        parts.append(pd.DataFrame({"study": study, "claim": str(spec["id"]), "seed": values.index.astype(int),
+                                   "value": values.to_numpy(dtype=float)}))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=list(SEED_COLUMNS))
+
+
 def collect(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
     """Concatenate per-study claim tables (columns :data:`CLAIM_COLUMNS`) in the given order.
 
@@ -525,6 +555,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     p_check.add_argument("--study", required=True, metavar="NAME")
     p_check.add_argument("--spec", required=True, metavar="JSON", help="JSON list of resolved claim specs")
     p_check.add_argument("--out", required=True, metavar="CLAIMS.csv")
+    p_check.add_argument("--out-seeds", metavar="SEEDS.csv", help="also write each claim's per-seed values")
     p_collect = sub.add_parser("collect", help="concatenate per-study claim tables")
     p_collect.add_argument("claims", nargs="+", metavar="CLAIMS.csv")
     p_collect.add_argument("--out", required=True, metavar="ALL_CLAIMS.csv")
@@ -532,7 +563,11 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     if args.command == "check":
         specs = cli.parse_json_arg(args.spec, "--spec")
-        table = check_claims(load_runs(args.metrics), specs, args.study)
+        metrics = load_runs(args.metrics)
+        table = check_claims(metrics, specs, args.study)
+        if args.out_seeds is not None:
+            with atomic_path(args.out_seeds) as tmp:
+                seed_values(metrics, specs, args.study).to_csv(tmp, index=False)
     else:
         table = collect(args.claims)
     with atomic_path(args.out) as tmp:

@@ -50,6 +50,7 @@ rule claims_study:
         code=code("claims"),
     output:
         claims=f"{RESULTS}/claims/{{study}}.csv",
+        seeds=f"{RESULTS}/claims/{{study}}.seeds.csv",
     params:
         code_sha256=code_sha256("claims"),
         spec=lambda w: json_param(plan.claim_specs(config, w.study)),
@@ -59,7 +60,7 @@ rule claims_study:
         f"{LOGS}/claims/{{study}}.log",
     shell:
         "python -m lrorder.claims check --metrics {input.metrics:q} --study {wildcards.study}"
-        " --spec {params.spec:q} --out {output.claims:q} > {log:q} 2>&1"
+        " --spec {params.spec:q} --out {output.claims:q} --out-seeds {output.seeds:q} > {log:q} 2>&1"
 
 
 rule claims:

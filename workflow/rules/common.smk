@@ -268,6 +268,7 @@ def result_files():
                 rules.aggregate.output.metrics,
                 rules.aggregate.output.summary,
                 rules.claims_study.output.claims,
+                rules.claims_study.output.seeds,
                 rules.figure_accuracy.output.png,
                 rules.figure_accuracy.output.pdf,
             )
