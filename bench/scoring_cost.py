@@ -56,9 +56,12 @@ def main() -> None:
             src = REPO / name
             (shutil.copytree if src.is_dir() else shutil.copy2)(src, Path(tmp) / name)
         data = Path(tmp) / "results" / "default" / "data"
-        targets = [data / "synthetic" / "seed0" / "manifest.json", data / "patch" / "mnist5k" / "seed5" / "manifest.json"]
-        subprocess.run([sys.executable, "-m", "snakemake", *map(str, targets), "--cores", "2", "--quiet", "all"],
-                       cwd=tmp, check=True, capture_output=True)
+        targets = ["results/default/data/synthetic/seed0/manifest.json",
+                   "results/default/data/patch/mnist5k/seed5/manifest.json"]
+        built = subprocess.run([sys.executable, "-m", "snakemake", *targets, "--cores", "2", "--quiet", "all"],
+                               cwd=tmp, capture_output=True, text=True)
+        if built.returncode != 0:
+            sys.exit(f"building the datasets failed:\n{built.stderr[-2000:]}")
         print(f"training wall time, fastest of {args.rounds} alternating rounds, 1 thread")
         for study, schedule, seed in RUNS:
             run_cfg = plan.run_config(config, study, schedule, seed)

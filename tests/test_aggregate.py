@@ -173,6 +173,25 @@ def test_run_scored_at_some_epochs_is_complete(write_run) -> None:
             aggregate.load_runs([write_run("cut.csv", cut)], epochs=4)
 
 
+
+def test_scored_epoch_lost_whole_is_caught_by_the_run_json_plan(write_run, tmp_path: Path) -> None:
+    """Regression: a run that lost every evaluation row of one scored epoch (here 3, the epoch before the
+    anneal) passed the completeness check, which can only infer the scored epochs from the file, and the
+    summary reported n=0 there; the run's scoring plan in run.json names the epochs it scored."""
+    metrics = run_metrics("small_lr", 1, {"train": [0.1, 0.2, 0.3, 0.4], "test": [0.1, 0.2, 0.3, 0.4]})
+    lost = write_run("lost.csv", metrics[(metrics["eval_set"] == "train") | (metrics["epoch"] != 3)])
+    run_json = tmp_path / "run.json"
+    run_json.write_text(json.dumps({"run_config": {"study": "synthetic", "schedule": "small_lr", "seed": 1,
+                                                   "evaluation": {"epochs": [1, 2, 3, 4], "sets": ["test"]}}}))
+    assert len(aggregate.load_runs([lost], epochs=4)) == 7  # without the plan: looks like a sparse run
+    plans = {}
+    runs = aggregate.read_run_files([run_json], plans)
+    assert plans == {("synthetic", "small_lr", 1): {"epochs": [1, 2, 3, 4], "sets": ["test"]}}
+    with pytest.raises(DataError) as err:
+        aggregate.load_runs([lost], epochs=4, runs=runs, plans=plans)
+    assert str(err.value) == (f"{lost}: run study=synthetic schedule=small_lr seed=1 has no test row for epoch 3 "
+                              "(its run.json's scoring plan, run_config.evaluation, scores it)")
+
 def test_cli_run_cut_short_exits_with_one_line(write_run, tmp_path: Path, capsys) -> None:
     """Both seeds of one schedule cut short: not summarised as that schedule's final epoch."""
     paths = [write_run("a0.csv", run_metrics("large_lr", 0, {"test": [0.1, 0.2, 0.3, 0.4]})),

@@ -421,6 +421,17 @@ def test_cli_check_and_collect(tmp_path: Path) -> None:
         claims.collect([c1, c1])
 
 
+
+def test_window_over_an_unscored_epoch_says_why() -> None:
+    # a run scored at epochs 1 and 3 only (training.eval_every): a window over epoch 2 is not covered, and
+    # the message says that the run's scoring plan left it out (not that the run is too short)
+    df = metrics({(sch, s): {"test": [0.5, 0.6, 0.7]} for sch in ("large_lr", "small_lr") for s in range(3)})
+    sparse = df[df["epoch"] != 2]
+    with pytest.raises(ConfigError, match=r"window \[2, 3\] is not covered by schedule large_lr seed 0 \(last "
+                                          r"epoch 3; it has no test row at some epoch of the window: a run scores only "
+                                          r"the epochs of its scoring plan"):
+        one(sparse, spec())
+
 def test_cli_writes_each_claims_per_seed_values(tmp_path: Path) -> None:
     # --out-seeds: the values each claim tested, by seed (lrorder.compare pairs two campaigns by them)
     all_csv, out, seeds = tmp_path / "all.csv", tmp_path / "c.csv", tmp_path / "seeds.csv"

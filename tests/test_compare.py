@@ -190,9 +190,36 @@ def test_paired_differences_by_hand() -> None:
     assert two["mean_difference"] == pytest.approx(-0.036667, abs=1e-6)
     assert two["p_value"] == pytest.approx(0.40258, abs=2e-5)
     assert (two["ci_low"], two["ci_high"]) == pytest.approx((-0.18641, 0.11307), abs=1e-4)
-    assert two["p_holm"] == pytest.approx(two["p_value"])  # patch 4 is untested (every difference 0): m = 1
-    for untested in (table.iloc[0], table.iloc[2]):  # one pair; no scatter
-        assert pd.isna(untested["p_value"]) and pd.isna(untested["p_holm"])
+    # patch 4: every difference 0, no scatter: p = 1 (identical); clean 1: one pair, untested
+    four = table.iloc[2]
+    assert (four["p_value"], four["ci_low"], four["ci_high"]) == (1.0, 0.0, 0.0)
+    assert two["p_holm"] == pytest.approx(min(1.0, 2 * two["p_value"]))  # Holm over patch 2 and 4
+    assert pd.isna(table.iloc[0]["p_value"]) and pd.isna(table.iloc[0]["p_holm"])
+    assert compare.paired_summary(table) == ("no claim's per-seed values differ between the campaigns "
+                                             "(Holm p >= 0.05, 2 claims); 1 with fewer than 2 paired seeds, untested")
+
+
+def test_paired_shift_without_scatter_differs() -> None:
+    """Regression: a rerun shifted by exactly +0.25 on every seed had no scatter, got p = NaN and was not
+    flagged."""
+    a = pd.DataFrame(seed_rows("patch", "4", {s: float(s) for s in range(5)}))
+    b = pd.DataFrame(seed_rows("patch", "4", {s: s + 0.25 for s in range(5)}))
+    table = compare.paired_differences(a, b)
+    assert table[["p_value", "p_holm", "ci_low", "ci_high"]].values.tolist()[0] == [0.0, 0.0, 0.25, 0.25]
+    assert compare.paired_summary(table) == ("1 of 1 tested claims have per-seed values that differ between the "
+                                             "campaigns (Holm p < 0.05): patch 4")
+
+
+@pytest.mark.parametrize("rows, message", [
+    ([{"study": "patch", "claim": "2", "seed": 0, "value": "high"}], "column value must hold numbers"),
+    ([{"study": "patch", "claim": "2", "seed": "zero", "value": 0.1}], "column seed must hold integers"),
+    (seed_rows("patch", "2", {0: 0.1}) * 2, "two rows for study patch claim 2 seed 0"),
+])
+def test_bad_per_seed_table_is_one_line(tmp_path: Path, rows: list, message: str) -> None:
+    (tmp_path / "claims").mkdir()
+    pd.DataFrame(rows).to_csv(tmp_path / "claims" / "patch.seeds.csv", index=False)
+    with pytest.raises(DataError, match=message):
+        compare.read_seed_values(tmp_path, ["patch"])
 
 
 def test_check_prints_the_paired_differences(tmp_path: Path, capsys) -> None:
@@ -206,4 +233,9 @@ def test_check_prints_the_paired_differences(tmp_path: Path, capsys) -> None:
     compare.main(["ref", "rerun", "--root", str(tmp_path), "--studies", "clean", "patch", "--check"])
     out = capsys.readouterr().out
     assert "Paired by seed, B - A" in out
-    assert "paired: 1 claim(s) whose per-seed values differ between the campaigns: patch 3b" in out
+    assert "paired: 1 of 2 tested claims have per-seed values that differ between the campaigns (Holm p < 0.05): " \
+           "patch 3b" in out
+    (tmp_path / "rerun" / "claims" / "clean.seeds.csv").unlink()
+    compare.main(["ref", "rerun", "--root", str(tmp_path), "--studies", "clean", "patch", "--check"])
+    assert ("note: no paired comparison: rerun has no claims/<study>.seeds.csv for every study compared"
+            in capsys.readouterr().out)

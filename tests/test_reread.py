@@ -90,6 +90,14 @@ def test_layered_config_merges_in_order_and_fills_defaults() -> None:
     assert got["studies"]["clean"]["training"]["epochs"] == base["studies"]["clean"]["training"]["epochs"]
 
 
+
+def test_config_from_files_refuses_an_integral_float_as_snakemake_does(tmp_path: Path) -> None:
+    """Regression: the re-reading tools took ``eval_every: 5.0``, which the Snakefile refuses."""
+    layer = tmp_path / "layer.yaml"
+    layer.write_text("studies: {synthetic: {training: {eval_every: 5.0}}}\n")
+    with pytest.raises(ConfigError, match=r"^config: studies.synthetic.training.eval_every: "):
+        plan.config_from_files(ROOT / "config.yaml", [layer], "synthetic")
+
 def test_cli(tmp_path: Path) -> None:
     metrics = tmp_path / "metrics.csv"
     curves([0.20, 0.21, 0.19, 0.22, 0.18]).to_csv(metrics, index=False)

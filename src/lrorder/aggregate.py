@@ -63,8 +63,14 @@ def diverged_rows(df: pd.DataFrame) -> pd.Series:
     return df[DIVERGED].astype("boolean").fillna(False).astype(bool)
 
 
-def read_run_files(paths: Sequence[str | os.PathLike]) -> dict[tuple[str, str, int], int | None]:
+def read_run_files(paths: Sequence[str | os.PathLike],
+                   plans: dict[tuple[str, str, int], dict[str, list]] | None = None,
+                   ) -> dict[tuple[str, str, int], int | None]:
     """The diverged epoch of each run, from its ``run.json`` (written by :mod:`lrorder.train`).
+
+    ``plans``, if given, is filled with each run's scoring plan
+    (``run_config.evaluation``: ``{"epochs": [...], "sets": [...]}``,
+    :func:`lrorder.plan.evaluation`) where its ``run.json`` records one.
 
     Returns:
         ``{(study, schedule, seed): epoch}``, ``epoch`` the int of
@@ -97,6 +103,8 @@ def read_run_files(paths: Sequence[str | os.PathLike]) -> dict[tuple[str, str, i
         if key in owner:
             raise DataError(f"{path}: run study={key[0]} schedule={key[1]} seed={key[2]} is also in {owner[key]}")
         owner[key] = str(path)
+        if plans is not None and isinstance(cfg.get("evaluation"), dict):
+            plans[key] = cfg["evaluation"]
         recorded = info.get(manifest.RUN_OUTPUTS_KEY)
         if isinstance(recorded, dict) and isinstance(recorded.get("metrics.csv"), str):
             for problem in manifest.check_files(Path(path).parent, {"metrics.csv": recorded["metrics.csv"]}):
@@ -181,6 +189,7 @@ def load_runs(
     paths: Sequence[str | os.PathLike],
     epochs: int | None = None,
     runs: Mapping[tuple[str, str, int], int | None] | None = None,
+    plans: Mapping[tuple[str, str, int], Mapping[str, list]] | None = None,
 ) -> pd.DataFrame:
     """Concatenate the metrics of several runs into one tidy table.
 
@@ -194,6 +203,9 @@ def load_runs(
             run of ``paths`` must have an entry; a diverged run must end at
             its diverged epoch (``epochs`` does not apply to it), and the
             :data:`DIVERGED` column is set from it.
+        plans: each run's scoring plan (:func:`read_run_files`), or None.
+            A run with a plan must have each of its ``sets`` at each of its
+            ``epochs`` up to the run's last epoch (:func:`check_scoring_plan`).
 
     Returns:
         The rows of all files with the columns of :data:`METRIC_COLUMNS`
@@ -244,6 +256,8 @@ def load_runs(
                     f"{path}: run study={study} schedule={schedule} seed={seed} ends at epoch {int(end)}, "
                     f"expected {epochs} (studies.{study}.training.epochs)"
                 )
+        if plans:
+            check_scoring_plan(df, plans, path)
         if runs is not None:
             df[DIVERGED] = [runs[(st, sc, int(se))] is not None
                             for st, sc, se in df[RUN_KEY].itertuples(index=False, name=None)]
@@ -252,6 +266,31 @@ def load_runs(
     if DIVERGED in out.columns:
         out[DIVERGED] = diverged_rows(out)
     return out.sort_values(["study", "schedule", "seed", "eval_set", "epoch"], kind="stable").reset_index(drop=True)
+
+
+def check_scoring_plan(df: pd.DataFrame, plans: dict[tuple[str, str, int], dict[str, list]],
+                       path: str | os.PathLike) -> None:
+    """Each run of ``df`` with an entry in ``plans`` has every planned (set, epoch) row up to its last epoch.
+
+    :func:`check_complete` can only infer the scored epochs from the file; a
+    scored epoch whose rows are all gone would pass it. The run's own plan
+    (``run.json``) closes that gap.
+
+    Raises:
+        DataError: naming the file, the run and the first missing (set, epoch).
+    """
+    for (study, schedule, seed), run in df.groupby(RUN_KEY, sort=True):
+        plan = plans.get((study, schedule, int(seed)))
+        if plan is None:
+            continue
+        last = int(run["epoch"].max())
+        have = set(zip(run["eval_set"], run["epoch"]))
+        missing = [(name, int(epoch)) for epoch in plan["epochs"] if int(epoch) <= last for name in plan["sets"]
+                   if (name, int(epoch)) not in have]
+        if missing:
+            name, epoch = missing[0]
+            raise DataError(f"{path}: run study={study} schedule={schedule} seed={seed} has no {name} row for "
+                            f"epoch {epoch} (its run.json's scoring plan, run_config.evaluation, scores it)")
 
 
 GROUP_KEY: list[str] = ["study", "schedule", "eval_set"]
@@ -359,7 +398,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--out-summary", required=True, metavar="SUMMARY.csv")
     args = parser.parse_args(argv)
 
-    df = load_runs(args.metrics, args.epochs, read_run_files(args.runs) if args.runs is not None else None)
+    plans: dict[tuple[str, str, int], dict[str, list]] = {}
+    runs = read_run_files(args.runs, plans) if args.runs is not None else None
+    df = load_runs(args.metrics, args.epochs, runs, plans)
     summary = summarize(df, args.anneal_epoch)
     with atomic_path(args.out_metrics) as tmp:
         df.to_csv(tmp, index=False)

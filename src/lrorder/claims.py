@@ -243,9 +243,12 @@ def _summaries(df: pd.DataFrame, spec: Mapping[str, Any], schedule: str) -> pd.D
         epochs = curve["epoch"].to_numpy()
         if not np.array_equal(epochs, want):
             last = int(runs.loc[runs["seed"] == seed, "epoch"].max())
+            gap = "" if last < hi else (f"; it has no {spec['eval_set']} row at some epoch of the window: a run scores "
+                                        "only the epochs of its scoring plan (training.eval_every, the claims' "
+                                        "windows when it ran)")
             raise ConfigError(
                 f"claim {spec['id']}: window [{lo}, {hi}] is not covered by schedule {schedule} seed {seed} "
-                f"(last epoch {last})"
+                f"(last epoch {last}{gap})"
             )
         rows[seed] = run_summary(curve["accuracy"].to_numpy(dtype=float), epochs, spec)
     return pd.DataFrame.from_dict(rows, orient="index", columns=["value", "censored"])
@@ -511,7 +514,8 @@ def seed_values(df: pd.DataFrame, specs: Sequence[dict[str, Any]], study: str) -
         int, ``value`` float64 (the oriented per-seed value of
         :func:`per_seed_values`, in the claim's units; NaN where it is
         undefined), in spec order, seeds ascending; seeds a claim dropped
-        (censored, diverged) have no row.
+        (:func:`per_seed_values`: a diverged run, or in a difference or
+        ratio every run censored) have no row.
     """
     rows = df[df["study"] == study]
     parts = []

@@ -123,8 +123,10 @@ def read_seed_values(path: Path, studies: Sequence[str] | None = None) -> pd.Dat
     """The per-seed values of a campaign's claims (``claims/<study>.seeds.csv``), or None if any is absent.
 
     Raises:
-        DataError: a table exists but cannot be read or lacks a column of
-            :data:`lrorder.claims.SEED_COLUMNS`.
+        DataError: a table exists but cannot be read, lacks a column of
+            :data:`lrorder.claims.SEED_COLUMNS`, has a seed that is not an
+            integer or a value that is not a number (empty, i.e. NaN, is
+            allowed), or two rows for one (study, claim, seed).
     """
     names = list(studies) if studies else sorted(f.name[:-len(".seeds.csv")] for f in (path / "claims").glob("*.seeds.csv"))
     files = [path / "claims" / f"{study}.seeds.csv" for study in names]
@@ -136,6 +138,14 @@ def read_seed_values(path: Path, studies: Sequence[str] | None = None) -> pd.Dat
         missing = [c for c in ("study", "claim", "seed", "value") if c not in table.columns]
         if missing:
             raise DataError(f"{file}: per-seed table lacks column(s) {', '.join(missing)}")
+        if not pd.api.types.is_integer_dtype(table["seed"]):
+            raise DataError(f"{file}: column seed must hold integers")
+        if not pd.api.types.is_numeric_dtype(table["value"]):
+            raise DataError(f"{file}: column value must hold numbers (empty for an undefined value)")
+        duplicated = table.duplicated(["study", "claim", "seed"])
+        if duplicated.any():
+            row = table.loc[duplicated].iloc[0]
+            raise DataError(f"{file}: two rows for study {row['study']} claim {row['claim']} seed {row['seed']}")
         parts.append(table)
     return pd.concat(parts, ignore_index=True)
 
@@ -160,8 +170,10 @@ def paired_differences(a: pd.DataFrame, b: pd.DataFrame, alpha: float = 0.05) ->
 
     Returns:
         One row per (study, claim) present in both, sorted, columns
-        :data:`PAIRED_COLUMNS`: ``n_paired`` int; the rest float (NaN for
-        the test with fewer than 2 pairs, or when every difference is 0).
+        :data:`PAIRED_COLUMNS`: ``n_paired`` int; the rest float (the test
+        columns NaN with fewer than 2 pairs). Differences without scatter
+        (all equal) get the degenerate answer: p = 1 if they are all 0,
+        else p = 0, and the interval is that one value.
     """
     from scipy import stats as scipy_stats
 
@@ -176,6 +188,8 @@ def paired_differences(a: pd.DataFrame, b: pd.DataFrame, alpha: float = 0.05) ->
             test = scipy_stats.ttest_1samp(d, 0.0)
             p_value = float(test.pvalue)
             low, high = test.confidence_interval(1 - alpha)
+        elif len(d) >= 2:  # no scatter: identical campaigns, or one shifted by the same amount on every seed
+            p_value, low, high = (0.0 if d[0] != 0 else 1.0), float(d[0]), float(d[0])
         rows.append({"study": study, "claim": claim, "n_paired": len(d), "mean_difference": float(d.mean()),
                      "ci_low": float(low), "ci_high": float(high), "p_value": p_value})
     out = pd.DataFrame(rows, columns=PAIRED_COLUMNS[:-1])
@@ -183,6 +197,18 @@ def paired_differences(a: pd.DataFrame, b: pd.DataFrame, alpha: float = 0.05) ->
     for _, index in out.groupby("study").groups.items():
         out.loc[index, "p_holm"] = holm(out.loc[index, "p_value"].to_numpy(dtype=float))
     return out[PAIRED_COLUMNS]
+
+
+def paired_summary(paired: pd.DataFrame, alpha: float = 0.05) -> str:
+    """One line for :func:`paired_differences`' table: the claims whose campaigns differ (Holm p < alpha),
+    or none, and how many claims were tested and how many had too few pairs to test."""
+    differ = paired[paired["p_holm"] < alpha]
+    tested = int(paired["p_holm"].notna().sum())
+    untested = f"; {len(paired) - tested} with fewer than 2 paired seeds, untested" if tested < len(paired) else ""
+    if len(differ):
+        return (f"{len(differ)} of {tested} tested claims have per-seed values that differ between the campaigns "
+                f"(Holm p < {alpha:g}): " + ", ".join(f"{r.study} {r.claim}" for r in differ.itertuples()) + untested)
+    return f"no claim's per-seed values differ between the campaigns (Holm p >= {alpha:g}, {tested} claims){untested}"
 
 
 def _side_by_side(a: pd.DataFrame, b: pd.DataFrame, keys: list[str], values: list[str]) -> pd.DataFrame:
@@ -298,17 +324,16 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(summary.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     if args.check:
         seeds_a, seeds_b = read_seed_values(dir_a, args.studies), read_seed_values(dir_b, args.studies)
-        if seeds_a is not None and seeds_b is not None:
+        if seeds_a is None or seeds_b is None:
+            lacking = args.tag_a if seeds_a is None else args.tag_b
+            print(f"\nnote: no paired comparison: {lacking} has no claims/<study>.seeds.csv for every study compared "
+                  "(rerun its claims step to write them)")
+        else:
             paired = paired_differences(seeds_a, seeds_b)
             with pd.option_context("display.width", 200, "display.max_columns", None):
                 print("\nPaired by seed, B - A (two-sided t-test, 95% CI, Holm within each study):")
                 print(paired.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
-            differ = paired[paired["p_holm"] < 0.05]
-            print("paired: " + (f"{len(differ)} claim(s) whose per-seed values differ between the campaigns: "
-                                + ", ".join(f"{r.study} {r.claim}" for r in differ.itertuples())
-                                if len(differ) else
-                                f"no claim's per-seed values differ between the campaigns (Holm p >= 0.05, "
-                                f"{len(paired)} claims)"))
+            print("paired: " + paired_summary(paired))
         failures, summary_line = stability_report(check_stability(claims_a, claims_b), args.tag_a, args.tag_b)
         if failures:
             sys.stdout.flush()

@@ -211,6 +211,7 @@ def config_from_files(base: str | os.PathLike, layers: Sequence[str | os.PathLik
     loaded = [_read_yaml(path, "--configfile") for path in layers]
     try:
         config = layered_config(_read_yaml(base, "--base"), loaded)
+        check_integer_types(config, SCHEMA_PATH)  # as the Snakefile does: eval_every: 5.0 is refused
     except ConfigError as err:
         raise ConfigError(f"config: {err}") from None
     if study not in config["studies"]:
