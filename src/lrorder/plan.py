@@ -639,15 +639,15 @@ def evaluation(config: Mapping[str, Any], study: str, seed: int) -> dict[str, li
     """
     config = canonical_config(config)
     study_cfg = config["studies"][study]
+    anneal = anneal_epoch(config, study)
     if int(seed) in pre_anneal_seeds(config, study):
         claims = pre_anneal_claims(config, study)
-        last = anneal_epoch(config, study) - 1
+        last = anneal - 1
         every = None
     else:
         claims = claim_specs(config, study)
         last = int(study_cfg["training"]["epochs"])
         every = int(study_cfg["training"]["eval_every"])
-    anneal = anneal_epoch(config, study)
     epochs = {last, *(range(every, last + 1, every) if every else ())}
     if anneal is not None and 1 < anneal <= last + 1:
         epochs.add(anneal - 1)  # the summaries' pre-anneal accuracy (lrorder.aggregate)

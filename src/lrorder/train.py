@@ -10,8 +10,8 @@ Per epoch the run records, for ``eval_set = "train"``, the running mean of
 the minibatch loss and accuracy over the epoch (train mode, noise on, as the
 official code's log) and, at the epochs the run scores, loss and accuracy
 in eval mode (noise off) on each evaluation set it reports (the run's
-scoring plan, ``run_cfg["evaluation"]``: :func:`lrorder.plan.evaluation`). A checkpoint is written after every epoch and removed
-when the run completes; a restarted run resumes from it, and sets aside an
+scoring plan, ``run_cfg["evaluation"]``: :func:`lrorder.plan.evaluation`).
+A checkpoint is written after every epoch and removed when the run completes; a restarted run resumes from it, and sets aside an
 unreadable or foreign one and starts over (:func:`train`). Every random draw
 depends only on ``(seed, stream, epoch)`` (:mod:`lrorder.seeding`), so the
 same seed gives identical metrics on the CPU, resumed or not, given the same
