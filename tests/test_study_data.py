@@ -184,7 +184,7 @@ def test_precision_policy() -> None:
     auto = {"precision": "auto", "channels_last": "auto"}
     cpu = train.Precision.resolve(auto, CPU)
     assert (cpu.bf16, cpu.memory_format) == (False, torch.contiguous_format)
-    cuda = train.Precision.resolve(auto, torch.device("cuda"))
+    cuda = train.Precision.resolve(auto, torch.device("cuda"), capability=(8, 0))
     assert (cuda.bf16, cuda.memory_format) == (True, torch.channels_last)
     forced = train.Precision.resolve({"precision": "bf16", "channels_last": True}, CPU)
     assert forced.bf16 and forced.layout(torch.zeros(2, 3, 4, 4)).is_contiguous(memory_format=torch.channels_last)

@@ -146,16 +146,6 @@ def test_evaluate_batches_and_eval_mode() -> None:
     assert acc_full == acc_batched == ref_correct.item() / 10
 
 
-def test_pick_device() -> None:
-    assert train.pick_device("cpu") == CPU
-    assert train.pick_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
-    with pytest.raises(ConfigError, match="training.device"):
-        train.pick_device("tpu")
-    if not torch.cuda.is_available():
-        with pytest.raises(ConfigError, match="training.device: 'cuda' requested"):
-            train.pick_device("cuda")
-
-
 # --------------------------------------------------------------------------- metrics
 
 
@@ -353,6 +343,87 @@ def test_interrupted_run_resumes_bitwise(tmp_path: Path, data: train.TrainingDat
     assert torch.load(ckpt, weights_only=False)["epoch"] == 3
 
 
+def saved_epochs(monkeypatch) -> list[int]:
+    """The epochs of the checkpoints :func:`train.train` writes from now on (the files are still written)."""
+    epochs: list[int] = []
+    real = train.save_torch
+
+    def recording(obj, path, durable=True):
+        epochs.append(obj["epoch"])
+        real(obj, path, durable)
+
+    monkeypatch.setattr(train, "save_torch", recording)
+    return epochs
+
+
+def test_checkpoint_every_k_epochs_resumes_bitwise(tmp_path: Path, data: train.TrainingData, monkeypatch) -> None:
+    """A run killed in epoch 5 with checkpoints every 2 epochs resumes from epoch 4 and ends as if never killed."""
+    cfg = run_cfg(training={"epochs": 6, "momentum": 0.9})
+    uninterrupted, model_ref, _ = train.train(cfg, data, CPU)
+    ckpt = tmp_path / "run.ckpt"
+    epochs = saved_epochs(monkeypatch)
+
+    def killed_in_epoch_5(line: str) -> None:
+        if line.startswith("epoch 5/"):
+            raise KeyboardInterrupt("killed after epoch 5")
+
+    with pytest.raises(KeyboardInterrupt):
+        train.train(cfg, data, CPU, checkpoint=ckpt, log=killed_in_epoch_5, checkpoint_every=2)
+    assert epochs == [2, 4]
+    resumed_metrics, model, resumed = train.train(cfg, data, CPU, checkpoint=ckpt, checkpoint_every=2)
+    assert resumed == 4 and epochs == [2, 4, 6]
+    pd.testing.assert_frame_equal(resumed_metrics, uninterrupted, check_exact=True)
+    assert states_equal(model.state_dict(), model_ref.state_dict())
+
+
+def test_checkpoint_after_minutes(data: train.TrainingData, tmp_path: Path, monkeypatch) -> None:
+    """checkpoint_minutes: a checkpoint after the first epoch that ends that long after the last one."""
+    clock = iter(range(0, 10_000, 40))  # each reading of the clock 40 s after the last
+    monkeypatch.setattr(train, "time", type("Clock", (), {"monotonic": staticmethod(lambda: next(clock))}))
+    epochs = saved_epochs(monkeypatch)
+    train.train(run_cfg(training={"epochs": 5}), data, CPU, checkpoint=tmp_path / "run.ckpt", checkpoint_every=100,
+                checkpoint_minutes=1)
+    # start 0; epoch 1 ends at 40 s; epoch 2 at 80 s: written, at 120 s; epoch 3 at 160 s; epoch 4 at 200 s: written
+    assert epochs == [2, 4]
+
+
+def test_checkpoint_of_other_hardware_is_refused(tmp_path: Path, data: train.TrainingData) -> None:
+    """A checkpoint written on a GPU in bf16 is not continued on the CPU in float32, nor the other way round."""
+    ckpt = tmp_path / "run.ckpt"
+    cfg = run_cfg(training={"epochs": 1})
+    train.train(cfg, data, CPU, checkpoint=ckpt)
+    state = torch.load(ckpt, weights_only=True)
+    assert state["hardware"] == {"device": "cpu", "precision": "fp32", "memory_format": "nchw"}
+    torch.save({**state, "hardware": {"device": "cuda", "precision": "bf16", "memory_format": "channels_last"}}, ckpt)
+    with pytest.raises(ConfigError) as caught:
+        train.train(cfg, data, CPU, checkpoint=ckpt)
+    assert str(caught.value) == (
+        f"{ckpt}: written by a run on cuda, bf16, channels_last, this job trains on cpu, fp32, nchw; one run never "
+        "mixes them: set training.device / precision / channels_last to match, or delete the checkpoint to start over")
+    assert ckpt.exists()  # kept: nothing lost
+    # the same config, precision auto: an A100 resolves bf16, a V100 fp32
+    torch.save({**state, "hardware": {**state["hardware"], "precision": "bf16"}}, ckpt)
+    with pytest.raises(ConfigError, match="written by a run on cpu, bf16, nchw, this job trains on cpu, fp32, nchw"):
+        train.train(cfg, data, CPU, checkpoint=ckpt)
+
+
+def test_saved_model_holds_cpu_tensors(tmp_path: Path) -> None:
+    """model.pt of a GPU run loads on a host without one: save_model moves every tensor to the CPU."""
+    weight = torch.arange(6.0).reshape(2, 3)
+
+    class OnDevice:  # stands in for a CUDA tensor: torch.save refuses it, .cpu() gives the real tensor
+        def cpu(self) -> torch.Tensor:
+            return weight
+
+    class Model:
+        def state_dict(self) -> dict:
+            return {"w": OnDevice()}
+
+    train.save_model(Model(), tmp_path / "model.pt")
+    loaded = torch.load(tmp_path / "model.pt", weights_only=True)
+    assert list(loaded) == ["w"] and loaded["w"].device == CPU and torch.equal(loaded["w"], weight)
+
+
 def test_checkpoint_of_other_config_starts_over(tmp_path: Path, data: train.TrainingData, capsys) -> None:
     ckpt = tmp_path / "run.ckpt"
     train.train(run_cfg(training={"epochs": 1}), data, CPU, checkpoint=ckpt)
@@ -424,7 +495,7 @@ METRIC_ROW = {"study": "synthetic", "schedule": "large_lr", "seed": 0, "epoch": 
 def _checkpoint(**over) -> dict:
     cfg = run_cfg(training={"epochs": 1})
     return {"format": train.CHECKPOINT_FORMAT, "config_hash": fileio.json_hash(cfg), "epoch": 1, "threads": 1,
-            "segments": [], "model": {}, "optimizer": {"state": {}, "param_groups": []},
+            "hardware": train.FP32.identity(), "segments": [], "model": {}, "optimizer": {"state": {}, "param_groups": []},
             "metrics": metric_rows.pack([]), **over}
 
 
@@ -443,6 +514,11 @@ def _checkpoint(**over) -> dict:
     ({k: v for k, v in _checkpoint(format="lrorder.train checkpoint v1").items() if k not in ("threads", "segments")},
      "format 'lrorder.train checkpoint v1'"),
     ({k: v for k, v in _checkpoint().items() if k != "threads"}, "keys missing: threads"),
+    # v3 carries no device / precision: resuming one could silently continue a CPU run on a GPU in bf16
+    ({k: v for k, v in _checkpoint(format="lrorder.train checkpoint v3").items() if k != "hardware"},
+     "format 'lrorder.train checkpoint v3'"),
+    ({k: v for k, v in _checkpoint().items() if k != "hardware"}, "keys missing: hardware"),
+    (_checkpoint(hardware={"device": "cuda"}), "hardware is not a device, precision and memory format"),
     (_checkpoint(threads=0), "threads is not a positive int"),
     (_checkpoint(segments=[{"from_epoch": 1}]), "segments are not run segments"),
     (_checkpoint(model={"w": [1.0]}), "model is not a dict of tensors"),
@@ -500,10 +576,11 @@ def test_missing_checkpoint_starts_fresh(tmp_path: Path, data: train.TrainingDat
 # --------------------------------------------------------------------------- CLI
 
 
-def cli(data_dir: Path, out: Path, cfg: dict, checkpoint: Path | None = None) -> subprocess.CompletedProcess:
+def cli(data_dir: Path, out: Path, cfg: dict, checkpoint: Path | None = None,
+        extra: list[str] = ()) -> subprocess.CompletedProcess:
     args = [sys.executable, "-m", "lrorder.train", "--data", str(data_dir), "--run-config", json.dumps(cfg),
             "--out-metrics", str(out / "metrics.csv"), "--out-model", str(out / "model.pt"),
-            "--out-run", str(out / "run.json")]
+            "--out-run", str(out / "run.json"), *extra]
     if checkpoint is not None:
         args += ["--checkpoint", str(checkpoint)]
     return subprocess.run(args, capture_output=True, text=True, timeout=300)
@@ -546,6 +623,11 @@ def test_cli_end_to_end(tmp_path: Path, data_dir: Path, baseline) -> None:
     assert run["packages"]["torch"].split("+")[0] == torch.__version__.split("+")[0]
     assert run["packages"]["lrorder"] == "0.1.0"
     assert run["device"]["type"] == "cpu"
+    # device and precision as resolved (lrorder.devices, train.Precision)
+    assert {key: run["device"][key] for key in ("name", "index", "compute_capability", "gpus_granted", "precision",
+                                                 "memory_format", "cudnn_benchmark")} == {
+        "name": None, "index": None, "compute_capability": None, "gpus_granted": 0, "precision": "fp32",
+        "memory_format": "nchw", "cudnn_benchmark": False}
     assert run["device"]["threads"] == 1
     assert run["device"]["deterministic_algorithms"] is True
     assert run["device"]["cpu_kernels"] == "native"
@@ -559,6 +641,24 @@ def test_cli_end_to_end(tmp_path: Path, data_dir: Path, baseline) -> None:
     assert run["outputs_sha256"] == {name: fileio.sha256_file(out / name) for name in ("metrics.csv", "model.pt")}
     assert manifest.run_output_problems(out / "run.json") == []
     assert isinstance(run["wall_time_s"], float) and run["wall_time_s"] >= 0
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is visible")
+def test_cli_cuda_without_a_gpu_stops_in_one_line(tmp_path: Path, data_dir: Path) -> None:
+    """The paper preset's training.device: cuda on a host without a GPU: one line, exit 2, nothing written
+    (it used to fall back to the CPU: WRN-16-10 at about 1.9 hours per CIFAR-10 epoch)."""
+    out = tmp_path / "run"
+    cfg = run_cfg(training={**run_cfg()["training"], "device": "cuda"})
+    res = cli(data_dir, out, cfg, checkpoint=out / "checkpoint.pt")
+    assert res.returncode == 2
+    assert len(res.stderr.strip().splitlines()) == 1, res.stderr
+    assert res.stderr.startswith("error: training.device: 'cuda' but torch ") and "sees no CUDA device" in res.stderr
+    assert not out.exists()
+
+
+def test_cli_refuses_bad_checkpoint_interval(tmp_path: Path, data_dir: Path) -> None:
+    res = cli(data_dir, tmp_path / "run", run_cfg(), extra=["--checkpoint-every", "0"])
+    assert res.returncode == 2 and "--checkpoint-every: expected a number >= 1, got 0" in res.stderr
 
 
 # --------------------------------------------------------------------------- divergence

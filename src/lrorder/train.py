@@ -56,7 +56,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.optim.swa_utils import update_bn
 
-from lrorder import cli, cpu_kernels, fileio, manifest, metric_rows, provenance, seeding
+from lrorder import cli, cpu_kernels, devices, fileio, manifest, metric_rows, provenance, seeding
 from lrorder.errors import ConfigError, DataError
 from lrorder.metric_rows import METRIC_COLUMNS
 from lrorder.models import build_model, set_preactivation_noise
@@ -98,10 +98,14 @@ class Precision:
     is computed in float32). ``memory_format``: the layout of 4-d model
     inputs and of the model, ``torch.channels_last`` or
     ``torch.contiguous_format`` (NCHW). Defaults (design.md, "Conventions"):
-    bf16 and channels_last on CUDA, float32 and NCHW on the CPU (the schema's
-    ``auto``); config keys ``training.precision`` and
+    bf16 on CUDA devices with native bf16 (compute capability 8.0 or newer:
+    :func:`lrorder.devices.native_bf16`; float32 on older GPUs, which would
+    emulate bf16) and channels_last on any CUDA device, float32 and NCHW on
+    the CPU (the schema's ``auto``); config keys ``training.precision`` and
     ``training.channels_last`` override them. :meth:`resolve` reads a
     missing key as ``fp32`` / ``false`` (the workflow always fills them).
+    :meth:`identity` is part of a run's identity: a checkpoint is resumed
+    only with the same one (:func:`train`).
     """
 
     device_type: str
@@ -109,13 +113,21 @@ class Precision:
     memory_format: torch.memory_format
 
     @classmethod
-    def resolve(cls, training: Mapping[str, Any], device: torch.device) -> Precision:
+    def resolve(cls, training: Mapping[str, Any], device: torch.device,
+                capability: tuple[int, int] | None = None) -> Precision:
+        """The precision of a run on ``device``; ``capability`` (major, minor) of a CUDA device
+        defaults to the device's own (:func:`lrorder.devices.native_bf16`)."""
         cuda = device.type == "cuda"
         precision = training.get("precision", "fp32")
         channels_last = training.get("channels_last", False)
-        bf16 = precision == "bf16" or (precision == "auto" and cuda)
+        bf16 = precision == "bf16" or (precision == "auto" and devices.native_bf16(device, capability))
         last = channels_last is True or (channels_last == "auto" and cuda)
         return cls(device.type, bf16, torch.channels_last if last else torch.contiguous_format)
+
+    def identity(self) -> dict[str, str]:
+        """``{"device": "cpu"|"cuda", "precision": "bf16"|"fp32", "memory_format": "channels_last"|"nchw"}``."""
+        return {"device": self.device_type, "precision": "bf16" if self.bf16 else "fp32",
+                "memory_format": "channels_last" if self.memory_format is torch.channels_last else "nchw"}
 
     def autocast(self) -> torch.autocast:
         return torch.autocast(self.device_type, dtype=torch.bfloat16, enabled=self.bf16)
@@ -178,21 +190,6 @@ def enable_deterministic_algorithms() -> None:
     ``torch.are_deterministic_algorithms_enabled()`` is ``True`` afterwards.
     """
     torch._C._set_deterministic_algorithms(True)
-
-
-def pick_device(requested: str) -> torch.device:
-    """``"auto"``: CUDA when available, else CPU; ``"cpu"`` / ``"cuda"`` as asked.
-
-    Raises:
-        ConfigError: ``"cuda"`` requested but not available, or an unknown name.
-    """
-    if requested == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if requested == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("training.device: 'cuda' requested but no CUDA device is available")
-    if requested not in ("cpu", "cuda"):
-        raise ConfigError(f"training.device: expected auto, cpu or cuda, got {requested!r}")
-    return torch.device(requested)
 
 
 def recalibrate_batchnorm(
@@ -365,8 +362,9 @@ def save_torch(obj: Any, path: str | os.PathLike, durable: bool = True) -> None:
 
 #: Value of a checkpoint's ``"format"`` key; a file without it is not a checkpoint of this module.
 #: v2 added ``threads`` and ``segments``; v3 packs the metric rows as columns (``metrics``,
-#: :mod:`lrorder.metric_rows`). An older checkpoint is set aside like a foreign file.
-CHECKPOINT_FORMAT = "lrorder.train checkpoint v3"
+#: :mod:`lrorder.metric_rows`); v4 added ``hardware`` (:meth:`Precision.identity`). An older
+#: checkpoint is set aside like a foreign file.
+CHECKPOINT_FORMAT = "lrorder.train checkpoint v4"
 
 #: Keys of a segment of a run (``run.json``'s ``segments``, a checkpoint's ``segments``).
 SEGMENT_KEYS = ("from_epoch", "to_epoch", "threads", "host", "slurm_job_id")
@@ -374,7 +372,8 @@ SEGMENT_KEYS = ("from_epoch", "to_epoch", "threads", "host", "slurm_job_id")
 
 def checkpoint_state(config_hash: str, epoch: int, model: nn.Module, optimizer: torch.optim.Optimizer,
                      rows: Sequence[Mapping[str, Any]], threads: int = 1,
-                     segments: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
+                     segments: Sequence[Mapping[str, Any]] = (),
+                     hardware: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The checkpoint of ``epoch``: plain dicts, lists, str, int, float, bool, ``None`` and tensors only.
 
     Every value loads with ``torch.load(..., weights_only=True)``, which runs
@@ -383,13 +382,18 @@ def checkpoint_state(config_hash: str, epoch: int, model: nn.Module, optimizer: 
     ``threads`` is the torch thread count the run trains with (a resumed run
     keeps it: :func:`resume_threads`); ``segments`` the run's segments so far,
     the last one ending at ``epoch`` (dicts with :data:`SEGMENT_KEYS`);
-    ``metrics`` the metric rows so far, packed (:func:`lrorder.metric_rows.pack`).
+    ``metrics`` the metric rows so far, packed (:func:`lrorder.metric_rows.pack`);
+    ``hardware`` the device type, precision and layout the run trains with
+    (:meth:`Precision.identity`, default :data:`FP32`'s): a run resumes only with the same.
+    The model's tensors are saved as they are (on the run's device);
+    :func:`read_checkpoint` maps them to the resuming job's device.
     """
     return {
         "format": CHECKPOINT_FORMAT,
         "config_hash": config_hash,
         "epoch": int(epoch),
         "threads": int(threads),
+        "hardware": dict(FP32.identity() if hardware is None else hardware),
         "segments": [dict(segment) for segment in segments],
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
@@ -431,7 +435,8 @@ def _checkpoint_problem(state: Any) -> str | None:
         return f"a {type(state).__name__}, not a dict"
     if state.get("format") != CHECKPOINT_FORMAT:
         return "format marker missing" if "format" not in state else f"format {state['format']!r}"
-    missing = {"config_hash", "epoch", "threads", "segments", "model", "optimizer", "metrics"} - state.keys()
+    missing = {"config_hash", "epoch", "threads", "hardware", "segments", "model", "optimizer",
+               "metrics"} - state.keys()
     if missing:
         return f"keys missing: {', '.join(sorted(missing))}"
     if not isinstance(state["config_hash"], str):
@@ -440,6 +445,10 @@ def _checkpoint_problem(state: Any) -> str | None:
         return "epoch is not a positive int"
     if type(state["threads"]) is not int or state["threads"] < 1:
         return "threads is not a positive int"
+    hardware = state["hardware"]
+    if not (isinstance(hardware, dict) and set(hardware) == set(FP32.identity())
+            and all(isinstance(v, str) for v in hardware.values())):
+        return "hardware is not a device, precision and memory format"
     segments = state["segments"]
     if not isinstance(segments, list) or not all(isinstance(s, dict) and set(s) == set(SEGMENT_KEYS)
                                                  for s in segments):
@@ -530,6 +539,8 @@ def train(
     before_eval: Callable[[nn.Module, int], None] | None = None,
     threads: int | None = None,
     segments: list[dict[str, Any]] | None = None,
+    checkpoint_every: int = 1,
+    checkpoint_minutes: float = 0,
 ) -> tuple[pd.DataFrame, nn.Module, int]:
     """Train one run and return ``(metrics, model, resumed_from_epoch)``.
 
@@ -539,8 +550,13 @@ def train(
     (``run_cfg["evaluation"]``, :func:`scoring`); ``resumed_from_epoch`` is the last epoch found in ``checkpoint``
     (0 for a fresh start). The checkpoint (:func:`checkpoint_state`: format
     marker, model, optimiser, metrics so far, config hash, thread count,
-    segments) is written
-    atomically after every epoch.
+    device type, precision and layout, segments) is written atomically after
+    every ``checkpoint_every``-th epoch, and after any epoch that ends
+    ``checkpoint_minutes`` (> 0) or more after the last checkpoint was
+    written (or the run started). Every random draw is a function of
+    ``(seed, stream, epoch)``, so resuming from any epoch's checkpoint ends
+    as the uninterrupted run does; a run killed between checkpoints
+    recomputes the epochs since the last one.
 
     A checkpoint of a different run config (the config was edited after a
     run was killed) is ignored, with a note on stderr, and the run starts over.
@@ -573,9 +589,14 @@ def train(
     ``segments``, if given, is filled with the run's segments, one per
     process that trained epochs of it, in order: dicts with
     :data:`SEGMENT_KEYS` (``slurm_job_id`` ``None`` outside SLURM).
+    A checkpoint written on another device type, precision or layout
+    (:meth:`Precision.identity`: e.g. a CPU run with ``device: auto`` resumed
+    on a GPU node, where it would continue in bf16) is refused in one line:
+    one run never mixes them.
 
     Raises:
-        ConfigError: a CPU run resumed on fewer CPUs than its checkpoint's thread count.
+        ConfigError: a CPU run resumed on fewer CPUs than its checkpoint's thread count;
+            a checkpoint of another device type, precision or memory format.
         OSError: the checkpoint exists but cannot be read, or cannot be set aside.
     """
     seed = int(run_cfg["seed"])
@@ -586,6 +607,7 @@ def train(
     config_hash = fileio.json_hash(run_cfg)
 
     precision = Precision.resolve(training, device)
+    hardware = precision.identity()
 
     def fresh() -> tuple[nn.Module, torch.optim.Optimizer]:
         model = build_model(run_cfg["model"], data.input_shape, data.num_classes)
@@ -626,6 +648,11 @@ def train(
             model, optimizer = fresh()
             state = None
     run_name = f"{run_cfg['study']}/{run_cfg['schedule']}/seed{seed}"
+    if state is not None and state["hardware"] != hardware:
+        raise ConfigError(
+            f"{checkpoint}: written by a run on {hardware_text(state['hardware'])}, this job trains on "
+            f"{hardware_text(hardware)}; one run never mixes them: set training.device / precision / channels_last "
+            f"to match, or delete the checkpoint to start over")
     asked = torch.get_num_threads() if threads is None else max(1, int(threads))
     use_threads = asked
     past: list[dict[str, Any]] = []
@@ -655,6 +682,7 @@ def train(
     scored_epochs, reported = scoring(run_cfg, data)
     two_step = {name: eval_inputs(data, name) for name in training.get("two_step_eval", [])
                 if name + TWO_STEP_SUFFIX in reported}
+    last_checkpoint = time.monotonic()
     for epoch in range(start_epoch, int(training["epochs"]) + 1):
         lr = lr_schedule.value(epoch)
         sigma = noise_schedule.value(epoch)
@@ -704,11 +732,14 @@ def train(
         segment["to_epoch"] = epoch
         nonfinite = nonfinite_losses([row for row in rows if row["epoch"] == epoch])
         diverged = bool(nonfinite)
-        if checkpoint is not None and not diverged:
+        due = epoch % checkpoint_every == 0 or (
+            checkpoint_minutes > 0 and time.monotonic() - last_checkpoint >= 60 * checkpoint_minutes)
+        if checkpoint is not None and not diverged and due:
             # not flushed to the disk (durable=False: an fsync per epoch was about a fifth of a synthetic
             # run): a checkpoint a machine crash garbles is set aside on reading, and the run starts over
-            save_torch(checkpoint_state(config_hash, epoch, model, optimizer, rows, use_threads, [*past, segment]),
-                       checkpoint, durable=False)
+            save_torch(checkpoint_state(config_hash, epoch, model, optimizer, rows, use_threads, [*past, segment],
+                                        hardware), checkpoint, durable=False)
+            last_checkpoint = time.monotonic()
         if log is not None:
             log(epoch_line([row for row in rows if row["epoch"] == epoch], int(training["epochs"])))
         if diverged:
@@ -718,6 +749,21 @@ def train(
     if segments is not None:
         segments[:] = [*past, segment] if segment["to_epoch"] >= segment["from_epoch"] else past
     return pd.DataFrame(rows, columns=METRIC_COLUMNS), model, resumed_from
+
+
+def save_model(model: nn.Module, path: str | os.PathLike) -> None:
+    """Write ``model``'s state dict to ``path`` atomically, every tensor on the CPU.
+
+    The final weights of a GPU run load on a host without a GPU, with no
+    ``map_location``. The tensors keep their dtypes and strides (a
+    channels-last run's convolution weights stay channels-last).
+    """
+    save_torch({name: tensor.cpu() for name, tensor in model.state_dict().items()}, path)
+
+
+def hardware_text(hardware: Mapping[str, str]) -> str:
+    """``cuda, bf16, channels_last``: a :meth:`Precision.identity` for messages."""
+    return ", ".join(hardware[key] for key in ("device", "precision", "memory_format"))
 
 
 def nonfinite_losses(rows: Sequence[Mapping[str, Any]]) -> dict[str, float]:
@@ -815,9 +861,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--out-run", required=True, help="provenance JSON (run.json)")
     parser.add_argument("--checkpoint", help="resumable checkpoint path (removed when the run completes)")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads for torch")
+    parser.add_argument("--gpus", type=int, default=0, help="GPUs the scheduler granted this job (Snakemake's "
+                        "resources.gpu): training.device cuda needs 1, auto uses a GPU only when given one")
+    parser.add_argument("--checkpoint-every", type=int, default=1, metavar="K",
+                        help="write the checkpoint after every K-th epoch (training.checkpoint_every)")
+    parser.add_argument("--checkpoint-minutes", type=float, default=0, metavar="M",
+                        help="also after any epoch ending M minutes or more after the last checkpoint; 0: off "
+                        "(training.checkpoint_minutes)")
     parser.add_argument("--attempt-log", help="log file this job's output is appended to: a numbered attempt "
                         "marker line is printed first (counting the markers already in it)")
     args = parser.parse_args(argv)
+    for flag, value, least in (("--gpus", args.gpus, 0), ("--checkpoint-every", args.checkpoint_every, 1),
+                               ("--checkpoint-minutes", args.checkpoint_minutes, 0)):
+        if not value >= least:  # also refuses nan
+            parser.error(f"{flag}: expected a number >= {least}, got {value}")
     asked_kernels = _cpu_kernels(args.run_config)
     if cpu_kernels.missing(asked_kernels, os.environ):
         _reexec_with(cpu_kernels.env(asked_kernels), sys.argv[1:] if argv is None else argv)
@@ -839,9 +896,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         raise ConfigError(f"--patch: required for study kind 'patch' and only for it (kind {kind!r})")
     threads = max(1, args.threads)
     torch.set_num_threads(threads)
-    device = pick_device(run_cfg["training"]["device"])
+    device = devices.pick_device(run_cfg["training"]["device"], args.gpus)
+    gpu_lock = None
     if device.type == "cpu":
         enable_deterministic_algorithms()
+    else:
+        # held until this process ends: no other training job of this user trains on this GPU
+        device, gpu_lock = devices.claim_gpu(log=lambda line: print(line, flush=True))
+        torch.cuda.set_device(device)
+        # fixed shapes, and CUDA training is not bitwise reproducible anyway: let cuDNN pick its fastest kernels
+        torch.backends.cudnn.benchmark = True
+    precision = Precision.resolve(run_cfg["training"], device)
 
     started = dt.datetime.now(dt.timezone.utc)
     t0 = time.perf_counter()
@@ -852,7 +917,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     segments: list[dict[str, Any]] = []
     metrics, model, resumed_from = train(run_cfg, data, device, checkpoint=args.checkpoint,
                                          log=lambda line: print(line, flush=True), threads=threads,
-                                         segments=segments)
+                                         segments=segments, checkpoint_every=args.checkpoint_every,
+                                         checkpoint_minutes=args.checkpoint_minutes)
     wall = time.perf_counter() - t0
     stopped = diverged_epoch(metrics)
     diverged = None
@@ -862,7 +928,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         diverged = {"epoch": stopped, "training_loss": str(float(loss)),
                     "nonfinite_losses": {k: str(v) for k, v in nonfinite_losses(rows.to_dict("records")).items()}}
 
-    save_torch(model.state_dict(), args.out_model)
+    save_model(model, args.out_model)
     with fileio.atomic_path(args.out_metrics) as tmp:
         metrics.to_csv(tmp, index=False, float_format="%.8g")
     fileio.write_json(args.out_run, {
@@ -873,7 +939,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         "git": provenance.git_state(),
         "packages": provenance.package_versions(),
         "device": {"type": device.type,
-                   "name": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+                   **devices.describe(device),
+                   "gpus_granted": args.gpus,
+                   **{key: value for key, value in precision.identity().items() if key != "device"},
+                   "cudnn_benchmark": device.type == "cuda" and torch.backends.cudnn.benchmark,
                    "threads": torch.get_num_threads(),
                    "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
                    "cpu_kernels": kernels,
@@ -893,6 +962,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     })
     if args.checkpoint is not None:
         Path(args.checkpoint).unlink(missing_ok=True)
+    if gpu_lock is not None:
+        gpu_lock.release()
 
 
 if __name__ == "__main__":
