@@ -21,15 +21,13 @@ import argparse
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import replace
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import positive_int, report  # noqa: E402
+from common import bare_epoch_times, positive_int, report, train_epoch_times  # noqa: E402
 
 from lrorder import seeding, train  # noqa: E402
 from lrorder.models import build_model  # noqa: E402
@@ -52,17 +50,7 @@ def bare_epoch(data, batches: list[tuple[torch.Tensor, torch.Tensor]], epochs: i
     model.reset_parameters(seeding.torch_generator(0, "init"))
     model.to(memory_format=torch.channels_last)
     opt = torch.optim.SGD(model.parameters(), lr=0.08, momentum=0.9, nesterov=True, weight_decay=5e-4)
-    model.train()
-    times = []
-    for _ in range(epochs):
-        start = time.perf_counter()
-        for x, y in batches:
-            loss = F.cross_entropy(model(x), y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-        times.append(time.perf_counter() - start)
-    return min(times)
+    return min(bare_epoch_times(model, opt, batches, epochs))
 
 
 def main() -> None:
@@ -85,9 +73,7 @@ def main() -> None:
 
     def second_epoch(config: dict) -> float:
         """Time of the second epoch of a 2-epoch ``train`` run (the first pays one-off set-up), from its log lines."""
-        stamps = []
-        train.train(config, data, torch.device("cpu"), log=lambda line: stamps.append(time.perf_counter()))
-        return stamps[1] - stamps[0]
+        return train_epoch_times(config, data, torch.device("cpu"))[0]
 
     # The sides take turns, so that a slow spell of a shared machine hits them alike.
     times: dict[str, list[float]] = {"ours": [], "bare": [], "nchw": []}

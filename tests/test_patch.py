@@ -253,6 +253,46 @@ def test_draws_depend_only_on_seed_epoch_index(patcher32: patch.TrainPatcher) ->
     assert not torch.equal(patcher32.epoch_draws(seed=8, epoch=2).u, draws.u)
 
 
+def channels_last_strides(x: torch.Tensor) -> tuple[int, int, int, int]:
+    n, c, h, w = x.shape
+    return (h * w * c, 1, w * c, c)
+
+
+def nchw_strides(x: torch.Tensor) -> tuple[int, int, int, int]:
+    n, c, h, w = x.shape
+    return (c * h * w, h * w, w, 1)
+
+
+@pytest.mark.parametrize("c", [3, 1])
+def test_patched_batches_keep_channels_last(c: int) -> None:
+    """A channels-last batch (as ``pipeline.normalize`` makes one from NHWC storage) comes back with
+    canonical channels-last strides, bit for bit equal to the NCHW path; an NCHW batch stays NCHW.
+
+    Strides, not ``is_contiguous``, are compared: with one channel an NCHW tensor also counts as
+    channels-last contiguous (``Precision.layout`` in ``lrorder.train`` copies on strides).
+    """
+    hw = 32 if c == 3 else 28
+    arrays = patch.make_patch_arrays(PARAMS, 60, 60, 10, (c, hw, hw), seed=2)
+    patcher = patch.TrainPatcher(arrays, PARAMS, (hw, hw))
+    nchw = batch(60, c=c, hw=hw)
+    last = nchw.clone(memory_format=torch.channels_last)  # NHWC storage, as normalize gives
+    assert last.stride() == channels_last_strides(last) and nchw.stride() == nchw_strides(nchw)
+    y, idx = torch.from_numpy(np.arange(60) % 10), torch.arange(60)
+    draws = patcher.epoch_draws(seed=0, epoch=1)
+    assert (draws.patch_only & patcher.train_patched).any()  # the zeroing branch is exercised
+    outputs = {
+        "train": lambda x: patcher.patch_train_batch(x, y, idx, draws),
+        "test_patched": lambda x: patch.patched_test_set(x, y, arrays, PARAMS)[0],
+        "apply_patch": lambda x: patch.apply_patch(x, torch.zeros(c, 7, 7), patcher.location),
+    }
+    for name, make in outputs.items():
+        ref, out = make(nchw), make(last)
+        assert ref.stride() == nchw_strides(ref), name
+        assert out.stride() == channels_last_strides(out), name
+        assert torch.equal(out, ref), name
+        assert torch.equal(out.contiguous().view(torch.int32), ref.view(torch.int32)), name  # bitwise
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_gpu_matches_cpu(arrays32: dict[str, np.ndarray], patcher32: patch.TrainPatcher) -> None:
     gpu = patch.TrainPatcher(arrays32, PARAMS, (32, 32), device="cuda")

@@ -283,6 +283,45 @@ def _tensor(value: ArrayLike, device: torch.device | str | None, dtype: torch.dt
     return t.to(device=device if device is not None else t.device, dtype=dtype if dtype is not None else t.dtype)
 
 
+def memory_format_of(x: torch.Tensor) -> torch.memory_format:
+    """``torch.channels_last`` if the 4-d ``x`` is laid out channels-last, else ``torch.contiguous_format``.
+
+    The strides decide, as in ``lrorder.train.Precision.layout``: canonical
+    channels-last strides ``(H*W*C, 1, W*C, C)`` mean channels-last even with
+    one channel, where ``is_contiguous`` accepts both layouts (a batch
+    normalised from ``(N, H, W, 1)`` storage has them). Other strides count
+    as channels-last only when ``x`` is channels-last contiguous and not
+    NCHW contiguous.
+    """
+    n, c, h, w = x.shape
+    if x.stride() == (h * w * c, 1, w * c, c):
+        return torch.channels_last
+    if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
+        return torch.channels_last
+    return torch.contiguous_format
+
+
+def _patch_region_(
+    out: torch.Tensor, patches: torch.Tensor, location: tuple[int, int], mask: torch.Tensor | None = None
+) -> None:
+    """Write ``patches`` into the ``s x s`` region of ``out`` at ``location``, in place (:func:`apply_patch`)."""
+    if out.dim() != 4:
+        raise ValueError(f"apply_patch: x must be (B, C, H, W), got {tuple(out.shape)}")
+    s = patches.shape[-1]
+    row, col = location
+    if patches.shape[-2] != s or patches.shape[-3] != out.shape[1] or patches.dim() not in (3, 4):
+        raise ValueError(f"apply_patch: patches must be (B, C, s, s) with C = {out.shape[1]}, got {tuple(patches.shape)}")
+    if row < 0 or col < 0 or row + s > out.shape[2] or col + s > out.shape[3]:
+        raise ValueError(f"apply_patch: a {s}x{s} patch at {location} leaves the {out.shape[2]}x{out.shape[3]} image")
+    patches = patches.to(device=out.device, dtype=out.dtype).expand(out.shape[0], -1, -1, -1)
+    region = out[:, :, row : row + s, col : col + s]
+    if mask is None:
+        region.copy_(patches)
+    else:
+        keep = mask.to(device=out.device, dtype=torch.bool).view(-1, 1, 1, 1)
+        region.copy_(torch.where(keep, patches, region))
+
+
 def apply_patch(
     x: torch.Tensor,
     patches: torch.Tensor,
@@ -293,7 +332,8 @@ def apply_patch(
 
     Args:
         x: float ``(B, C, H, W)``, normalised pixels; not modified (the copy
-            keeps its memory format, e.g. channels_last).
+            keeps its memory format, :func:`memory_format_of`, with
+            canonical strides).
         patches: ``(B, C, s, s)`` or ``(C, s, s)`` (the same patch for every
             image); cast to ``x``'s dtype and device.
         location: top-left ``(row, col)`` (:func:`patch_location`).
@@ -305,20 +345,8 @@ def apply_patch(
     """
     if x.dim() != 4:
         raise ValueError(f"apply_patch: x must be (B, C, H, W), got {tuple(x.shape)}")
-    s = patches.shape[-1]
-    row, col = location
-    if patches.shape[-2] != s or patches.shape[-3] != x.shape[1] or patches.dim() not in (3, 4):
-        raise ValueError(f"apply_patch: patches must be (B, C, s, s) with C = {x.shape[1]}, got {tuple(patches.shape)}")
-    if row < 0 or col < 0 or row + s > x.shape[2] or col + s > x.shape[3]:
-        raise ValueError(f"apply_patch: a {s}x{s} patch at {location} leaves the {x.shape[2]}x{x.shape[3]} image")
-    out = x.clone()
-    patches = patches.to(device=x.device, dtype=x.dtype).expand(x.shape[0], -1, -1, -1)
-    region = out[:, :, row : row + s, col : col + s]
-    if mask is None:
-        region.copy_(patches)
-    else:
-        keep = mask.to(device=x.device, dtype=torch.bool).view(-1, 1, 1, 1)
-        region.copy_(torch.where(keep, patches, region))
+    out = x.clone(memory_format=memory_format_of(x))
+    _patch_region_(out, patches, location, mask)
     return out
 
 
@@ -370,15 +398,22 @@ def patch_batch(
             returned unchanged (``None``: all are patched).
 
     Returns:
-        ``(B, C, H, W)`` in ``x``'s dtype: each patched example carries
-        ``z + s * zeta_y``, or, where ``draws.patch_only`` is True, is zeroed
-        and carries ``z + s * patch_only_scale * u * zeta_y``.
+        ``(B, C, H, W)`` in ``x``'s dtype and memory format
+        (:func:`memory_format_of`, canonical strides): each patched example
+        carries ``z + s * zeta_y``, or, where ``draws.patch_only`` is True,
+        is zeroed and carries ``z + s * patch_only_scale * u * zeta_y``.
     """
+    if x.dim() != 4:
+        raise ValueError(f"patch_batch: x must be (B, C, H, W), got {tuple(x.shape)}")
     only = draws.patch_only if patched is None else draws.patch_only & patched
     coef = torch.where(only, draws.sign * (patch_only_scale * draws.u), draws.sign)
     patches = z + coef.view(-1, 1, 1, 1) * zeta[y]
-    zeroed = x.masked_fill(only.view(-1, 1, 1, 1), 0.0)
-    return apply_patch(zeroed, patches, location, mask=patched)
+    # one copy in x's layout, zeroed and patched in place (an out-of-place
+    # masked_fill with the (B, 1, 1, 1) mask would come back NCHW)
+    out = x.clone(memory_format=memory_format_of(x))
+    out.masked_fill_(only.view(-1, 1, 1, 1), 0.0)
+    _patch_region_(out, patches, location, mask=patched)
+    return out
 
 
 def epoch_draws(
@@ -462,7 +497,8 @@ class TrainPatcher:
             draws: this epoch's :class:`EpochDraws`.
 
         Returns:
-            ``(B, C, H, W)`` in ``x``'s dtype: images with
+            ``(B, C, H, W)`` in ``x``'s dtype and memory format
+            (:func:`patch_batch`): images with
             ``train_patched[index]`` False unchanged; the others patched with
             ``z + s * zeta_y``, or, where ``draws.patch_only`` is True, zeroed
             and patched with ``z + s * patch_only_scale * u * zeta_y``.
