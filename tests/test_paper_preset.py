@@ -6,7 +6,7 @@ import pytest
 
 from configs import load_config
 from lrorder import plan
-from workflow_utils import make_workdir, planned_jobs, snakemake
+from workflow_utils import make_workdir, planned_job_details, planned_jobs, snakemake
 
 pytestmark = pytest.mark.workflow
 
@@ -16,14 +16,30 @@ NO_NETWORK = {"http_proxy": "http://127.0.0.1:9", "https_proxy": "http://127.0.0
               "HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9"}
 
 
+#: The train rule's resources (lrorder.plan.train_resources) of the preset's WRN runs and of config.yaml's
+#: synthetic runs, which it keeps.
+WRN_RESOURCES = {"gpu": 1, "checkpoint_every": 10, "checkpoint_minutes": 30}
+CPU_RESOURCES = {"gpu": 0, "checkpoint_every": 1, "checkpoint_minutes": 0}
+
+
 def test_paper_dag(tmp_path) -> None:
-    result = snakemake(make_workdir(tmp_path / "wd"), "-n", *PAPER)
+    result = snakemake(make_workdir(tmp_path / "wd"), "-n", "-p", *PAPER)
     assert result.returncode == 0, result.stderr[-2000:]
     jobs = planned_jobs(result)
     # 3 seeds x (2 clean + 3 patch schedules) + 10 seeds x 3 synthetic schedules
     assert jobs["train"] == 3 * 5 + 30
     assert jobs["fetch_cifar10"] == 1 and jobs["image_data"] == 1
     assert jobs["patch_data"] == 3  # one patch draw per seed of the patch study
+    # Each WRN run asks for one GPU (counted by --resources gpu=N, sbatch --gpus=1 on SLURM) and checkpoints
+    # every 10th epoch or after 30 minutes; the synthetic runs ask for none.
+    train = [(wildcards, resources) for rule, wildcards, resources in planned_job_details(result) if rule == "train"]
+    assert len(train) == jobs["train"]
+    for wildcards, resources in train:
+        expected = WRN_RESOURCES if wildcards["study"] in ("clean", "patch") else CPU_RESOURCES
+        assert {key: resources.get(key) for key in expected} == expected, wildcards
+    out = result.stdout + result.stderr
+    assert out.count(" --gpus 1 --checkpoint-every 10 --checkpoint-minutes 30 ") == 15
+    assert out.count(" --gpus 0 --checkpoint-every 1 --checkpoint-minutes 0 ") == 30
 
 
 def test_missing_cifar_stops_at_the_download_with_one_line(tmp_path) -> None:
@@ -43,3 +59,14 @@ def test_paper_preset_uses_the_gpu_defaults_not_the_cpu_tuning(study: str) -> No
     # Regression: the preset inherited config.yaml's CPU tuning (eval batches of 128, a forced layout).
     training = plan.run_config(load_config(preset="paper"), study, "large_lr", 0)["training"]
     assert (training["eval_batch_size"], training["channels_last"], training["precision"]) == (1024, "auto", "auto")
+    assert training["device"] == "cuda"  # stops with one line where no GPU is visible, never trains WRNs on CPUs
+
+
+@pytest.mark.parametrize("study", ["clean", "patch"])
+def test_paper_preset_asks_for_a_gpu_and_checkpoints_sparsely(study: str) -> None:
+    paper = load_config(preset="paper")
+    assert plan.train_resources(paper, study) == WRN_RESOURCES
+    assert plan.train_resources(paper, "synthetic") == CPU_RESOURCES  # config.yaml's study, on the CPU
+    # The checkpoint cadence is a resource, not part of the run config (a change in it reruns nothing).
+    training = plan.run_config(paper, study, "large_lr", 0)["training"]
+    assert not {"checkpoint_every", "checkpoint_minutes"} & set(training)

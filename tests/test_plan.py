@@ -158,6 +158,52 @@ def test_run_config_differs_by_seed_and_schedule(smoke: dict) -> None:
         plan.run_config(load_config(), "synthetic", "large_lr", 0))
 
 
+@pytest.mark.parametrize("study", ["synthetic", "clean", "patch"])
+def test_checkpoint_cadence_is_not_part_of_the_run_config(smoke: dict, study: str) -> None:
+    # The run config is the train rule's params: a change in it reruns the run.
+    cadence = load_config({"studies": {study: {"training": {"checkpoint_every": 7, "checkpoint_minutes": 45}}}})
+    assert cadence["studies"][study]["training"]["checkpoint_every"] == 7
+    for schedule, seed in plan.study_runs(smoke, study) + plan.pre_anneal_runs(smoke, study):
+        rc = plan.run_config(smoke, study, schedule, seed)
+        assert plan.run_config(cadence, study, schedule, seed) == rc
+        assert not set(plan.TRAIN_RESOURCE_KEYS) & set(rc["training"])
+
+
+def test_checkpoint_cadence_keys_are_in_both_training_schemas() -> None:
+    schema = plan.load_schema()
+    synthetic = schema["$defs"]["synthetic_study"]["properties"]["training"]["properties"]
+    image = schema["$defs"]["image_training"]["properties"]
+    for props in (synthetic, image):
+        assert (props["checkpoint_every"]["default"], props["checkpoint_every"]["minimum"]) == (1, 1)
+        assert (props["checkpoint_minutes"]["default"], props["checkpoint_minutes"]["minimum"]) == (0, 0)
+        assert set(plan.TRAIN_RESOURCE_KEYS) <= set(props)
+
+
+@pytest.mark.parametrize("override, message", [
+    ({"checkpoint_every": 0}, "checkpoint_every: 0 is less than the minimum of 1"),
+    ({"checkpoint_minutes": -1}, "checkpoint_minutes: -1 is less than the minimum of 0"),
+    ({"checkpoint_minutes": 0.5}, "checkpoint_minutes: 0.5 is not of type 'integer'"),
+])
+def test_checkpoint_cadence_errors_name_the_key(override: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=f"^studies.clean.training.{re.escape(message)}"):
+        load_config({"studies": {"clean": {"training": override}}})
+
+
+def test_train_resources_follow_the_device_and_the_checkpoint_cadence(smoke: dict) -> None:
+    # smoke: synthetic trains on the CPU (schema default cpu), clean and patch on auto.
+    assert smoke["studies"]["clean"]["training"]["device"] == "auto"
+    for study in ("synthetic", "clean", "patch"):
+        assert plan.train_resources(smoke, study) == {"gpu": 0, "checkpoint_every": 1, "checkpoint_minutes": 0}
+    cuda = load_config({"studies": {
+        "clean": {"training": {"device": "cuda", "checkpoint_every": 10, "checkpoint_minutes": 30}},
+        "synthetic": {"training": {"device": "cuda"}},
+        "patch": {"training": {"device": "cpu", "checkpoint_every": 3}},
+    }})
+    assert plan.train_resources(cuda, "clean") == {"gpu": 1, "checkpoint_every": 10, "checkpoint_minutes": 30}
+    assert plan.train_resources(cuda, "synthetic") == {"gpu": 1, "checkpoint_every": 1, "checkpoint_minutes": 0}
+    assert plan.train_resources(cuda, "patch") == {"gpu": 0, "checkpoint_every": 3, "checkpoint_minutes": 0}
+
+
 # --------------------------------------------------------------------------- anneal_epoch, claim_specs
 
 

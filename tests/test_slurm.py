@@ -8,8 +8,9 @@ case they fail.
 The local test cluster has no accounting database and no GPUs, so the runs
 below add to the profile: ``--slurm-status-command squeue`` (``sacct`` does
 not work there), a short first status check, and CPU-only training
-resources. The profile's own GPU request is checked from the plugin's
-logged ``sbatch`` call.
+resources. The GPU request of a study with ``training.device: cuda`` (the
+train rule's ``gpu`` resource plus the profile's ``cpus_per_gpu``) is
+checked from the plugin's logged ``sbatch`` call.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ LOCAL_CLUSTER = (
     "--set-threads", "train=1",
     "--slurm-keep-successful-logs",
 )
-CPU_TRAINING = ("--set-resources", "train:gpu=0", "train:mem_mb=1000", "train:runtime=10")
+CPU_TRAINING = ("--set-resources", "train:mem_mb=1000", "train:runtime=10")
 
 
 def cluster_ready() -> bool:
@@ -85,7 +86,7 @@ def campaigns(tmp_path_factory):
     layer = timeout / "timeout.yaml"
     layer.write_text(yaml.safe_dump(TIMEOUT_LAYER))
     return run_concurrently({
-        "timeout": (timeout, [TIMEOUT_TARGET, *LOCAL_CLUSTER, "--set-resources", "train:gpu=0", "train:mem_mb=1000",
+        "timeout": (timeout, [TIMEOUT_TARGET, *LOCAL_CLUSTER, "--set-resources", "train:mem_mb=1000",
                               "train:runtime=6 * attempt - 5", "--configfile", "presets/smoke.yaml", str(layer)]),
         "smoke": (smoke, [*LOCAL_CLUSTER, *CPU_TRAINING, *SMOKE]),
     }, timeout=1200, start_after=(timeout / TIMEOUT_TARGET).with_name("checkpoint.pt"))
@@ -122,31 +123,46 @@ def test_training_jobs_went_through_sbatch(slurm_smoke):
         assert list((workdir / ".snakemake" / "slurm_logs" / "rule_train").glob(f"*/{job_id}.log")), job_id
 
 
-def sbatch_call(workdir, *extra: str) -> str:
-    """The plugin's logged sbatch call of one training job (the test cluster has no GPU: sbatch refuses it)."""
+#: A layer over the smoke preset: its synthetic study trains on CUDA (the train rule then asks for a GPU).
+CUDA_LAYER = {"studies": {"synthetic": {"training": {"device": "cuda"}}}}
+
+
+def sbatch_call(workdir, *extra: str, cuda: bool = True) -> str:
+    """The plugin's logged sbatch call of one training job of the smoke preset's synthetic study, with
+    ``training.device: cuda`` (:data:`CUDA_LAYER`) or the preset's ``cpu`` (the test cluster has no GPU:
+    sbatch refuses a GPU job; a CPU job runs, for seconds)."""
     target = "results/smoke/runs/synthetic/large_lr/seed0/metrics.csv"
+    layer = workdir / "cuda.yaml"
+    layer.write_text(yaml.safe_dump(CUDA_LAYER))
     result = snakemake(workdir, target, "--workflow-profile", "profiles/slurm", "--slurm-status-command", "squeue",
                        "--slurm-init-seconds-before-status-checks", "2", "--retries", "0", "--verbose", *SMOKE,
-                       *extra, timeout=300)
+                       *([str(layer)] if cuda else []), *extra, timeout=300)
     calls = [line for line in (result.stdout + result.stderr).splitlines() if line.startswith("sbatch call: ")]
     assert len(calls) == 1, result.stderr[-3000:]
     return calls[0]
 
 
 def test_training_sbatch_call_requests_a_gpu(tmp_path):
-    """The profile's training resources reach sbatch."""
-    call = sbatch_call(make_workdir(tmp_path))
+    """A cuda study's training job gets one GPU (the train rule's resources) and the profile's resources;
+    a cpu study's gets none (cpus_per_gpu applies to GPU jobs only)."""
+    workdir = make_workdir(tmp_path)
+    call = sbatch_call(workdir)
     for flag in ("--gpus=1", "--cpus-per-gpu=4", "--mem 16000", "-t 240"):
         assert flag in call, flag
+    cpu = sbatch_call(workdir, cuda=False)
+    for flag in ("--cpus-per-task=1", "--mem 16000", "-t 240"):
+        assert flag in cpu, flag
+    assert "--gpus" not in cpu and "--cpus-per-gpu" not in cpu
 
 
 def test_set_resources_on_the_command_line_replaces_the_train_block(tmp_path):
-    """The README's recipe: one key on the command line loses the profile's others; all of them keep them."""
+    """The README's recipe: one key on the command line loses the profile's others; all of them keep them.
+    The rule's own gpu resource stays either way."""
     workdir = make_workdir(tmp_path)
     one_key = sbatch_call(workdir, "--set-resources", "train:gpu_model=a100")
     assert "--gpus=a100:1" in one_key and "-t 30" in one_key and "--mem 4000" in one_key
     assert "--cpus-per-gpu" not in one_key
-    recipe = sbatch_call(workdir, "--set-resources", "train:gpu=1", "train:gpu_model=a100", "train:cpus_per_gpu=4",
+    recipe = sbatch_call(workdir, "--set-resources", "train:gpu_model=a100", "train:cpus_per_gpu=4",
                          "train:mem_mb=16000 * attempt", "train:runtime=240 * attempt")
     for flag in ("--gpus=a100:1", "--cpus-per-gpu=4", "--mem 16000", "-t 240"):
         assert flag in recipe, flag

