@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 import pytest
+import torch
 
 from configs import load_config
 from lrorder import plan
@@ -70,3 +75,24 @@ def test_paper_preset_asks_for_a_gpu_and_checkpoints_sparsely(study: str) -> Non
     # The checkpoint cadence is a resource, not part of the run config (a change in it reruns nothing).
     training = plan.run_config(paper, study, "large_lr", 0)["training"]
     assert not {"checkpoint_every", "checkpoint_minutes"} & set(training)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is visible")
+@pytest.mark.parametrize("study", ["clean", "patch"])
+def test_paper_run_without_a_gpu_stops_in_one_line(tmp_path, study: str) -> None:
+    """Regression: the preset's WRN-16-10 runs fell back to the CPU without a word (about 1.9 hours per
+    CIFAR-10 epoch). The train job, as the rule starts it (--gpus 1), stops before reading any data."""
+    config = load_config(preset="paper")
+    run_config = plan.run_config(config, study, "large_lr", 0)
+    out = tmp_path / "run"
+    result = subprocess.run(
+        [sys.executable, "-m", "lrorder.train", "--data", str(tmp_path / "no-data-needed"),
+         *(["--patch", str(tmp_path / "no-patch-needed")] if study == "patch" else []),
+         "--run-config", json.dumps(run_config), "--out-metrics", str(out / "metrics.csv"),
+         "--out-model", str(out / "model.pt"), "--out-run", str(out / "run.json"),
+         "--gpus", str(plan.train_resources(config, study)["gpu"])],
+        capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: training.device: 'cuda' but torch "), result.stderr
+    assert not out.exists()
