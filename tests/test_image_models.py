@@ -1,4 +1,7 @@
-"""Tests of the image models: WideResNet (paper.md section 3, official models/wideresnet.py) and SmallCNN."""
+"""Tests of the image models: WideResNet (official models/wideresnet.py) and SmallCNN.
+
+Source: ``docs/paper-notes.md``, "Image experiments".
+"""
 
 from __future__ import annotations
 
@@ -21,7 +24,7 @@ from lrorder.models.small_cnn import max_pool2x2
 from lrorder.models.wideresnet import WideBasicBlock
 
 WRN_16_10_PARAMS = 17_116_634  # 10 classes, 3 input channels
-WRN_PAPER_PARAMS = 17.2e6  # Zagoruyko & Komodakis (2016), table of WRN-16-10; paper.md: "~17M"
+WRN_PAPER_PARAMS = 17.2e6  # Zagoruyko & Komodakis (2016), table of WRN-16-10; docs/paper-notes.md: about 17M
 
 
 def gen(seed: int = 0) -> torch.Generator:

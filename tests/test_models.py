@@ -1,4 +1,7 @@
-"""Tests of lrorder.models: the two-layer network and pre-activation noise (paper.md sections 3 and 5)."""
+"""Tests of lrorder.models: the two-layer network and pre-activation noise.
+
+Source: ``docs/paper-notes.md``, "Two-layer network" and "Pre-activation noise".
+"""
 
 from __future__ import annotations
 

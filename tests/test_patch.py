@@ -1,4 +1,4 @@
-"""Tests of lrorder.data.patch (the patch experiment, paper.md section 3) and its figure."""
+"""Tests of lrorder.data.patch (the patch experiment, ``docs/paper-notes.md``, "Patch experiment") and its figure."""
 
 from __future__ import annotations
 

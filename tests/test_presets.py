@@ -1,4 +1,7 @@
-"""presets/paper.yaml resolves to the official code's settings, setting by setting (paper.md section 3)."""
+"""presets/paper.yaml resolves to the official code's settings, setting by setting.
+
+Source: ``docs/paper-notes.md``, "Image experiments", "Schedules of the official code" and "Patch experiment".
+"""
 
 from __future__ import annotations
 

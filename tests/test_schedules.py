@@ -1,4 +1,7 @@
-"""Tests of lrorder.schedules: piecewise-constant LR and noise schedules (paper.md section 3)."""
+"""Tests of lrorder.schedules: piecewise-constant LR and noise schedules.
+
+Source: ``docs/paper-notes.md``, "Schedules of the official code".
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Tests of lrorder.data.synthetic: the two-pattern distribution (paper.md sections 2 and 5)."""
+"""Tests of lrorder.data.synthetic: the two-pattern distribution.
+
+Source: ``docs/paper-notes.md``, "Two-pattern distribution" and "Synthetic study defaults".
+"""
 
 from __future__ import annotations
 

@@ -328,7 +328,7 @@ def _summarise_at(rows: pd.DataFrame, n_diverged: pd.Series, statistic: str,
 def summarize(df: pd.DataFrame, anneal_epoch: int | None = None) -> pd.DataFrame:
     """Mean accuracy over seeds with a 95% Student-t CI at fixed points of training.
 
-    Statistics (``paper.md`` section 4, claims 1 and 2):
+    Statistics (``docs/paper-notes.md``, "Claims", claims 1 and 2):
 
     - ``final_accuracy``: accuracy at each run's last epoch (claim 2 compares
       schedules after training);

@@ -6,7 +6,7 @@ Usage::
         [--out-seeds SEEDS.csv]
     python -m lrorder.claims collect CLAIMS.csv [CLAIMS.csv ...] --out ALL_CLAIMS.csv
 
-The claims are those of the paper, section 4. What expresses a claim for a
+The claims are the paper's, numbered as in ``docs/paper-notes.md``, "Claims". What expresses a claim for a
 study (evaluation set, epochs, summary of a run, contrast of schedules) is
 declared in the config (``studies.<study>.claims`` over the defaults of the
 study's kind in ``workflow/schemas/config.schema.yaml``) and resolved by

@@ -8,10 +8,11 @@ Usage::
         [--epoch E] [--n-per-kind N] --out-png X.png --out-pdf X.pdf
 
 The curves are the paper's Figure 1 (clean study) and patch-experiment plots
-(``paper.md`` section 3), and the learning-order view of the synthetic study
-(section 1: P-only, Q-only and both-pattern test accuracy), drawn with the
-seed-level uncertainty of section 4. ``patch-examples`` shows training
-images of the patch experiment as the model sees them (section 3).
+(``docs/paper-notes.md``, "Image experiments" and "Patch experiment"), and the
+learning-order view of the synthetic study ("Learning order": P-only, Q-only
+and both-pattern test accuracy), drawn with the seed-level uncertainty of
+"Claims". ``patch-examples`` shows training images of the patch experiment
+as the model sees them ("Patch experiment").
 """
 
 from __future__ import annotations
@@ -179,8 +180,8 @@ def plot_patch_examples(
     name> (<label>)"``. Images are un-normalised (``x * std + mean``, clipped
     to [0, 1]) for display, so a zeroed (normalised) image shows the mean
     colour; one channel is drawn with the grey colormap; a thin red square
-    outlines the patch in the image + patch row. Source: paper.md
-    section 3 and the official ``data_util.py`` (``vis_imgs``).
+    outlines the patch in the image + patch row. Source: ``docs/paper-notes.md``,
+    "Patch experiment", and the official ``data_util.py`` (``vis_imgs``).
 
     Args:
         images: uint8 ``(N, H, W, C)`` training images.

@@ -7,8 +7,8 @@ A dataset is a folder of ``.npy`` array files plus ``manifest.json``::
      "files": {"train_x.npy": "<sha256>", ...}}
 
 Writers call :func:`save_dataset`; readers call :func:`load_dataset`, which
-verifies every checksum before returning the arrays (design.md, "Artifacts
-and versioning").
+verifies every checksum before returning the arrays (``docs/conventions.md``,
+"Artifacts and provenance").
 
 A campaign's results manifest, ``results/<tag>/manifest.json``, written by
 the workflow's last step (:func:`save_results_manifest`)::

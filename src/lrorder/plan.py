@@ -881,7 +881,7 @@ def resolve_window(window: list[Any], key: str, epochs: int, anneal: int | None,
 
 def claim_specs(config: Mapping[str, Any], study: str,
                 schema_path: str | os.PathLike = SCHEMA_PATH) -> list[dict[str, Any]]:
-    """Resolved claim specs of a study for :func:`lrorder.claims.check_claims` (the paper, section 4).
+    """Resolved claim specs of a study for :func:`lrorder.claims.check_claims` (``docs/paper-notes.md``, "Claims").
 
     The records of :func:`merged_claims` with roles replaced by the
     schedules of ``studies.<study>.roles`` and windows resolved to integer

@@ -1,7 +1,7 @@
 """Provenance of a run: code version, packages, machine, scheduler job.
 
-Collected into each run's ``run.json`` (design.md, "Artifacts and
-versioning"); :func:`collect` gathers the ``run.json`` files of a campaign
+Collected into each run's ``run.json`` (``docs/conventions.md``, "Artifacts
+and provenance"); :func:`collect` gathers the ``run.json`` files of a campaign
 into one table, one row per run.
 
 Usage::

@@ -15,7 +15,7 @@ from typing import Any, Mapping
 
 from lrorder.errors import ConfigError
 
-#: Named forms of the official code (paper.md section 3): milestones and factors.
+#: Named forms of the official code (``docs/paper-notes.md``, "Schedules of the official code"): milestones and factors.
 NAMED_FORMS: dict[str, tuple[tuple[int, ...], tuple[float, ...] | None]] = {
     "fixed": ((), ()),
     "default": ((60, 120, 150), (0.2, 0.2, 0.2)),

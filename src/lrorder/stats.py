@@ -1,7 +1,7 @@
 """Seed-level statistics: Student-t intervals, one-sided tests and the claim verdict rule.
 
-The paper reports single runs; lr-order checks each of its claims (the paper,
-section 4) across seeds. Seeds are independent replicates, so the interval
+The paper reports single runs; lr-order checks each of its claims (the paper;
+``docs/paper-notes.md``, "Claims") across seeds. Seeds are independent replicates, so the interval
 for a mean over seeds is the Student-t interval with ``n - 1`` degrees of
 freedom, and a claim is a one-sided test on per-seed values.
 

@@ -6,13 +6,13 @@ function giving each epoch's batch maker, and the evaluation sets.
 
 * ``synthetic``: features float32 ``(N, D)``, labels float32 ``{-1, +1}``;
   evaluation sets ``test`` and ``test_p_only`` / ``test_q_only`` /
-  ``test_both`` (paper.md section 2).
+  ``test_both`` (``docs/paper-notes.md``, "Two-pattern distribution").
 * ``image`` (Figure 1): uint8 images, normalised per batch, optionally
   augmented (:mod:`lrorder.data.pipeline`); evaluation set ``test``.
 * ``patch``: as ``image``, then the patch applied per batch
   (:mod:`lrorder.data.patch`, the arrays of the run seed); evaluation sets
   ``test_clean``, ``test_patched`` (a fixed 80% of the test images patched,
-  some of them patch only) and ``patch_only`` (paper.md section 3).
+  some of them patch only) and ``patch_only`` (``docs/paper-notes.md``, "Patch experiment").
 """
 
 from __future__ import annotations

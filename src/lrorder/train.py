@@ -97,7 +97,7 @@ class Precision:
     ``bf16``: forward passes under ``torch.autocast`` in bfloat16 (the loss
     is computed in float32). ``memory_format``: the layout of 4-d model
     inputs and of the model, ``torch.channels_last`` or
-    ``torch.contiguous_format`` (NCHW). Defaults (design.md, "Conventions"):
+    ``torch.contiguous_format`` (NCHW). Defaults (``docs/conventions.md``, "Device, precision and layout"):
     bf16 on CUDA devices with native bf16 (compute capability 8.0 or newer:
     :func:`lrorder.devices.native_bf16`; float32 on older GPUs, which would
     emulate bf16) and channels_last on any CUDA device, float32 and NCHW on

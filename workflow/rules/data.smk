@@ -1,5 +1,5 @@
 # Datasets: one synthetic two-pattern dataset per seed (each seed draws its
-# own constants and data; paper.md section 5).
+# own constants and data; docs/paper-notes.md, "Synthetic study defaults").
 
 
 rule synthetic_data:

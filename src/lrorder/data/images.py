@@ -7,7 +7,7 @@ input is ``(x / 255 - mean) / std``).
 
 Datasets (:data:`DATASETS`):
 
-* ``cifar10``: the paper's image data set (paper.md section 3), read with
+* ``cifar10``: the paper's image data set (``docs/paper-notes.md``, "Image experiments"), read with
   :class:`torchvision.datasets.CIFAR10` (official 50,000/10,000 split).
   Normalisation mean ``(125.3, 123.0, 113.9)/255`` and std
   ``(63.0, 62.1, 66.7)/255`` as in the official code (``train_util.py``).
@@ -67,7 +67,7 @@ GENERATOR_VERSION = "1"
 #: Seconds a download attempt may wait on the network before it gives up.
 DOWNLOAD_TIMEOUT_S = 30.0
 
-#: CIFAR-10 normalisation, official code ``train_util.py`` (paper.md section 3).
+#: CIFAR-10 normalisation, official code ``train_util.py`` (``docs/paper-notes.md``, "Image experiments").
 CIFAR10_MEAN = (125.3 / 255, 123.0 / 255, 113.9 / 255)
 CIFAR10_STD = (63.0 / 255, 62.1 / 255, 66.7 / 255)
 

@@ -1,6 +1,6 @@
 """The patch experiment: a hard-to-generalize, easy-to-fit patch in CIFAR images.
 
-Source: ``paper.md`` section 3 ("Patch experiment") and the official code
+Source: ``docs/paper-notes.md``, "Patch experiment", and the official code
 (``cwein3/large-lr-code``: ``data_util.py`` ``pm_sym_pattern``,
 ``PatchAugmentFixed``, ``FixedAugmentDataset``, ``TransformOnlyDataset``;
 ``train_patches.py`` for the constants). All patch values live in
@@ -120,7 +120,7 @@ ArrayLike = np.ndarray | torch.Tensor
 
 @dataclass(frozen=True)
 class PatchParams:
-    """Parameters of the patch experiment (defaults: ``train_patches.py``, paper.md section 3).
+    """Parameters of the patch experiment (defaults: ``train_patches.py``; ``docs/paper-notes.md``, "Patch experiment").
 
     Attributes:
         size: side ``s`` of the square patch in pixels (7).

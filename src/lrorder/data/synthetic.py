@@ -1,7 +1,7 @@
 """The two-pattern synthetic distribution of the paper's theory section.
 
-Li, Wei & Ma (2019), section 3 ("Setup") and paper.md sections 2 and 5 of
-this project. An example is ``x = (x1, x2)`` in ``R^(p_dim + q_dim)`` with a
+Li, Wei & Ma (2019), section 3 ("Setup"); ``docs/paper-notes.md``, "Two-pattern distribution"
+and "Synthetic study defaults". An example is ``x = (x1, x2)`` in ``R^(p_dim + q_dim)`` with a
 label ``y`` in ``{-1, +1}``:
 
 * **P pattern** (``x1``, easy to fit, hard to generalize): a random unit
@@ -17,7 +17,7 @@ label ``y`` in ``{-1, +1}``:
   probability ``q_only`` only ``x2`` (``x1 = 0``), else both.
 
 Each seed draws its own ``w*, z, zeta`` and its own train and test examples
-(paper.md section 5: "each seed drawing its own constants and data").
+(``docs/paper-notes.md``, "Synthetic study defaults").
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ PATTERN_CODES = {"both": 0, "p_only": 1, "q_only": 2}
 
 @dataclass(frozen=True)
 class SyntheticParams:
-    """Parameters of the two-pattern distribution (defaults: paper.md section 5).
+    """Parameters of the two-pattern distribution (defaults: ``docs/paper-notes.md``, "Synthetic study defaults").
 
     Attributes:
         n_train, n_test: number of examples per split.
@@ -54,7 +54,7 @@ class SyntheticParams:
         q_norm: distance ``zn`` of the Q cluster from the origin along ``z`` (20.0).
         q_offset: offset ``r`` of the second class along ``zeta`` (6.0).
         q_alpha_min: lower end of ``alpha ~ U[q_alpha_min, 1]``; 1.0 fixes
-            ``alpha = 1`` (section 5: ``U[0, 1]`` breaks the effect).
+            ``alpha = 1`` (``U[0, 1]`` breaks the effect: same section).
     """
 
     n_train: int = 1000

@@ -1,6 +1,6 @@
 """A small convolutional net for CPU-sized image studies (not in the paper).
 
-A stand-in for the WRN of paper.md section 3 when a study must run on CPU:
+A stand-in for the WRN (``docs/paper-notes.md``, "Image experiments") when a study must run on CPU:
 one conv stage per entry of ``widths``, each ``conv3x3 (no bias) -> BN ->
 pre-activation noise -> ReLU``, a 2x2 max-pool between stages, then global
 average pooling and a linear layer. Pre-activation noise follows the

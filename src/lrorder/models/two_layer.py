@@ -1,4 +1,4 @@
-"""The two-layer network of the theory section and of paper.md section 5.
+"""The two-layer network of the theory section (``docs/paper-notes.md``, "Two-layer network").
 
 ``f(x) = sum_j a_j * act(w_j . x + b_j + noise_j)`` with fixed output weights
 ``a_j = +-1/sqrt(m)`` (alternating signs, so every half of the units is
@@ -25,8 +25,8 @@ class TwoLayerNet(nn.Module):
         width: hidden units ``m`` (even).
         activation: ``"relu"`` or ``"leaky_relu"`` (slope ``negative_slope``).
         split_at: if set, units ``[0, m/2)`` see only features ``[0, split_at)``
-            (P) and units ``[m/2, m)`` only the rest (Q): paper.md section 5,
-            config A ("x1 and x2 in separate sub-networks").
+            (P) and units ``[m/2, m)`` only the rest (Q): config A of
+            ``docs/paper-notes.md``, "Synthetic study defaults".
         noise_shared_over_batch: pre-activation noise is one vector of shape
             ``(m,)`` per step, broadcast over the batch (the official code's
             sharing rule); ``False`` draws it per example.

@@ -1,4 +1,4 @@
-"""WideResNet of the CIFAR-10 experiments (paper.md section 3).
+"""WideResNet of the CIFAR-10 experiments (``docs/paper-notes.md``, "Image experiments").
 
 Follows the official code (``cwein3/large-lr-code``, ``models/wideresnet.py``,
 itself derived from ``xternalz/WideResNet-pytorch``), dropout rate 0:
