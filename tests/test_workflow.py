@@ -244,10 +244,22 @@ def test_lint_is_clean(smoke_run):
     assert "Congratulations, your workflow is in a good condition!" in result.stdout + result.stderr
 
 
+@pytest.mark.parametrize(("seed", "planned"), [("seed7", True), ("seed07", False), ("seed00", False)])
+def test_a_seed_has_one_spelling(tmp_path, seed: str, planned: bool) -> None:
+    """Regression: the seed wildcard [0-9]+ took seed07 as a second name for seed 7 (another run, trained again)."""
+    target = f"results/smoke/runs/synthetic/large_lr/{seed}/metrics.csv"
+    result = snakemake(make_workdir(tmp_path), target, "-n", *SMOKE)
+    assert (result.returncode == 0) is planned, result.stderr[-2000:]
+    if planned:
+        assert planned_jobs(result)["train"] == 1
+    else:
+        assert f"No rule to produce {target}" in result.stdout + result.stderr
+
 
 def test_only_training_is_submitted_to_a_cluster():
-    """Every rule but ``train`` is in the Snakefile's ``localrules`` (regression: ``aggregate_pre_anneal``
-    was missing, so a SLURM campaign submitted a seconds-long aggregation as a cluster job)."""
+    """Every rule but ``train`` is marked ``localrule: True`` (regression: ``aggregate_pre_anneal``, made by
+    ``use rule``, which does not inherit the mark, was missing, so a SLURM campaign submitted a seconds-long
+    aggregation as a cluster job)."""
     from snakemake.api import SnakemakeApi
     from snakemake.settings.types import ConfigSettings, OutputSettings, ResourceSettings
 
@@ -257,6 +269,7 @@ def test_only_training_is_submitted_to_a_cluster():
         workflow = loaded._workflow
         remote = {rule.name for rule in workflow.rules} - workflow._localrules
     assert remote == {"train"}
+
 
 @pytest.fixture
 def smoke_copy(smoke_run, tmp_path):

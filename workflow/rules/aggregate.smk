@@ -4,6 +4,7 @@
 
 
 rule aggregate:
+    localrule: True
     input:
         metrics=run_metrics,
         runs=run_files,
@@ -29,6 +30,7 @@ rule aggregate:
 # anneal) in their own table, read by the claims only: the summaries and
 # figures stay on the study's full-length runs.
 use rule aggregate as aggregate_pre_anneal with:
+    localrule: True
     input:
         metrics=pre_anneal_run_metrics,
         runs=pre_anneal_run_files,
@@ -45,6 +47,7 @@ use rule aggregate as aggregate_pre_anneal with:
 
 
 rule claims_study:
+    localrule: True
     input:
         metrics=claims_metrics,
         code=code("claims"),
@@ -64,6 +67,7 @@ rule claims_study:
 
 
 rule claims:
+    localrule: True
     input:
         claims=expand(rules.claims_study.output.claims, study=studies()),
         code=code("claims"),

@@ -57,7 +57,8 @@ RAW = config["raw_dir"]
 wildcard_constraints:
     study="|".join(plan.STUDY_KINDS),
     schedule="[A-Za-z][A-Za-z0-9_]*",
-    seed="[0-9]+",
+    # one spelling per seed: seed7, never seed07
+    seed="0|[1-9][0-9]*",
     dataset="mnist5k|cifar10",
     table="claims|provenance|summary_[a-z]+",
 
@@ -81,25 +82,24 @@ def json_param(obj):
     return json.dumps(obj, sort_keys=True, separators=(",", ":"))
 
 
+@functools.cache
 def report_tables():
-    """Tables of the HTML report: name -> (source file, title)."""
+    """Tables of the HTML report: name -> (source file, title). The paths are the producing rules' own
+    outputs, so this is called only once every rule is defined (by rule all's and report_table's inputs)."""
     tables = {
-        "claims": (f"{RESULTS}/claims.csv", f"Claim checks, campaign {TAG}"),
-        "provenance": (f"{RESULTS}/provenance.tsv", f"Provenance of every run, campaign {TAG}"),
+        "claims": (rules.claims.output.claims, f"Claim checks, campaign {TAG}"),
+        "provenance": (rules.provenance.output.tsv, f"Provenance of every run, campaign {TAG}"),
     }
     for study in studies():
         tables[f"summary_{study}"] = (
-            f"{RESULTS}/aggregate/{study}/summary.csv",
+            rules.aggregate.output.summary.format(study=study),
             f"Summary over seeds, {study} study, campaign {TAG}",
         )
     return tables
 
 
-REPORT_TABLES = report_tables()
-
-
 def report_table_source(wildcards):
-    return REPORT_TABLES[wildcards.table][0]
+    return report_tables()[wildcards.table][0]
 
 
 def all_run_files(wildcards):
@@ -112,13 +112,12 @@ def all_run_files(wildcards):
 
 
 def final_targets():
-    targets = [f"{RESULTS}/claims.csv", f"{RESULTS}/provenance.tsv"]
-    targets += [f"{RESULTS}/report/{table}.html" for table in REPORT_TABLES]
+    """The campaign's end products, as the rules that make them declare them."""
+    targets = [rules.claims.output.claims, rules.provenance.output.tsv]
+    targets += [rules.report_table.output.html.format(table=table) for table in report_tables()]
     for study in studies():
-        targets += [
-            f"{RESULTS}/aggregate/{study}/summary.csv",
-            f"{RESULTS}/figures/{study}/accuracy.png",
-        ]
+        targets += [path.format(study=study) for path in (rules.aggregate.output.summary,
+                                                          rules.figure_accuracy.output.png)]
     if "patch" in config["studies"]:
         targets.append(patch_examples_target())
     return targets

@@ -3,6 +3,7 @@
 
 
 rule synthetic_data:
+    localrule: True
     input:
         code=code("synthetic_data"),
     output:
@@ -29,6 +30,7 @@ rule synthetic_data:
 
 
 rule fetch_cifar10:
+    localrule: True
     input:
         code=code("fetch_cifar10"),
     output:
@@ -50,6 +52,7 @@ rule fetch_cifar10:
 
 
 rule image_data:
+    localrule: True
     input:
         unpack(image_data_inputs),
         code=code("image_data"),
@@ -77,6 +80,7 @@ rule image_data:
 
 
 rule patch_data:
+    localrule: True
     input:
         dataset=rules.image_data.output.manifest,
         dataset_arrays=rules.image_data.output.arrays,

@@ -3,6 +3,7 @@
 
 
 rule figure_accuracy:
+    localrule: True
     input:
         metrics=rules.aggregate.output.metrics,
         code=code("figures"),
@@ -33,6 +34,7 @@ rule figure_accuracy:
 
 
 rule patch_examples:
+    localrule: True
     input:
         dataset=lambda w: rules.image_data.output.manifest.format(dataset=w.dataset),
         patch=rules.patch_data.output.manifest,

@@ -3,6 +3,7 @@
 
 
 rule provenance:
+    localrule: True
     input:
         runs=all_run_files,
         code=code("provenance"),
@@ -19,6 +20,7 @@ rule provenance:
 
 
 rule report_table:
+    localrule: True
     input:
         table=report_table_source,
         code=code("report_tables"),
@@ -31,7 +33,7 @@ rule report_table:
         ),
     params:
         code_sha256=code_sha256("report_tables"),
-        title=lambda w: REPORT_TABLES[w.table][1],
+        title=lambda w: report_tables()[w.table][1],
     conda:
         ENV
     log:
@@ -49,6 +51,7 @@ rule report_table:
 
 
 rule results_manifest:
+    localrule: True
     input:
         files=result_files(),
         code=code("results_manifest"),
