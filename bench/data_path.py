@@ -28,7 +28,7 @@ from torchvision import transforms
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import best_of, cifar_like, positive_int, report  # noqa: E402
 
-from lrorder.data import patch, pipeline  # noqa: E402
+from lrorder.data import patch, patch_batches, patch_params, pipeline  # noqa: E402
 
 MEAN = (125.3 / 255, 123.0 / 255, 113.9 / 255)
 STD = (63.0 / 255, 62.1 / 255, 66.7 / 255)
@@ -71,8 +71,8 @@ def main() -> None:
     train_x = torch.from_numpy(images)
     train_y = torch.from_numpy(labels)
     mean, std = pipeline.channel_stats(MEAN, "cpu"), pipeline.channel_stats(STD, "cpu")
-    arrays = patch.make_patch_arrays(patch.PatchParams(), args.n, 0, 10, (3, 32, 32), seed=0)
-    patcher = patch.TrainPatcher(arrays, patch.PatchParams(), (32, 32))
+    arrays = patch.make_patch_arrays(patch_params.PatchParams(), args.n, 0, 10, (3, 32, 32), seed=0)
+    patcher = patch_batches.TrainPatcher(arrays, patch_params.PatchParams(), (32, 32))
 
     def ours_epoch(with_patch: bool) -> None:
         crops = pipeline.augment_draws(0, 1, args.n, "cpu")

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from lrorder import aggregate, cli, fileio
+from lrorder import aggregate, cli, columns, fileio
 from lrorder.errors import ConfigError, DataError
 
 
@@ -35,7 +35,7 @@ def test_load_runs_concatenates_and_sorts(write_run) -> None:
     p1 = write_run("b.csv", run_metrics("small_lr", 1, {"test": [0.5, 0.6], "train": [0.4, 0.7]}))
     p2 = write_run("a.csv", run_metrics("large_lr", 0, {"test": [0.3, 0.8]}))
     df = aggregate.load_runs([p1, p2])
-    assert list(df.columns) == list(aggregate.METRIC_COLUMNS)
+    assert list(df.columns) == list(columns.METRIC_COLUMNS)
     assert len(df) == 6
     assert list(df["schedule"]) == ["large_lr"] * 2 + ["small_lr"] * 4
     assert list(df["eval_set"][2:]) == ["test", "test", "train", "train"]
@@ -97,7 +97,7 @@ def test_missing_and_empty_files(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"empty\.csv: metrics file is empty"):
         aggregate.load_runs([empty])
     header = tmp_path / "header.csv"
-    header.write_text(",".join(aggregate.METRIC_COLUMNS) + "\n")
+    header.write_text(",".join(columns.METRIC_COLUMNS) + "\n")
     with pytest.raises(DataError, match=r"header\.csv: .*no rows"):
         aggregate.load_runs([header])
 
@@ -252,7 +252,7 @@ def test_diverged_run_may_end_early_only_if_its_run_json_says_so(diverged_campai
                                         r"expected 4"):
         aggregate.load_runs(metrics, epochs=4)
     df = aggregate.load_runs(metrics, epochs=4, runs=aggregate.read_run_files(runs))
-    assert list(df.columns) == [*aggregate.METRIC_COLUMNS, "diverged"]
+    assert list(df.columns) == [*columns.METRIC_COLUMNS, "diverged"]
     assert df.groupby(["schedule", "seed"])["diverged"].all().to_dict() == {
         ("large_lr", 0): False, ("large_lr", 1): False, ("large_lr", 2): True,
         ("small_lr", 0): False, ("small_lr", 1): False}

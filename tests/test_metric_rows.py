@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from lrorder import metric_rows
+from lrorder import columns, metric_rows
 
 ROWS = [
     {"study": "patch", "schedule": "large_lr", "seed": 7, "epoch": 1, "lr": 1.0, "noise": 0.0,
@@ -31,7 +31,7 @@ def test_pack_unpack_is_exact_through_a_weights_only_file() -> None:
     packed = roundtrip(metric_rows.pack(ROWS))
     assert metric_rows.problem(packed) is None
     got = metric_rows.unpack(packed)
-    assert [list(r) for r in got] == [metric_rows.METRIC_COLUMNS] * 3
+    assert [list(r) for r in got] == [list(columns.METRIC_COLUMNS)] * 3
     for want, row in zip(ROWS, got):
         for column, value in want.items():
             if isinstance(value, float) and math.isnan(value):

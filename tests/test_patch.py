@@ -1,4 +1,7 @@
-"""Tests of lrorder.data.patch (the patch experiment, ``docs/paper-notes.md``, "Patch experiment") and its figure."""
+"""Tests of the patch experiment (``docs/paper-notes.md``, "Patch experiment") and its figure.
+
+Modules: lrorder.data.patch_params, lrorder.data.patch (the arrays), lrorder.data.patch_batches.
+"""
 
 from __future__ import annotations
 
@@ -12,12 +15,12 @@ import torch
 from scipy.optimize import linprog
 
 from lrorder import cli, fileio, figures, manifest
-from lrorder.data import patch
+from lrorder.data import patch, patch_batches, patch_params
 from lrorder.errors import ConfigError, DataError
 
 from fakes import make_image_dataset
 
-PARAMS = patch.PatchParams()
+PARAMS = patch_params.PatchParams()
 
 
 @pytest.fixture(scope="module")
@@ -26,8 +29,8 @@ def arrays32() -> dict[str, np.ndarray]:
 
 
 @pytest.fixture(scope="module")
-def patcher32(arrays32: dict[str, np.ndarray]) -> patch.TrainPatcher:
-    return patch.TrainPatcher(arrays32, PARAMS, (32, 32))
+def patcher32(arrays32: dict[str, np.ndarray]) -> patch_batches.TrainPatcher:
+    return patch_batches.TrainPatcher(arrays32, PARAMS, (32, 32))
 
 
 def batch(n: int, c: int = 3, hw: int = 32, seed: int = 0) -> torch.Tensor:
@@ -45,7 +48,7 @@ def region_mask(hw: int, row: int, size: int) -> np.ndarray:
 
 
 def test_params_defaults_match_official_code() -> None:
-    p = patch.PatchParams()
+    p = patch_params.PatchParams()
     assert (p.size, p.z_scale, p.zeta_range, p.patched_fraction) == (7, 1.25, 0.1, 0.8)
     assert (p.patch_only_prob, p.patch_only_scale, p.n_patch_only) == (0.2, 1.75, 1000)
 
@@ -58,15 +61,15 @@ def test_params_defaults_match_official_code() -> None:
 )
 def test_params_validation_names_field(field: str, value: object) -> None:
     with pytest.raises(ConfigError, match=rf"^patch\.{field}:"):
-        patch.PatchParams(**{field: value})
+        patch_params.PatchParams(**{field: value})
 
 
 def test_params_from_mapping_rejects_unknown_key() -> None:
-    assert patch.PatchParams.from_mapping({"size": 5}).size == 5
+    assert patch_params.PatchParams.from_mapping({"size": 5}).size == 5
     with pytest.raises(ConfigError, match=r"^patch\.sizee: unknown field"):
-        patch.PatchParams.from_mapping({"sizee": 5})
+        patch_params.PatchParams.from_mapping({"sizee": 5})
     with pytest.raises(ConfigError, match=r"^patch: expected a JSON object"):
-        patch.PatchParams.from_mapping([1])
+        patch_params.PatchParams.from_mapping([1])
 
 
 # ---------------------------------------------------------------- fixed arrays
@@ -113,24 +116,24 @@ def test_arrays_deterministic_and_streams_independent(arrays32: dict[str, np.nda
 
 def test_arrays_reject_patch_larger_than_image() -> None:
     with pytest.raises(ConfigError, match=r"^patch\.size:"):
-        patch.make_patch_arrays(patch.PatchParams(size=9), 10, 10, 10, (1, 8, 8), seed=0)
+        patch.make_patch_arrays(patch_params.PatchParams(size=9), 10, 10, 10, (1, 8, 8), seed=0)
 
 
 # ---------------------------------------------------------------- location and apply_patch
 
 
 def test_patch_location() -> None:
-    assert patch.patch_location(32, 32, 7) == (12, 12)  # official int(16 - 7/2)
-    assert patch.patch_location(28, 28, 7) == (10, 10)
-    assert patch.patch_location(32, 28, 7) == (12, 10)
-    assert patch.patch_location(32, 32, 8) == (12, 12)
+    assert patch_params.patch_location(32, 32, 7) == (12, 12)  # official int(16 - 7/2)
+    assert patch_params.patch_location(28, 28, 7) == (10, 10)
+    assert patch_params.patch_location(32, 28, 7) == (12, 10)
+    assert patch_params.patch_location(32, 32, 8) == (12, 12)
 
 
 def test_apply_patch_replaces_region_only_and_leaves_input() -> None:
     x = batch(4)
     before = x.clone()
     patches = torch.full((4, 3, 7, 7), -2.0)
-    out = patch.apply_patch(x, patches, (12, 12))
+    out = patch_batches.apply_patch(x, patches, (12, 12))
     torch.testing.assert_close(x, before, rtol=0, atol=0)
     m = torch.from_numpy(region_mask(32, 12, 7))
     assert torch.equal(out[:, :, m], torch.full((4, 3, 49), -2.0))
@@ -138,28 +141,28 @@ def test_apply_patch_replaces_region_only_and_leaves_input() -> None:
     # rows/cols 12..18 inclusive, nothing at 11 or 19
     assert (out[:, :, 12:19, 12:19] == -2.0).all()
     assert (out[:, :, 11, :] != -2.0).all() and (out[:, :, 19, :] != -2.0).all()
-    masked = patch.apply_patch(x, patches, (12, 12), mask=torch.tensor([True, False, True, False]))
+    masked = patch_batches.apply_patch(x, patches, (12, 12), mask=torch.tensor([True, False, True, False]))
     assert torch.equal(masked[1], x[1]) and torch.equal(masked[0], out[0])
 
 
 def test_apply_patch_keeps_channels_last_and_checks_bounds() -> None:
     x = batch(2).to(memory_format=torch.channels_last)
-    out = patch.apply_patch(x, torch.zeros(3, 7, 7), (12, 12))
+    out = patch_batches.apply_patch(x, torch.zeros(3, 7, 7), (12, 12))
     assert out.is_contiguous(memory_format=torch.channels_last)
     with pytest.raises(ValueError, match="leaves"):
-        patch.apply_patch(x, torch.zeros(3, 7, 7), (26, 0))
+        patch_batches.apply_patch(x, torch.zeros(3, 7, 7), (26, 0))
 
 
 # ---------------------------------------------------------------- training batches
 
 
-def kinds(patcher: patch.TrainPatcher, draws: patch.EpochDraws) -> tuple[np.ndarray, np.ndarray]:
+def kinds(patcher: patch_batches.TrainPatcher, draws: patch_batches.EpochDraws) -> tuple[np.ndarray, np.ndarray]:
     patched = patcher.train_patched.numpy()
     only = draws.patch_only.numpy() & patched
     return patched, only
 
 
-def test_train_batch_values_exact(arrays32: dict[str, np.ndarray], patcher32: patch.TrainPatcher) -> None:
+def test_train_batch_values_exact(arrays32: dict[str, np.ndarray], patcher32: patch_batches.TrainPatcher) -> None:
     x, y, idx = batch(200), torch.from_numpy(np.arange(200) % 10), torch.arange(200)
     draws = patcher32.epoch_draws(seed=0, epoch=1)
     out = patcher32.patch_train_batch(x, y, idx, draws).numpy()
@@ -188,7 +191,7 @@ def test_train_batch_values_exact(arrays32: dict[str, np.ndarray], patcher32: pa
 def test_epoch_mix_fractions() -> None:
     n = 50_000
     arrays = patch.make_patch_arrays(PARAMS, n, 1, 10, (3, 32, 32), seed=1)
-    patcher = patch.TrainPatcher(arrays, PARAMS, (32, 32))
+    patcher = patch_batches.TrainPatcher(arrays, PARAMS, (32, 32))
     draws = patcher.epoch_draws(seed=1, epoch=5)
     patched, only = kinds(patcher, draws)
     assert patched.sum() == 40_000
@@ -203,7 +206,7 @@ def test_epoch_mix_fractions() -> None:
 
 
 def test_sign_symmetry_patch_not_linearly_separable(arrays32: dict[str, np.ndarray],
-                                                     patcher32: patch.TrainPatcher) -> None:
+                                                     patcher32: patch_batches.TrainPatcher) -> None:
     z, zeta = arrays32["z"], arrays32["zeta"]
     for k in range(10):  # the two sign variants average to z for every class
         np.testing.assert_allclose(((z + zeta[k]) + (z - zeta[k])) / 2, z, atol=1e-6)
@@ -237,7 +240,7 @@ def test_sign_symmetry_patch_not_linearly_separable(arrays32: dict[str, np.ndarr
     assert max_margin(x[plus], t[plus]) > 1.0
 
 
-def test_draws_depend_only_on_seed_epoch_index(patcher32: patch.TrainPatcher) -> None:
+def test_draws_depend_only_on_seed_epoch_index(patcher32: patch_batches.TrainPatcher) -> None:
     x = batch(200)
     y = torch.from_numpy(np.arange(200) % 10)
     draws = patcher32.epoch_draws(seed=7, epoch=2)
@@ -273,7 +276,7 @@ def test_patched_batches_keep_channels_last(c: int) -> None:
     """
     hw = 32 if c == 3 else 28
     arrays = patch.make_patch_arrays(PARAMS, 60, 60, 10, (c, hw, hw), seed=2)
-    patcher = patch.TrainPatcher(arrays, PARAMS, (hw, hw))
+    patcher = patch_batches.TrainPatcher(arrays, PARAMS, (hw, hw))
     nchw = batch(60, c=c, hw=hw)
     last = nchw.clone(memory_format=torch.channels_last)  # NHWC storage, as normalize gives
     assert last.stride() == channels_last_strides(last) and nchw.stride() == nchw_strides(nchw)
@@ -282,8 +285,8 @@ def test_patched_batches_keep_channels_last(c: int) -> None:
     assert (draws.patch_only & patcher.train_patched).any()  # the zeroing branch is exercised
     outputs = {
         "train": lambda x: patcher.patch_train_batch(x, y, idx, draws),
-        "test_patched": lambda x: patch.patched_test_set(x, y, arrays, PARAMS)[0],
-        "apply_patch": lambda x: patch.apply_patch(x, torch.zeros(c, 7, 7), patcher.location),
+        "test_patched": lambda x: patch_batches.patched_test_set(x, y, arrays, PARAMS)[0],
+        "apply_patch": lambda x: patch_batches.apply_patch(x, torch.zeros(c, 7, 7), patcher.location),
     }
     for name, make in outputs.items():
         ref, out = make(nchw), make(last)
@@ -294,8 +297,8 @@ def test_patched_batches_keep_channels_last(c: int) -> None:
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_gpu_matches_cpu(arrays32: dict[str, np.ndarray], patcher32: patch.TrainPatcher) -> None:
-    gpu = patch.TrainPatcher(arrays32, PARAMS, (32, 32), device="cuda")
+def test_gpu_matches_cpu(arrays32: dict[str, np.ndarray], patcher32: patch_batches.TrainPatcher) -> None:
+    gpu = patch_batches.TrainPatcher(arrays32, PARAMS, (32, 32), device="cuda")
     x, y, idx = batch(200), torch.from_numpy(np.arange(200) % 10), torch.arange(200)
     cpu_out = patcher32.patch_train_batch(x, y, idx, patcher32.epoch_draws(0, 1))
     gpu_draws = gpu.epoch_draws(0, 1)
@@ -317,7 +320,7 @@ def centre_coef(out: np.ndarray, z: np.ndarray, zeta_y: np.ndarray) -> np.ndarra
 def test_patched_test_set(arrays32: dict[str, np.ndarray]) -> None:
     x = batch(50)
     y = np.arange(50) % 10
-    xp, yp = patch.patched_test_set(x, y, arrays32, PARAMS)
+    xp, yp = patch_batches.patched_test_set(x, y, arrays32, PARAMS)
     assert xp.shape == (50, 3, 32, 32) and yp.dtype == torch.int64
     np.testing.assert_array_equal(yp.numpy(), y)
     out, xn = xp.numpy(), x.numpy()
@@ -337,19 +340,19 @@ def test_patched_test_set(arrays32: dict[str, np.ndarray]) -> None:
     np.testing.assert_allclose(coef, sign[only] * 1.75 * arrays32["test_u"][only], atol=1e-3)
     assert (np.abs(coef) < 1.75).all()
     # deterministic: the same arrays give the same set
-    torch.testing.assert_close(patch.patched_test_set(x, y, arrays32, PARAMS)[0], xp, rtol=0, atol=0)
+    torch.testing.assert_close(patch_batches.patched_test_set(x, y, arrays32, PARAMS)[0], xp, rtol=0, atol=0)
     with pytest.raises(DataError, match="test_patched has shape"):
-        patch.patched_test_set(x[:10], y[:10], arrays32, PARAMS)
+        patch_batches.patched_test_set(x[:10], y[:10], arrays32, PARAMS)
     with pytest.raises(DataError, match="'test_u' missing"):
-        patch.patched_test_set(x, y, {k: v for k, v in arrays32.items() if k != "test_u"}, PARAMS)
+        patch_batches.patched_test_set(x, y, {k: v for k, v in arrays32.items() if k != "test_u"}, PARAMS)
 
 
 def test_patched_test_set_is_the_training_transform(arrays32: dict[str, np.ndarray]) -> None:
     # the test set is what a training epoch would show for the same subset and draws (one code path)
     x, y = batch(50, seed=4), torch.from_numpy(np.arange(50) % 10)
-    as_train = patch.TrainPatcher({**arrays32, "train_patched": arrays32["test_patched"]}, PARAMS, (32, 32))
-    expect = as_train.patch_train_batch(x, y, torch.arange(50), patch.eval_draws(arrays32, "test_patched"))
-    torch.testing.assert_close(patch.patched_test_set(x, y, arrays32, PARAMS)[0], expect, rtol=0, atol=0)
+    as_train = patch_batches.TrainPatcher({**arrays32, "train_patched": arrays32["test_patched"]}, PARAMS, (32, 32))
+    expect = as_train.patch_train_batch(x, y, torch.arange(50), patch_batches.eval_draws(arrays32, "test_patched"))
+    torch.testing.assert_close(patch_batches.patched_test_set(x, y, arrays32, PARAMS)[0], expect, rtol=0, atol=0)
 
 
 def test_patched_test_set_proportions() -> None:
@@ -363,13 +366,13 @@ def test_patched_test_set_proportions() -> None:
     assert set(np.unique(sign)) == {-1, 1} and abs((sign > 0).mean() - 0.5) < 0.028  # sd 0.0056
     u = a["test_u"]
     assert u.min() >= 0 and u.max() < 1 and abs(u.mean() - 0.5) < 0.015  # sd 0.0029
-    x, _ = patch.patched_test_set(batch(n, c=1, hw=28), np.zeros(n, dtype=np.int64), a, PARAMS)
+    x, _ = patch_batches.patched_test_set(batch(n, c=1, hw=28), np.zeros(n, dtype=np.int64), a, PARAMS)
     zero_images = (x.flatten(1)[:, ~torch.from_numpy(region_mask(28, 10, 7)).flatten()] == 0).all(dim=1).numpy()
     np.testing.assert_array_equal(zero_images, a["test_patched"] & a["test_patch_only"])
 
 
 def test_patch_only_set(arrays32: dict[str, np.ndarray]) -> None:
-    x, y = patch.patch_only_set(arrays32, PARAMS, (3, 32, 32))
+    x, y = patch_batches.patch_only_set(arrays32, PARAMS, (3, 32, 32))
     assert x.shape == (1000, 3, 32, 32) and x.dtype == torch.float32 and y.shape == (1000,)
     np.testing.assert_array_equal(y.numpy(), arrays32["patch_only_y"])
     m = region_mask(32, 12, 7)
@@ -390,7 +393,7 @@ def test_patch_only_set(arrays32: dict[str, np.ndarray]) -> None:
     counts = np.bincount(yn, minlength=10)
     assert counts.sum() == 1000 and counts.min() > 60 and counts.max() < 140
     # fixed across loads (the official set redraws them at every load)
-    again_x, again_y = patch.patch_only_set(arrays32, PARAMS, (3, 32, 32))
+    again_x, again_y = patch_batches.patch_only_set(arrays32, PARAMS, (3, 32, 32))
     assert torch.equal(again_y, y) and torch.equal(again_x, x)
 
 
@@ -404,7 +407,7 @@ def test_patch_only_labels_cover_every_class_for_every_seed() -> None:
 def test_one_channel_28x28() -> None:
     arrays = patch.make_patch_arrays(PARAMS, 30, 20, 10, (1, 28, 28), seed=0)
     assert arrays["z"].shape == (1, 7, 7) and arrays["zeta"].shape == (10, 1, 7, 7)
-    patcher = patch.TrainPatcher(arrays, PARAMS, (28, 28))
+    patcher = patch_batches.TrainPatcher(arrays, PARAMS, (28, 28))
     assert patcher.location == (10, 10)
     x = batch(30, c=1, hw=28)
     out = patcher.patch_train_batch(x, torch.zeros(30, dtype=torch.int64), torch.arange(30), patcher.epoch_draws(0, 1))
@@ -412,7 +415,7 @@ def test_one_channel_28x28() -> None:
     patched = arrays["train_patched"]
     assert patched.sum() == 24
     assert (out[torch.from_numpy(patched)][:, :, m] != x[torch.from_numpy(patched)][:, :, m]).all()
-    xo, _ = patch.patch_only_set(arrays, PARAMS, (1, 28, 28))
+    xo, _ = patch_batches.patch_only_set(arrays, PARAMS, (1, 28, 28))
     assert (xo[:, :, 10:17, 10:17] != 0).all() and xo[:, :, ~torch.from_numpy(m)].abs().sum() == 0
 
 
@@ -438,12 +441,12 @@ def test_cli_end_to_end(tmp_path: Path) -> None:
     assert p["source_manifest_sha256"] == fileio.sha256_file(images / "manifest.json")
     assert (p["n_train"], p["n_test"], p["n_patched"], p["n_test_patched"], p["num_classes"]) == (200, 40, 160, 32, 10)
     assert p["image_shape"] == [32, 32, 3] and p["location"] == [12, 12] and p["n_patch_only"] == 300
-    expect = patch.make_patch_arrays(patch.PatchParams(n_patch_only=300), 200, 40, 10, (3, 32, 32), seed=5)
+    expect = patch.make_patch_arrays(patch_params.PatchParams(n_patch_only=300), 200, 40, 10, (3, 32, 32), seed=5)
     for k, v in expect.items():
         np.testing.assert_array_equal(arrays[k], v)
         assert arrays[k].dtype == patch.ARRAY_DTYPES[k]
     loaded, params, _ = patch.load_patch_arrays(out, images)
-    assert params == patch.PatchParams(n_patch_only=300)
+    assert params == patch_params.PatchParams(n_patch_only=300)
     # a different image dataset is refused
     other = make_image_dataset(tmp_path / "other", 200, 40, (32, 32, 3), seed=1)
     with pytest.raises(DataError, match="regenerate the patch arrays"):

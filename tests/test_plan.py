@@ -8,6 +8,7 @@ filled (``snakemake.utils.validate``, absolute schema path).
 
 from __future__ import annotations
 
+import ast
 import copy
 import re
 
@@ -614,9 +615,39 @@ def test_train_modules_follow_kind_and_model(smoke: dict) -> None:
     synthetic = plan.train_modules(smoke, "synthetic")
     patch = plan.train_modules(smoke, "patch")
     assert "models/two_layer.py" in synthetic and "data/patch.py" not in synthetic
-    assert {"data/patch.py", "data/pipeline.py", "models/small_cnn.py"} <= set(patch)
+    assert {"data/patch.py", "data/patch_params.py", "data/patch_batches.py", "data/pipeline.py",
+            "models/small_cnn.py"} <= set(patch)
     assert "models/two_layer.py" not in patch
     assert len(patch) == len(set(patch))
+
+
+def test_listed_modules_list_the_data_and_column_modules_they_import(smoke: dict) -> None:
+    """A module a step hashes brings the data modules and ``columns.py`` it imports (data/patch.py: patch_params).
+
+    Not a full import closure on purpose: ``study_data.py`` imports every
+    kind's data module, and a run hashes only its own kind's
+    (:func:`lrorder.plan.train_modules`); plumbing is never hashed.
+    """
+
+    def imports(module: str) -> set[str]:
+        tree = ast.parse((plan.PACKAGE_DIR / module).read_text())
+        found = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("lrorder.data."):
+                found.add(f"data/{node.module.rsplit('.', 1)[1]}.py")
+            if isinstance(node, ast.ImportFrom) and node.module == "lrorder.columns":
+                found.add("columns.py")
+        return found
+
+    lists = {**plan.STEP_MODULES, **{f"train/{study}": plan.train_modules(smoke, study) for study in plan.STUDY_KINDS}}
+    for step, modules in lists.items():
+        for module in (m for m in modules if m != "study_data.py"):
+            if step == "figures" and module == "figures.py":
+                continue  # its patch imports are lazy, for the patch_examples step (checked there)
+            assert imports(module) <= set(modules), (step, module)
+    assert "data/patch_params.py" in plan.STEP_MODULES["patch_data"]
+    assert {"data/patch_params.py", "data/patch_batches.py", "data/pipeline.py"} <= set(plan.STEP_MODULES["patch_examples"])
+    assert all("columns.py" in plan.STEP_MODULES[step] for step in ("train", "aggregate", "claims", "figures"))
 
 
 def test_check_finite_names_nested_key() -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from lrorder import plan
-from lrorder.data.patch import PatchParams
+from lrorder.data.patch_params import PatchParams
 
 import yaml
 

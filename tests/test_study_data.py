@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 
 from lrorder import train
-from lrorder.data import patch, pipeline
+from lrorder.data import patch, patch_batches, patch_params, pipeline
 from lrorder.errors import DataError
 from lrorder.study_data import load_images
 
@@ -92,7 +92,7 @@ def test_patch_study_batches_depend_only_on_seed_epoch_index(image_dirs) -> None
     assert not torch.equal(whole, other)
     # patched examples carry z + s * zeta_y (or its patch-only form) at the centre
     arrays = patch.load_patch_arrays(image_dirs[1])[0]
-    row, col = patch.patch_location(28, 28, 7)
+    row, col = patch_params.patch_location(28, 28, 7)
     z = torch.from_numpy(arrays["z"])
     for k, i in enumerate(idx.tolist()):
         region = whole[k, :, row : row + 7, col : col + 7]
@@ -119,10 +119,11 @@ def test_patch_study_eval_sets_fixed_and_from_the_arrays(image_dirs) -> None:
     keep = torch.from_numpy(arrays["test_patched"])
     assert int(keep.sum()) == round(0.8 * 32) and torch.equal(patched_y, clean_y)
     assert torch.equal(patched_x[~keep], clean_x[~keep])  # unpatched test images unchanged
-    torch.testing.assert_close(patched_x, patch.patched_test_set(clean_x, clean_y, arrays, params)[0], rtol=0, atol=0)
+    expect_patched = patch_batches.patched_test_set(clean_x, clean_y, arrays, params)[0]
+    torch.testing.assert_close(patched_x, expect_patched, rtol=0, atol=0)
     only_x, only_y = data.eval_sets["patch_only"]
     assert torch.equal(only_y, torch.from_numpy(arrays["patch_only_y"]))
-    torch.testing.assert_close(only_x, patch.patch_only_set(arrays, params, (1, 28, 28))[0], rtol=0, atol=0)
+    torch.testing.assert_close(only_x, patch_batches.patch_only_set(arrays, params, (1, 28, 28))[0], rtol=0, atol=0)
 
 
 def run_config(kind: str, **training) -> dict:

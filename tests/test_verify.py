@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from lrorder import manifest, plan, verify
-from lrorder.data import images, patch, synthetic
+from lrorder.data import images, patch, patch_params, synthetic
 from lrorder.errors import DataError
 
 RUN_FILES = {"metrics.csv": b"epoch,accuracy\n1,0.5\n", "model.pt": b"weights"}
@@ -165,8 +165,8 @@ def test_run_json_without_recorded_outputs_is_not_checked(tmp_path: Path) -> Non
 def test_declared_data_arrays_are_what_the_generators_write() -> None:
     params = synthetic.SyntheticParams(n_train=4, n_test=4, p_dim=3, q_dim=2)
     assert set(synthetic.generate(params, 0)) == set(plan.DATA_ARRAYS["synthetic_data"])
-    drawn = patch.make_patch_arrays(patch.PatchParams.from_mapping({"size": 3, "n_patch_only": 2}), 20, 10, 10,
-                                    (1, 8, 8), 0)
+    drawn = patch.make_patch_arrays(patch_params.PatchParams.from_mapping({"size": 3, "n_patch_only": 2}),
+                                    20, 10, 10, (1, 8, 8), 0)
     assert set(drawn) == set(plan.DATA_ARRAYS["patch_data"])
     assert set(images.DATASETS) == set(plan.IMAGE_SPLIT_ARRAYS)
     written = {"train_x", "train_y", "test_x", "test_y"}  # images.build, plus the loader's extra arrays

@@ -39,13 +39,11 @@ from typing import Mapping, Sequence
 import pandas as pd
 
 from lrorder import cli, fileio, manifest
+from lrorder.columns import METRIC_COLUMNS
 from lrorder.errors import ConfigError, DataError
 from lrorder.fileio import atomic_path
 from lrorder.stats import mean_ci
 
-METRIC_COLUMNS: tuple[str, ...] = (
-    "study", "schedule", "seed", "epoch", "lr", "noise", "eval_set", "loss", "accuracy",
-)
 SUMMARY_COLUMNS: tuple[str, ...] = (
     "study", "schedule", "eval_set", "statistic", "epoch", "n", "n_diverged", "mean", "std", "ci_low", "ci_high",
 )

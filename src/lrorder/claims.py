@@ -458,7 +458,7 @@ def check_claims(df: pd.DataFrame, specs: Sequence[dict[str, Any]], study: str) 
     ``verdict`` is :func:`lrorder.stats.verdict`.
 
     Args:
-        df: tidy metrics (columns of :data:`lrorder.aggregate.METRIC_COLUMNS`);
+        df: tidy metrics (columns of :data:`lrorder.columns.METRIC_COLUMNS`);
             rows of other studies, if any, are ignored.
         specs: resolved claim specs (:data:`SPEC_SCHEMA`).
         study: study name written in the ``study`` column and used to select rows.

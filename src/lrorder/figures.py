@@ -103,7 +103,7 @@ def plot_curves(
 
     Args:
         df: tidy metrics of one study (columns of
-            :data:`lrorder.aggregate.METRIC_COLUMNS`; ``accuracy`` in [0, 1]).
+            :data:`lrorder.columns.METRIC_COLUMNS`; ``accuracy`` in [0, 1]).
         eval_sets: evaluation sets to draw, one panel each, in this order.
         anneal_epoch: 1-indexed epoch of the first anneal, or None.
         title: figure title.
@@ -175,7 +175,7 @@ def plot_patch_examples(
 
     One row per kind of :data:`PATCH_KINDS` (clean: not in the fixed patched
     set; image + patch and patch only: the patched images by that epoch's
-    draws, :func:`lrorder.data.patch.epoch_draws`), the first ``n_per_kind``
+    draws, :func:`lrorder.data.patch_batches.epoch_draws`), the first ``n_per_kind``
     training images of each kind. Each panel is titled ``"<kind>: <class
     name> (<label>)"``. Images are un-normalised (``x * std + mean``, clipped
     to [0, 1]) for display, so a zeroed (normalised) image shows the mean
@@ -190,7 +190,7 @@ def plot_patch_examples(
         mean, std: per-channel normalisation in [0, 1] pixel units (the image
             dataset manifest's ``mean`` and ``std``).
         patch_arrays: the arrays of :func:`lrorder.data.patch.make_patch_arrays`.
-        patch_params: the :class:`lrorder.data.patch.PatchParams`.
+        patch_params: the :class:`lrorder.data.patch_params.PatchParams`.
         seed: run seed of the per-epoch draws (the patch folder's seed).
         epoch: 1-indexed epoch whose draws are shown.
         n_per_kind: panels per row.
@@ -205,12 +205,12 @@ def plot_patch_examples(
     """
     import torch  # noqa: PLC0415  (lazy: the curves subcommand does not need torch)
 
-    from lrorder.data import patch, pipeline  # noqa: PLC0415  (lazy: imports torch)
+    from lrorder.data import patch_batches, pipeline  # noqa: PLC0415  (lazy: imports torch)
 
     if n_per_kind < 1:
         raise ConfigError(f"--n-per-kind: expected a positive integer, got {n_per_kind}")
     n, h, w, c = images.shape
-    patcher = patch.TrainPatcher(patch_arrays, patch_params, (h, w))
+    patcher = patch_batches.TrainPatcher(patch_arrays, patch_params, (h, w))
     if patcher.n_train != n or labels.shape[0] != n:
         raise DataError(f"patch arrays: made for {patcher.n_train} training images, the dataset has {n}")
     draws = patcher.epoch_draws(seed, epoch)
@@ -289,7 +289,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 def _patch_examples_from_dirs(dataset_dir: str, patch_dir: str, epoch: int, n_per_kind: int) -> Figure:
     """:func:`plot_patch_examples` from an image dataset folder and its patch folder (both verified)."""
-    from lrorder.data import patch  # noqa: PLC0415  (lazy: imports torch)
+    from lrorder.data import patch  # noqa: PLC0415  (lazy: only this subcommand reads patch arrays)
 
     arrays, meta = manifest.load_dataset(dataset_dir)
     params = meta.get("params", {})

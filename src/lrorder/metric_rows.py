@@ -15,8 +15,9 @@ from typing import Any, Mapping, Sequence
 
 import torch
 
-#: Columns of a run's tidy metrics, one row per epoch and evaluation set.
-METRIC_COLUMNS = ["study", "schedule", "seed", "epoch", "lr", "noise", "eval_set", "loss", "accuracy"]
+from lrorder.columns import METRIC_COLUMNS
+
+#: Text and integer columns among :data:`lrorder.columns.METRIC_COLUMNS` (the rest are float64).
 TEXT_COLUMNS = ("study", "schedule", "eval_set")
 INTEGER_COLUMNS = ("seed", "epoch")
 

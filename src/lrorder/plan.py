@@ -25,7 +25,7 @@ from snakemake.utils import update_config, validate
 from lrorder import schedules
 from lrorder.claims import StrictValidator, schema_error_line
 from lrorder.data import patch as patch_arrays
-from lrorder.data.patch import PatchParams
+from lrorder.data.patch_params import PatchParams
 from lrorder.data.synthetic import SyntheticParams
 from lrorder.errors import ConfigError
 from lrorder.params import schema_number_hint
@@ -52,13 +52,14 @@ STEP_MODULES = {
     "synthetic_data": ["data/synthetic.py", "seeding.py"],
     "fetch_cifar10": ["data/images.py"],
     "image_data": ["data/images.py", "seeding.py"],
-    "patch_data": ["data/patch.py", "seeding.py"],
-    "train": ["train.py", "cpu_kernels.py", "study_data.py", "metric_rows.py", "models/__init__.py",
+    "patch_data": ["data/patch.py", "data/patch_params.py", "seeding.py"],
+    "train": ["train.py", "cpu_kernels.py", "study_data.py", "metric_rows.py", "columns.py", "models/__init__.py",
               "models/noise.py", "schedules.py", "seeding.py"],
-    "aggregate": ["aggregate.py", "stats.py"],
-    "claims": ["claims.py", "aggregate.py", "stats.py"],
-    "figures": ["figures.py", "aggregate.py", "stats.py"],
-    "patch_examples": ["figures.py", "data/patch.py"],
+    "aggregate": ["aggregate.py", "columns.py", "stats.py"],
+    "claims": ["claims.py", "aggregate.py", "columns.py", "stats.py"],
+    "figures": ["figures.py", "aggregate.py", "columns.py", "stats.py"],
+    "patch_examples": ["figures.py", "aggregate.py", "columns.py", "stats.py", "data/patch.py", "data/patch_params.py",
+                       "data/patch_batches.py", "data/pipeline.py", "seeding.py"],
     "provenance": ["provenance.py"],
     "report_tables": ["report_tables.py"],
     "results_manifest": ["manifest.py"],
@@ -68,7 +69,7 @@ STEP_MODULES = {
 TRAIN_MODULES_BY_KIND = {
     "synthetic": ["data/synthetic.py"],
     "image": ["data/pipeline.py"],
-    "patch": ["data/pipeline.py", "data/patch.py"],
+    "patch": ["data/pipeline.py", "data/patch.py", "data/patch_params.py", "data/patch_batches.py"],
 }
 TRAIN_MODULES_BY_MODEL = {
     "two_layer": ["models/two_layer.py"],

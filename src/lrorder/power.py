@@ -114,7 +114,7 @@ def verdict_agreement(metrics: pd.DataFrame, config: Mapping[str, Any], study: s
     claims that read ``pre_anneal_seeds``, :func:`lrorder.plan.claim_specs`).
 
     Args:
-        metrics: tidy metrics (:data:`lrorder.aggregate.METRIC_COLUMNS`) of
+        metrics: tidy metrics (:data:`lrorder.columns.METRIC_COLUMNS`) of
             the calibration runs, schedules named as in ``config``.
         config: the config whose claims are estimated (:func:`lrorder.plan.layered_config`).
         study: the study whose claims (its Holm family) are drawn.

@@ -10,7 +10,7 @@ function giving each epoch's batch maker, and the evaluation sets.
 * ``image`` (Figure 1): uint8 images, normalised per batch, optionally
   augmented (:mod:`lrorder.data.pipeline`); evaluation set ``test``.
 * ``patch``: as ``image``, then the patch applied per batch
-  (:mod:`lrorder.data.patch`, the arrays of the run seed); evaluation sets
+  (:mod:`lrorder.data.patch_batches`, the arrays of the run seed); evaluation sets
   ``test_clean``, ``test_patched`` (a fixed 80% of the test images patched,
   some of them patch only) and ``patch_only`` (``docs/paper-notes.md``, "Patch experiment").
 """
@@ -24,7 +24,7 @@ from typing import Any, Callable
 import torch
 
 from lrorder import manifest
-from lrorder.data import patch, pipeline, synthetic
+from lrorder.data import patch, patch_batches, pipeline, synthetic
 from lrorder.errors import DataError
 
 Batch = tuple[torch.Tensor, torch.Tensor]
@@ -132,11 +132,11 @@ def load_images(
         if int(patch_meta["seed"]) != int(seed):
             raise DataError(f"{patch_dir}: patch arrays drawn for run seed {patch_meta['seed']}, "
                             f"but this run has seed {seed} (each run seed has its own patch)")
-        patcher = patch.TrainPatcher(patch_arrays, patch_params, (h, w), device)
+        patcher = patch_batches.TrainPatcher(patch_arrays, patch_params, (h, w), device)
         eval_sets = {
             "test_clean": (test_x, test_y),
-            "test_patched": patch.patched_test_set(test_x, test_y, patch_arrays, patch_params),
-            "patch_only": patch.patch_only_set(patch_arrays, patch_params, (c, h, w), device),
+            "test_patched": patch_batches.patched_test_set(test_x, test_y, patch_arrays, patch_params),
+            "patch_only": patch_batches.patch_only_set(patch_arrays, patch_params, (c, h, w), device),
         }
         sha256.update({f"patch/{name}": digest for name, digest in patch_meta["files"].items()})
 

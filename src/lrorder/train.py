@@ -58,7 +58,7 @@ from torch.optim.swa_utils import update_bn
 
 from lrorder import cli, cpu_kernels, devices, fileio, manifest, metric_rows, provenance, seeding
 from lrorder.errors import ConfigError, DataError
-from lrorder.metric_rows import METRIC_COLUMNS
+from lrorder.columns import METRIC_COLUMNS
 from lrorder.models import build_model, set_preactivation_noise
 from lrorder.study_data import TrainingData, load_images, load_synthetic
 from lrorder.schedules import PiecewiseConstant
@@ -748,7 +748,7 @@ def train(
             break
     if segments is not None:
         segments[:] = [*past, segment] if segment["to_epoch"] >= segment["from_epoch"] else past
-    return pd.DataFrame(rows, columns=METRIC_COLUMNS), model, resumed_from
+    return pd.DataFrame(rows, columns=list(METRIC_COLUMNS)), model, resumed_from
 
 
 def save_model(model: nn.Module, path: str | os.PathLike) -> None:

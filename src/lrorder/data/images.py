@@ -21,14 +21,22 @@ Datasets (:data:`DATASETS`):
   0.3081, the usual MNIST constants of the torchvision/PyTorch examples.
 
 Adding another torchvision dataset: write its fetch step if it needs one and
-register a :class:`DatasetSpec` built by :func:`torchvision_loader`, e.g. for
-CIFAR-100 (same on-disk layout and class attributes as CIFAR-10)::
+register a :class:`DatasetSpec` built by :func:`torchvision_loader`, importing
+the torchvision class inside the functions (as :func:`fetch_cifar10` and
+:func:`load_cifar10` do), so that ``import lrorder.data.images`` and the
+mnist5k build import no torch; e.g. for CIFAR-100 (same on-disk layout and
+class attributes as CIFAR-10)::
 
-    from torchvision.datasets import CIFAR100
-    DATASETS["cifar100"] = DatasetSpec(
-        load=torchvision_loader("cifar100", CIFAR100, mean=(0.507, 0.487, 0.441), std=(0.267, 0.256, 0.276)),
-        fetch=lambda raw_dir: fetch_archive(CIFAR100, raw_dir, label="CIFAR-100"),
-    )
+    def load_cifar100(raw_dir, params):
+        from torchvision.datasets import CIFAR100
+        return torchvision_loader("cifar100", CIFAR100, mean=(0.507, 0.487, 0.441),
+                                  std=(0.267, 0.256, 0.276))(raw_dir, params)
+
+    def fetch_cifar100(raw_dir):
+        from torchvision.datasets import CIFAR100
+        return fetch_archive(CIFAR100, raw_dir, label="CIFAR-100")
+
+    DATASETS["cifar100"] = DatasetSpec(load=load_cifar100, fetch=fetch_cifar100)
 
 Command line (``python -m lrorder.data.images``)::
 
@@ -55,8 +63,6 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from torchvision.datasets import CIFAR10
-from torchvision.datasets.utils import check_integrity, extract_archive
 
 from lrorder import cli, fileio, manifest, seeding
 from lrorder.errors import ConfigError, DataError
@@ -191,6 +197,8 @@ def _expected_files(cls: type) -> list[tuple[str, str]]:
 
 def extracted_ok(cls: type, raw_dir: Path) -> bool:
     """True if every batch file and the meta file of ``cls`` under ``raw_dir`` has its md5."""
+    from torchvision.datasets.utils import check_integrity  # noqa: PLC0415  (lazy: mnist5k needs no torch)
+
     folder = Path(raw_dir) / cls.base_folder
     return all(check_integrity(str(folder / name), md5) for name, md5 in _expected_files(cls))
 
@@ -232,6 +240,8 @@ def fetch_archive(cls: type, raw_dir: str | os.PathLike, *, label: str) -> dict[
             line naming the archive to put in ``raw_dir`` and its md5); the
             extracted files still fail their md5 check.
     """
+    from torchvision.datasets.utils import extract_archive  # noqa: PLC0415  (lazy: mnist5k needs no torch)
+
     raw_dir = Path(raw_dir)
     if not extracted_ok(cls, raw_dir):
         archive = raw_dir / cls.filename
@@ -253,6 +263,8 @@ def fetch_archive(cls: type, raw_dir: str | os.PathLike, *, label: str) -> dict[
 
 def fetch_cifar10(raw_dir: str | os.PathLike) -> dict[str, str]:
     """The CIFAR-10 fetch step (:func:`fetch_archive` with ``CIFAR10``, md5 ``CIFAR10.tgz_md5``)."""
+    from torchvision.datasets import CIFAR10  # noqa: PLC0415  (lazy: mnist5k needs no torch)
+
     return fetch_archive(CIFAR10, raw_dir, label="CIFAR-10")
 
 
@@ -401,12 +413,19 @@ def load_mnist5k(raw_dir: Path | None, params: Mapping[str, Any]) -> LoadResult:
     )
 
 
+def load_cifar10(raw_dir: Path | None, params: Mapping[str, Any]) -> LoadResult:
+    """The CIFAR-10 :data:`LoadFn`: :func:`torchvision_loader` with ``CIFAR10`` (torchvision imported only here)."""
+    from torchvision.datasets import CIFAR10  # noqa: PLC0415  (lazy: mnist5k needs no torch)
+
+    return torchvision_loader("cifar10", CIFAR10, mean=CIFAR10_MEAN, std=CIFAR10_STD)(raw_dir, params)
+
+
 # --------------------------------------------------------------------------- registry
 
 
 DATASETS: dict[str, DatasetSpec] = {
     "cifar10": DatasetSpec(
-        load=torchvision_loader("cifar10", CIFAR10, mean=CIFAR10_MEAN, std=CIFAR10_STD),
+        load=load_cifar10,
         fetch=fetch_cifar10,
     ),
     "mnist5k": DatasetSpec(load=load_mnist5k, defaults=MNIST5K_DEFAULTS),

@@ -7,20 +7,24 @@ Source: ``docs/paper-notes.md``, "Patch experiment", and the official code
 *normalised* pixel space, ``(x / 255 - mean) / std`` per channel, and the
 patch *replaces* the pixels it covers.
 
+This module's one job is the patch *data*: it draws the fixed arrays of a
+run seed with NumPy (:func:`make_patch_arrays`), writes them with their
+manifest (the ``patch_data`` rule's job, ``python -m lrorder.data.patch``)
+and reads them back (:func:`load_patch_arrays`); it does not import torch.
+The parameters, the patch count and its location are in
+:mod:`lrorder.data.patch_params`; the patch applied to batches of tensors
+(training batches, the evaluation sets) is in
+:mod:`lrorder.data.patch_batches`.
+
 * One shared ``z = z_scale * N(0, 1)`` of shape ``(C, s, s)`` and per class
   ``zeta_c ~ U[-zeta_range, zeta_range]`` of shape ``(C, s, s)``
   (``s = size = 7``, ``z_scale = 1.25``, ``zeta_range = 0.1``).
-* Location: the centre, start row ``int(H/2 - s/2)`` and column
-  ``int(W/2 - s/2)`` (12 for 32x32, so rows and columns 12..18; 10 for 28x28).
+* Location: the centre (:func:`lrorder.data.patch_params.patch_location`).
 * A fixed set of exactly ``round(patched_fraction * N)`` training images
-  (chosen once, at uniformly random positions) carries a patch. Every time
-  such an image is used (every epoch) a sign ``s = +-1`` is drawn; with
-  probability ``1 - patch_only_prob`` the patch is ``z + s * zeta_y`` on the
-  image; with probability ``patch_only_prob`` the whole image is zeroed and
-  the patch is ``z + s * patch_only_scale * u * zeta_y``, ``u ~ U[0, 1)``.
-  Expected mix per epoch with the defaults: 20% clean, 64% image + patch,
-  16% patch only. (Official: each image is in the subset with probability
-  ``prop_augment``, so the count is binomial.)
+  (chosen once, at uniformly random positions) carries a patch, drawn anew
+  with its sign and patch-only flag every time such an image is used
+  (:mod:`lrorder.data.patch_batches`). (Official: each image is in the
+  subset with probability ``prop_augment``, so the count is binomial.)
 * Evaluation sets, from the same distributions as the official loaders but
   drawn once, so that every epoch scores the same examples:
 
@@ -45,9 +49,6 @@ patch *replaces* the pixels it covers.
 The patch alone is not linearly separable: the two sign variants of every
 class average to the same ``z``.
 
-One function, :func:`patch_batch` (the official ``PatchAugmentFixed``),
-patches training batches and builds both evaluation sets.
-
 The fixed arrays (:data:`ARRAY_DTYPES`) are made by
 :func:`make_patch_arrays` once per *run seed*: the official code draws
 ``z`` and ``zeta`` from the global RNG of each training run, so every run
@@ -55,10 +56,7 @@ seed has its own patch (the workflow writes
 ``results/<tag>/data/patch/<dataset>/seed<k>/``, shared by the schedules of
 seed ``k``, as the official script shares one draw among its three
 schedules). Each array comes from its own stream
-``seeding.numpy_rng(seed, "patch/<name>")``. The per-epoch draws
-(:func:`epoch_draws`) depend only on ``(seed, epoch, index)``, and are
-applied to whole batches with tensor operations on any device
-(:class:`TrainPatcher`).
+``seeding.numpy_rng(seed, "patch/<name>")``.
 
 Usage::
 
@@ -74,17 +72,15 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import math
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
 import numpy as np
-import torch
 
 from lrorder import cli, fileio, manifest, seeding
-from lrorder import params as param_checks
+from lrorder.data.patch_params import PatchParams, n_patched, patch_location
 from lrorder.errors import ConfigError, DataError
 
 GENERATOR = "lrorder.data.patch"
@@ -106,85 +102,12 @@ ARRAY_DTYPES: dict[str, np.dtype] = {
 }
 
 #: Arrays of the per-example draws of each evaluation set: ``(sign,
-#: patch-only flag, u)``, named like the fields of :class:`EpochDraws`.
+#: patch-only flag, u)``, named like the fields of
+#: :class:`lrorder.data.patch_batches.EpochDraws`.
 EVAL_DRAWS = {
     "test_patched": ("test_sign", "test_patch_only", "test_u"),
     "patch_only": ("patch_only_sign", "patch_only_scaled", "patch_only_u"),
 }
-
-#: Stream name of the per-epoch draws (:func:`epoch_draws`).
-EPOCH_STREAM = "patch/epoch"
-
-ArrayLike = np.ndarray | torch.Tensor
-
-
-@dataclass(frozen=True)
-class PatchParams:
-    """Parameters of the patch experiment (defaults: ``train_patches.py``; ``docs/paper-notes.md``, "Patch experiment").
-
-    Attributes:
-        size: side ``s`` of the square patch in pixels (7).
-        z_scale: scale of the shared pattern ``z = z_scale * N(0, 1)``, in
-            normalised pixel units (1.25).
-        zeta_range: half-width ``r`` of the per-class offsets
-            ``zeta_c ~ U[-r, r]`` (0.1; official ``patch_sep``).
-        patched_fraction: fraction of training images that carry a patch,
-            fixed once (0.8; official ``prop_augment``).
-        patch_only_prob: probability that a patched image is shown as patch
-            only (image zeroed) in a given epoch (0.2).
-        patch_only_scale: factor on ``u * zeta_y`` in a patch-only example
-            (1.75).
-        n_patch_only: size of the patch-only evaluation set (1000).
-
-    Raises:
-        ConfigError: a field has the wrong type or is out of range; the
-            message names ``patch.<field>``.
-    """
-
-    size: int = 7
-    z_scale: float = 1.25
-    zeta_range: float = 0.1
-    patched_fraction: float = 0.8
-    patch_only_prob: float = 0.2
-    patch_only_scale: float = 1.75
-    n_patch_only: int = 1000
-
-    def __post_init__(self) -> None:
-        param_checks.check_integers(self, ("size", "n_patch_only"), "patch", minimum=1)
-        param_checks.check_numbers(self, ("z_scale", "zeta_range", "patched_fraction", "patch_only_prob",
-                                    "patch_only_scale"), "patch", minimum=0)
-        for name in ("patched_fraction", "patch_only_prob"):
-            if getattr(self, name) > 1:
-                raise ConfigError(f"patch.{name}: expected a probability in [0, 1], got {getattr(self, name)!r}")
-
-    @classmethod
-    def from_mapping(cls, raw: Any) -> PatchParams:
-        """Build from a JSON-like mapping (missing fields take the defaults).
-
-        Raises:
-            ConfigError: ``raw`` is not a mapping, names an unknown field
-                (``patch.<key>``), or a value is invalid.
-        """
-        return param_checks.from_mapping(cls, raw, "patch")
-
-
-def n_patched(params: PatchParams, n: int) -> int:
-    """Number of patched images of a split of ``n``: ``round(patched_fraction * n)``, halves rounded up."""
-    return int(math.floor(params.patched_fraction * n + 0.5))
-
-
-def patch_location(h: int, w: int, size: int) -> tuple[int, int]:
-    """Top-left ``(row, col)`` of the centred patch: ``(int(h/2 - size/2), int(w/2 - size/2))``.
-
-    Official ``get_start_for_patch_loc(..., "center")`` = ``int(16 - size/2)``
-    for 32x32 images: 12 for ``size = 7`` (rows and columns 12..18).
-
-    Raises:
-        ConfigError: the patch does not fit in an ``h x w`` image.
-    """
-    if size < 1 or size > h or size > w:
-        raise ConfigError(f"patch.size: a {size}x{size} patch does not fit in a {h}x{w} image")
-    return int(h / 2 - size / 2), int(w / 2 - size / 2)
 
 
 def _fixed_subset(params: PatchParams, n: int, seed: int, stream: str) -> np.ndarray:
@@ -276,314 +199,6 @@ def make_patch_arrays(
         "patch_only_y": patch_only_y,
         **_transform_draws(params, params.n_patch_only, seed, EVAL_DRAWS["patch_only"]),
     }
-
-
-def _tensor(value: ArrayLike, device: torch.device | str | None, dtype: torch.dtype | None = None) -> torch.Tensor:
-    t = torch.as_tensor(value) if isinstance(value, torch.Tensor) else torch.from_numpy(np.asarray(value))
-    return t.to(device=device if device is not None else t.device, dtype=dtype if dtype is not None else t.dtype)
-
-
-def memory_format_of(x: torch.Tensor) -> torch.memory_format:
-    """``torch.channels_last`` if the 4-d ``x`` is laid out channels-last, else ``torch.contiguous_format``.
-
-    The strides decide, as in ``lrorder.train.Precision.layout``: canonical
-    channels-last strides ``(H*W*C, 1, W*C, C)`` mean channels-last even with
-    one channel, where ``is_contiguous`` accepts both layouts (a batch
-    normalised from ``(N, H, W, 1)`` storage has them). Other strides count
-    as channels-last only when ``x`` is channels-last contiguous and not
-    NCHW contiguous.
-    """
-    n, c, h, w = x.shape
-    if x.stride() == (h * w * c, 1, w * c, c):
-        return torch.channels_last
-    if x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous():
-        return torch.channels_last
-    return torch.contiguous_format
-
-
-def _patch_region_(
-    out: torch.Tensor, patches: torch.Tensor, location: tuple[int, int], mask: torch.Tensor | None = None
-) -> None:
-    """Write ``patches`` into the ``s x s`` region of ``out`` at ``location``, in place (:func:`apply_patch`)."""
-    if out.dim() != 4:
-        raise ValueError(f"apply_patch: x must be (B, C, H, W), got {tuple(out.shape)}")
-    s = patches.shape[-1]
-    row, col = location
-    if patches.shape[-2] != s or patches.shape[-3] != out.shape[1] or patches.dim() not in (3, 4):
-        raise ValueError(f"apply_patch: patches must be (B, C, s, s) with C = {out.shape[1]}, got {tuple(patches.shape)}")
-    if row < 0 or col < 0 or row + s > out.shape[2] or col + s > out.shape[3]:
-        raise ValueError(f"apply_patch: a {s}x{s} patch at {location} leaves the {out.shape[2]}x{out.shape[3]} image")
-    patches = patches.to(device=out.device, dtype=out.dtype).expand(out.shape[0], -1, -1, -1)
-    region = out[:, :, row : row + s, col : col + s]
-    if mask is None:
-        region.copy_(patches)
-    else:
-        keep = mask.to(device=out.device, dtype=torch.bool).view(-1, 1, 1, 1)
-        region.copy_(torch.where(keep, patches, region))
-
-
-def apply_patch(
-    x: torch.Tensor,
-    patches: torch.Tensor,
-    location: tuple[int, int],
-    mask: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """Return a copy of ``x`` with the ``s x s`` region at ``location`` replaced by ``patches``.
-
-    Args:
-        x: float ``(B, C, H, W)``, normalised pixels; not modified (the copy
-            keeps its memory format, :func:`memory_format_of`, with
-            canonical strides).
-        patches: ``(B, C, s, s)`` or ``(C, s, s)`` (the same patch for every
-            image); cast to ``x``'s dtype and device.
-        location: top-left ``(row, col)`` (:func:`patch_location`).
-        mask: optional bool ``(B,)``; only images where it is True are
-            patched, the others are copied unchanged.
-
-    Raises:
-        ValueError: shapes do not match or the patch leaves the image.
-    """
-    if x.dim() != 4:
-        raise ValueError(f"apply_patch: x must be (B, C, H, W), got {tuple(x.shape)}")
-    out = x.clone(memory_format=memory_format_of(x))
-    _patch_region_(out, patches, location, mask)
-    return out
-
-
-@dataclass(frozen=True)
-class EpochDraws:
-    """The random choices of the patch transform, one per example.
-
-    For training, those of one epoch for every training example (index =
-    dataset position, :func:`epoch_draws`); for an evaluation set, drawn
-    once and stored with the patch arrays (:func:`eval_draws`).
-
-    Attributes:
-        sign: float32 ``(N,)``, ``-1.0`` or ``+1.0``.
-        patch_only: bool ``(N,)``; True: the patch-only branch (image
-            zeroed, patch scaled by ``patch_only_scale * u``); used only
-            where the example is patched.
-        u: float32 ``(N,)`` in ``[0, 1)``, the patch-only scale draw.
-    """
-
-    sign: torch.Tensor
-    patch_only: torch.Tensor
-    u: torch.Tensor
-
-    def __getitem__(self, index: torch.Tensor) -> EpochDraws:
-        """The draws of the examples at ``index``."""
-        return EpochDraws(self.sign[index], self.patch_only[index], self.u[index])
-
-
-def patch_batch(
-    x: torch.Tensor,
-    y: torch.Tensor,
-    z: torch.Tensor,
-    zeta: torch.Tensor,
-    draws: EpochDraws,
-    patch_only_scale: float,
-    location: tuple[int, int],
-    patched: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """The official ``PatchAugmentFixed`` applied to a batch (a new tensor; ``x`` is not modified).
-
-    Args:
-        x: float ``(B, C, H, W)``, normalised images.
-        y: int64 ``(B,)`` class labels.
-        z, zeta: float ``(C, s, s)`` and ``(K, C, s, s)`` on ``x``'s device.
-        draws: the :class:`EpochDraws` of these ``B`` examples, row by row.
-        patch_only_scale: factor on ``u`` in the patch-only branch.
-        location: top-left ``(row, col)`` of the patch.
-        patched: optional bool ``(B,)``; examples where it is False are
-            returned unchanged (``None``: all are patched).
-
-    Returns:
-        ``(B, C, H, W)`` in ``x``'s dtype and memory format
-        (:func:`memory_format_of`, canonical strides): each patched example
-        carries ``z + s * zeta_y``, or, where ``draws.patch_only`` is True,
-        is zeroed and carries ``z + s * patch_only_scale * u * zeta_y``.
-    """
-    if x.dim() != 4:
-        raise ValueError(f"patch_batch: x must be (B, C, H, W), got {tuple(x.shape)}")
-    only = draws.patch_only if patched is None else draws.patch_only & patched
-    coef = torch.where(only, draws.sign * (patch_only_scale * draws.u), draws.sign)
-    patches = z + coef.view(-1, 1, 1, 1) * zeta[y]
-    # one copy in x's layout, zeroed and patched in place (an out-of-place
-    # masked_fill with the (B, 1, 1, 1) mask would come back NCHW)
-    out = x.clone(memory_format=memory_format_of(x))
-    out.masked_fill_(only.view(-1, 1, 1, 1), 0.0)
-    _patch_region_(out, patches, location, mask=patched)
-    return out
-
-
-def epoch_draws(
-    seed: int,
-    epoch: int,
-    n_train: int,
-    device: torch.device | str = "cpu",
-    patch_only_prob: float = PatchParams.patch_only_prob,
-) -> EpochDraws:
-    """Draw sign, patch-only flag and ``u`` for all ``n_train`` examples of ``epoch``.
-
-    Drawn on the CPU from ``seeding.torch_generator(seed, "patch/epoch",
-    epoch)`` (sign, then flag, then ``u``) and moved to ``device``, so every
-    value depends only on ``(seed, epoch, n_train, index)`` and is identical
-    on CPU and GPU, whatever the batch order. The official code draws the
-    same three quantities with ``np.random`` each time an image is loaded
-    (``PatchAugmentFixed.__call__``).
-    """
-    gen = seeding.torch_generator(seed, EPOCH_STREAM, epoch)
-    sign = torch.randint(0, 2, (n_train,), generator=gen).to(torch.float32).mul_(2.0).sub_(1.0)
-    patch_only = torch.rand(n_train, generator=gen) < patch_only_prob
-    u = torch.rand(n_train, generator=gen)
-    return EpochDraws(sign.to(device), patch_only.to(device), u.to(device))
-
-
-class TrainPatcher:
-    """Applies the patch to training batches, on the device of the arrays.
-
-    Args:
-        arrays: the arrays of :func:`make_patch_arrays` (NumPy or tensors);
-            ``z``, ``zeta`` and ``train_patched`` are used.
-        params: the patch parameters (``patch_only_prob``,
-            ``patch_only_scale``).
-        image_hw: ``(H, W)`` of the images (for the location).
-        device: where the batches live.
-
-    Raises:
-        DataError: an array is missing or has the wrong shape.
-    """
-
-    def __init__(
-        self,
-        arrays: Mapping[str, ArrayLike],
-        params: PatchParams,
-        image_hw: tuple[int, int],
-        device: torch.device | str = "cpu",
-    ) -> None:
-        for name in ("z", "zeta", "train_patched"):
-            if name not in arrays:
-                raise DataError(f"patch arrays: {name!r} missing")
-        self.params = params
-        self.device = torch.device(device)
-        self.z = _tensor(arrays["z"], self.device, torch.float32)
-        self.zeta = _tensor(arrays["zeta"], self.device, torch.float32)
-        self.train_patched = _tensor(arrays["train_patched"], self.device, torch.bool)
-        s = self.z.shape[-1]
-        if self.z.dim() != 3 or self.zeta.dim() != 4 or self.zeta.shape[1:] != self.z.shape or self.z.shape[1] != s:
-            raise DataError(f"patch arrays: z (C, s, s) and zeta (K, C, s, s) expected, got "
-                            f"{tuple(self.z.shape)} and {tuple(self.zeta.shape)}")
-        self.location = patch_location(int(image_hw[0]), int(image_hw[1]), s)
-
-    @property
-    def n_train(self) -> int:
-        """Number of training examples the arrays were made for."""
-        return int(self.train_patched.shape[0])
-
-    def epoch_draws(self, seed: int, epoch: int) -> EpochDraws:
-        """:func:`epoch_draws` for this dataset's size, on this patcher's device."""
-        return epoch_draws(seed, epoch, self.n_train, self.device, self.params.patch_only_prob)
-
-    def patch_train_batch(
-        self, x: torch.Tensor, y: torch.Tensor, index: torch.Tensor, draws: EpochDraws
-    ) -> torch.Tensor:
-        """The batch as the model sees it this epoch (a new tensor; ``x`` is not modified).
-
-        Args:
-            x: float ``(B, C, H, W)``, normalised training images at
-                dataset positions ``index``.
-            y: int64 ``(B,)`` class labels.
-            index: int64 ``(B,)`` positions in the training set.
-            draws: this epoch's :class:`EpochDraws`.
-
-        Returns:
-            ``(B, C, H, W)`` in ``x``'s dtype and memory format
-            (:func:`patch_batch`): images with
-            ``train_patched[index]`` False unchanged; the others patched with
-            ``z + s * zeta_y``, or, where ``draws.patch_only`` is True, zeroed
-            and patched with ``z + s * patch_only_scale * u * zeta_y``.
-        """
-        index = index.to(self.device)
-        return patch_batch(x, y.to(self.device), self.z, self.zeta, draws[index], self.params.patch_only_scale,
-                           self.location, patched=self.train_patched[index])
-
-
-def eval_draws(arrays: Mapping[str, ArrayLike], eval_set: str, device: torch.device | str = "cpu") -> EpochDraws:
-    """The stored draws of ``eval_set`` (``"test_patched"`` or ``"patch_only"``, :data:`EVAL_DRAWS`)."""
-    sign, flag, u = EVAL_DRAWS[eval_set]
-    for name in EVAL_DRAWS[eval_set]:
-        if name not in arrays:
-            raise DataError(f"patch arrays: {name!r} missing (made by an older version? regenerate them)")
-    return EpochDraws(_tensor(arrays[sign], device, torch.float32), _tensor(arrays[flag], device, torch.bool),
-                      _tensor(arrays[u], device, torch.float32))
-
-
-def patched_test_set(
-    x_test_norm: torch.Tensor, y_test: ArrayLike, arrays: Mapping[str, ArrayLike], params: PatchParams
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The test set with the fixed subset ``test_patched`` patched by its stored draws.
-
-    Args:
-        x_test_norm: float ``(N, C, H, W)`` normalised test images (not modified).
-        y_test: ``(N,)`` class labels.
-        arrays: the patch arrays (``z``, ``zeta``, ``test_patched``,
-            ``test_sign``, ``test_patch_only``, ``test_u``).
-        params: the patch parameters (``patch_only_scale``).
-
-    Returns:
-        ``(x, y)``: float ``(N, C, H, W)`` on ``x_test_norm``'s device and
-        int64 ``(N,)``. Images outside ``test_patched`` are unchanged;
-        patched ones carry ``z + s * zeta_y``, or are zero images with
-        ``z + s * patch_only_scale * u * zeta_y`` where ``test_patch_only``.
-
-    Raises:
-        DataError: an array is missing or does not have one entry per test image.
-    """
-    device = x_test_norm.device
-    n = x_test_norm.shape[0]
-    y = _tensor(y_test, device, torch.int64)
-    draws = eval_draws(arrays, "test_patched", device)
-    patched = _tensor(arrays["test_patched"], device, torch.bool)
-    for name, value in (("test_patched", patched), ("test_sign", draws.sign), ("test_patch_only", draws.patch_only),
-                        ("test_u", draws.u), ("test_y", y)):
-        if value.shape != (n,):
-            raise DataError(f"patch arrays: {name} has shape {tuple(value.shape)} for "
-                            f"{n} test images (made for another dataset?)")
-    z = _tensor(arrays["z"], device, torch.float32)
-    zeta = _tensor(arrays["zeta"], device, torch.float32)
-    loc = patch_location(x_test_norm.shape[2], x_test_norm.shape[3], z.shape[-1])
-    return patch_batch(x_test_norm, y, z, zeta, draws, params.patch_only_scale, loc, patched=patched), y
-
-
-def patch_only_set(
-    arrays: Mapping[str, ArrayLike],
-    params: PatchParams,
-    image_shape: Sequence[int],
-    device: torch.device | str = "cpu",
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The patch-only evaluation set: zero images (normalised) patched by the stored draws.
-
-    Args:
-        arrays: the patch arrays (``z``, ``zeta``, ``patch_only_y``,
-            ``patch_only_sign``, ``patch_only_scaled``, ``patch_only_u``).
-        params: the patch parameters (``patch_only_scale``).
-        image_shape: ``(C, H, W)``.
-        device: where to build the tensors.
-
-    Returns:
-        ``(x, y)``: float32 ``(n_patch_only, C, H, W)``, zero outside the
-        patch ``z + s * zeta_y`` (``z + s * patch_only_scale * u * zeta_y``
-        where ``patch_only_scaled``), and int64 ``(n_patch_only,)``; labels
-        are uniform over the classes, so chance accuracy is ``1 / K``
-        (official ``TransformOnlyDataset``).
-    """
-    y = _tensor(arrays["patch_only_y"], device, torch.int64)
-    draws = eval_draws(arrays, "patch_only", device)
-    z = _tensor(arrays["z"], device, torch.float32)
-    zeta = _tensor(arrays["zeta"], device, torch.float32)
-    c, h, w = (int(v) for v in image_shape)
-    x = torch.zeros((y.shape[0], c, h, w), dtype=torch.float32, device=device)
-    return patch_batch(x, y, z, zeta, draws, params.patch_only_scale, patch_location(h, w, z.shape[-1])), y
 
 
 def image_dataset_info(dataset_dir: str | os.PathLike) -> dict[str, Any]:
