@@ -31,7 +31,9 @@ def _edit(path, value=None, delete=False):
 S = ("studies", "synthetic")
 CASES = {
     "unknown schedule in roles": (_edit(S + ("roles", "small"), "smal_lr"), "studies.synthetic.roles.small", "smal_lr"),
-    "unknown schedule form": (_edit(S + ("schedules", "large_lr", "lr", "form"), "cosine"), "studies.synthetic.schedules.large_lr.lr.form", "cosine"),
+    "unknown schedule form": (_edit(S + ("schedules", "large_lr", "lr", "form"), "linear"), "studies.synthetic.schedules.large_lr.lr.form", "linear"),
+    "cosine without end": (_edit(S + ("schedules", "large_lr", "lr"), {"form": "cosine", "initial": 1.0}),
+                           "studies.synthetic.schedules.large_lr.lr.end", "required by form 'cosine'"),
     "negative lr": (_edit(S + ("schedules", "small_lr", "lr", "initial"), -0.05), "studies.synthetic.schedules.small_lr.lr.initial", "-0.05"),
     "zero lr": (_edit(S + ("schedules", "small_lr", "lr", "initial"), 0), "studies.synthetic.schedules.small_lr.lr.initial", "0"),
     "missing seeds": (_edit(S + ("seeds",), delete=True), "studies.synthetic", "'seeds' is a required property"),

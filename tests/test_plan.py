@@ -516,6 +516,36 @@ def test_milestone_at_last_epoch_is_allowed() -> None:
     assert plan.anneal_epoch(config, "synthetic") == 6
 
 
+COSINE_LR = {"form": "cosine", "initial": 0.5, "final": 0.0, "start": 1, "end": 6, "milestones": [], "factors": []}
+
+
+def test_cosine_lr_reaches_the_run_config_as_declared_and_anneals_from_epoch_two() -> None:
+    config = load_config(schedules_override(large_lr={"lr": COSINE_LR}))
+    plan.check_config(config)
+    rc = plan.run_config(config, "synthetic", "large_lr", 0)
+    assert rc["lr"] == {"form": "cosine", "initial": 0.5, "final": 0.0, "start": 1, "end": 6}
+    assert plan.anneal_epoch(config, "synthetic") == 2
+    assert plan.run_config(config, "synthetic", "small_lr", 0)["lr"] == {"initial": 0.05, "milestones": [],
+                                                                           "factors": []}
+
+
+def test_cosine_lr_ending_before_the_run_at_zero_is_a_config_error() -> None:
+    config = load_config(schedules_override(large_lr={"lr": {**COSINE_LR, "end": 4}}))
+    with pytest.raises(ConfigError) as exc:
+        plan.check_config(config)
+    assert str(exc.value) == ("studies.synthetic.schedules.large_lr.lr: the learning rate in epoch 5 is 0; expected > 0 "
+                              "in every epoch (an LR of 0 stops training)")
+    noise = load_config(schedules_override(small_lr_noise={"preact_noise": {**COSINE_LR, "end": 4}}))
+    plan.check_config(noise)  # a noise std of 0 turns the noise off: allowed
+
+
+def test_cosine_end_beyond_epochs_names_the_key() -> None:
+    config = load_config(schedules_override(large_lr={"lr": {**COSINE_LR, "end": 7}}))
+    with pytest.raises(ConfigError) as exc:
+        plan.check_config(config)
+    assert str(exc.value) == "studies.synthetic.schedules.large_lr.lr.end: 7 beyond studies.synthetic.training.epochs = 6"
+
+
 def test_factors_milestones_length_mismatch() -> None:
     config = load_config(schedules_override(large_lr={"lr": {"milestones": [2, 4], "factors": [0.05]}}))
     with pytest.raises(ConfigError) as exc:

@@ -1,14 +1,22 @@
-"""Tests of lrorder.schedules: piecewise-constant LR and noise schedules.
+"""Tests of lrorder.schedules: piecewise-constant and cosine LR and noise schedules.
 
-Source: ``docs/paper-notes.md``, "Schedules of the official code".
+Source: ``docs/paper-notes.md``, "Schedules of the official code"; the
+cosine form against PyTorch's ``CosineAnnealingLR``.
 """
 
 from __future__ import annotations
 
+import math
+from pathlib import Path
+
 import pytest
+import torch
+import yaml
 
 from lrorder.errors import ConfigError
-from lrorder.schedules import FORMS, NAMED_FORMS, PiecewiseConstant, from_config
+from lrorder.schedules import FORMS, NAMED_FORMS, Cosine, PiecewiseConstant, from_config
+
+SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
 
 
 def test_piecewise_value_before_at_after_milestones() -> None:
@@ -99,8 +107,79 @@ def test_as_dict() -> None:
 
 
 def test_named_forms_table() -> None:
-    assert FORMS == ("piecewise", "fixed", "default", "decay_early", "step_early")
+    assert FORMS == ("piecewise", "fixed", "default", "decay_early", "step_early", "cosine")
     assert NAMED_FORMS["step_early"] == ((30,), None)
+
+
+def test_schema_lists_the_forms_of_the_module_once() -> None:
+    schema = yaml.safe_load(SCHEMA.read_text())
+    assert tuple(schema["$defs"]["schedule_form"]["enum"]) == FORMS
+    for name in ("lr_schedule", "noise_schedule"):
+        assert schema["$defs"][name]["properties"]["form"]["$ref"] == "#/$defs/schedule_form"
+
+
+# --------------------------------------------------------------------------- cosine
+
+
+def torch_cosine_lrs(initial: float, final: float, period: int, epochs: int) -> list[float]:
+    """The LR of each epoch under ``CosineAnnealingLR(T_max=period, eta_min=final)`` stepped once per epoch."""
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=initial)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=period, eta_min=final)
+    lrs = []
+    for _ in range(epochs):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    return lrs
+
+
+@pytest.mark.parametrize(("initial", "final", "epochs"), [(0.1, 0.0, 10), (1.6, 0.016, 30), (0.05, 0.05, 4)])
+def test_cosine_from_epoch_one_is_torchs_cosine_annealing(initial: float, final: float, epochs: int) -> None:
+    s = from_config({"form": "cosine", "initial": initial, "final": final, "end": epochs}, "x.lr")
+    assert s == Cosine(initial, final, 1, epochs)
+    assert [s.value(e) for e in range(1, epochs + 1)] == pytest.approx(torch_cosine_lrs(initial, final, epochs, epochs),
+                                                                       rel=1e-12, abs=1e-15)
+
+
+def test_cosine_holds_before_start_and_after_end() -> None:
+    s = from_config({"form": "cosine", "initial": 1.0, "final": 0.2, "start": 5, "end": 8, "milestones": [],
+                     "factors": []}, "x.lr")
+    assert [s.value(e) for e in (1, 4, 5)] == [1.0, 1.0, 1.0]
+    # t = epoch - 5, T = 4: 0.2 + 0.8 * (1 + cos(pi t / 4)) / 2
+    assert s.value(7) == pytest.approx(0.2 + 0.8 * (1 + math.cos(math.pi / 2)) / 2) == pytest.approx(0.6)
+    assert s.value(8) == pytest.approx(0.2 + 0.4 * (1 + math.cos(3 * math.pi / 4)))
+    assert [s.value(e) for e in (9, 50)] == [0.2, 0.2]
+    assert s.first_milestone == 6
+    assert Cosine(1.0, 1.0, 1, 5).first_milestone is None
+
+
+def test_cosine_as_dict_round_trips() -> None:
+    s = Cosine(0.4, 0.004, 3, 20)
+    assert s.as_dict() == {"form": "cosine", "initial": 0.4, "final": 0.004, "start": 3, "end": 20}
+    assert from_config(s.as_dict(), "x") == s
+
+
+def test_check_epochs_names_the_key_of_each_form() -> None:
+    with pytest.raises(ConfigError) as exc:
+        Cosine(1.0, 0.0, 1, 31).check_epochs(30, "s.lr", "s.epochs")
+    assert str(exc.value) == "s.lr.end: 31 beyond s.epochs = 30"
+    with pytest.raises(ConfigError) as exc:
+        PiecewiseConstant(1.0, (10, 40), (0.1, 0.1)).check_epochs(30, "s.lr", "s.epochs")
+    assert str(exc.value) == "s.lr.milestones: [40] beyond s.epochs = 30"
+    Cosine(1.0, 0.0, 1, 30).check_epochs(30, "s.lr", "s.epochs")
+
+
+@pytest.mark.parametrize(("cfg", "message"), [
+    ({"initial": 1.0}, "s.lr.end: required by form 'cosine' (the last epoch of the decay)"),
+    ({"initial": 1.0, "start": 5, "end": 4}, "s.lr.end: expected an epoch >= start (5), got 4"),
+    ({"initial": 1.0, "final": 2.0, "end": 4}, "s.lr.final: expected a value in [0, initial = 1], got 2"),
+    ({"initial": 1.0, "end": 4, "milestones": [2]}, "s.lr: form 'cosine' fixes its milestones and factors; use form "
+                                                    "'piecewise' to set them"),
+])
+def test_cosine_errors_name_the_key(cfg: dict, message: str) -> None:
+    with pytest.raises(ConfigError) as exc:
+        from_config({"form": "cosine", **cfg}, "s.lr")
+    assert str(exc.value) == message
 
 
 # --------------------------------------------------------------------------- errors
@@ -122,9 +201,9 @@ def test_not_increasing_names_key(milestones: list[int]) -> None:
 
 def test_unknown_form_names_key() -> None:
     with pytest.raises(ConfigError) as exc:
-        from_config({"form": "cosine", "initial": 1.0}, "s.lr")
-    assert str(exc.value).startswith("s.lr.form: unknown schedule form 'cosine'")
-    assert "piecewise, fixed, default, decay_early, step_early" in str(exc.value)
+        from_config({"form": "linear", "initial": 1.0}, "s.lr")
+    assert str(exc.value).startswith("s.lr.form: unknown schedule form 'linear'")
+    assert "piecewise, fixed, default, decay_early, step_early, cosine" in str(exc.value)
 
 
 @pytest.mark.parametrize("extra", [{"milestones": [5]}, {"factors": [0.5]}])

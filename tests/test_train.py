@@ -192,6 +192,15 @@ def test_lr_and_noise_columns_follow_schedules(baseline) -> None:
     assert per_epoch["noise"].tolist() == [{0.5}, {0.5}, {0.0}]
 
 
+def test_cosine_schedules_set_each_epochs_lr_and_noise(data: train.TrainingData) -> None:
+    cosine = {"form": "cosine", "initial": 1.0, "final": 0.1, "start": 1, "end": 3, "milestones": [], "factors": []}
+    metrics, _, _ = train.train(run_cfg(lr=cosine, preact_noise={**cosine, "initial": 0.5, "final": 0.0}), data, CPU)
+    per_epoch = metrics.groupby("epoch")[["lr", "noise"]].agg(set)
+    # 0.1 + 0.9 * (1 + cos(pi * t / 3)) / 2 for t = 0, 1, 2: 1.0, 0.775, 0.325
+    assert [lr for (lr,) in per_epoch["lr"]] == pytest.approx([1.0, 0.775, 0.325])
+    assert [noise for (noise,) in per_epoch["noise"]] == pytest.approx([0.5, 0.375, 0.125])
+
+
 def test_last_epoch_eval_rows_match_returned_model(data: train.TrainingData, baseline) -> None:
     metrics, state, _ = baseline
     net = train.build_model(run_cfg()["model"], (24,))

@@ -344,7 +344,7 @@ def canonical_config(config: Mapping[str, Any]) -> dict[str, Any]:
     return copy.deepcopy(_CANONICAL[key])
 
 
-def _schedule(config: Mapping[str, Any], study: str, name: str, part: str) -> schedules.PiecewiseConstant:
+def _schedule(config: Mapping[str, Any], study: str, name: str, part: str) -> schedules.Schedule:
     cfg = config["studies"][study]["schedules"][name][part]
     return schedules.from_config(cfg, f"studies.{study}.schedules.{name}.{part}")
 
@@ -372,21 +372,26 @@ def check_finite(value: Any, key: str = "") -> None:
 FLOAT32_MAX = 3.4028234663852886e38
 
 
-def check_float32_range(sched: schedules.PiecewiseConstant, key: str) -> None:
-    """Every value the schedule takes (its initial value and after each milestone) is a finite float32.
+def check_schedule_values(sched: schedules.Schedule, epochs: int, key: str, *, positive: bool) -> None:
+    """Every value the schedule takes in epochs 1..``epochs`` is a finite float32 (and > 0 if ``positive``).
 
     A larger LR or noise std cannot be applied to float32 parameters: torch
     raises ``value cannot be converted to type float without overflow``
-    inside the optimizer step, mid-run.
+    inside the optimizer step, mid-run. An LR of 0 (a cosine decayed to
+    ``final: 0`` before the last epoch, or factors whose product underflows)
+    would stop training without a word.
 
     Raises:
         ConfigError: naming the key, the epoch and the value.
     """
-    for epoch in (1, *sched.milestones):
+    for epoch in range(1, epochs + 1):
         value = sched.value(epoch)
         if not value <= FLOAT32_MAX:
             raise ConfigError(f"{key}: the value from epoch {epoch} is {value:g}, beyond the float32 maximum "
                               f"{FLOAT32_MAX:.4g} (training is in float32)")
+        if positive and not value > 0:
+            raise ConfigError(f"{key}: the learning rate in epoch {epoch} is {value:g}; expected > 0 in every "
+                              f"epoch (an LR of 0 stops training)")
 
 
 #: What the plan-time checks need to know of each image dataset of
@@ -489,13 +494,9 @@ def check_config(config: Mapping[str, Any]) -> None:
         for name in names:
             for part in ("lr", "preact_noise", "grad_noise"):
                 sched = _schedule(config, study, name, part)
-                late = [m for m in sched.milestones if m > epochs]
-                if late:
-                    raise ConfigError(
-                        f"studies.{study}.schedules.{name}.{part}.milestones: {late} beyond "
-                        f"studies.{study}.training.epochs = {epochs}"
-                    )
-                check_float32_range(sched, f"studies.{study}.schedules.{name}.{part}")
+                key = f"studies.{study}.schedules.{name}.{part}"
+                sched.check_epochs(epochs, key, f"studies.{study}.training.epochs")
+                check_schedule_values(sched, epochs, key, positive=part == "lr")
         _check_roles(study, study_cfg["roles"], names)
         model = study_cfg["model"]
         if model.get("split") and model["width"] % 2:

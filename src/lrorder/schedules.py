@@ -1,17 +1,29 @@
-"""Declarative piecewise-constant schedules for the learning rate and the noise.
+"""Declarative schedules of the learning rate and the noise, per 1-indexed epoch.
 
-A schedule is ``initial * prod(factor_i for milestone_i <= epoch)`` with a
-1-indexed epoch, exactly the form of the official code's schedules
-(``cwein3/large-lr-code``, ``train_util.py``): e.g. ``default`` is
-``lr * 0.2^[e>=60] * 0.2^[e>=120] * 0.2^[e>=150]``. The named forms of the
-official code resolve to milestones and factors here; ``piecewise`` takes
-them from the config.
+One module defines every schedule form: the config's declaration (``form``
+plus its values) is read by :func:`from_config` at planning time and again
+by training, from the run config's :meth:`Schedule.as_dict`, so both build
+the same schedule with the same function.
+
+* Piecewise constant (:class:`PiecewiseConstant`): ``initial *
+  prod(factor_i for milestone_i <= epoch)``, exactly the form of the
+  official code's schedules (``cwein3/large-lr-code``, ``train_util.py``):
+  e.g. ``default`` is ``lr * 0.2^[e>=60] * 0.2^[e>=120] * 0.2^[e>=150]``.
+  The named forms of the official code (:data:`NAMED_FORMS`) resolve to
+  milestones and factors; ``piecewise`` takes them from the config.
+* Cosine (:class:`Cosine`, ``form: cosine``): constant until ``start``, then
+  a half cosine from ``initial`` to ``final`` over epochs ``start`` to
+  ``end``, then ``final``; with ``start: 1`` and ``end`` the last epoch this
+  is PyTorch's ``CosineAnnealingLR(T_max=epochs, eta_min=final)`` stepped
+  once per epoch (SGDR, Loshchilov & Hutter 2017, without restarts). Not
+  used by the paper; offered for schedule studies.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Mapping, Protocol
 
 from lrorder.errors import ConfigError
 
@@ -22,7 +34,27 @@ NAMED_FORMS: dict[str, tuple[tuple[int, ...], tuple[float, ...] | None]] = {
     "decay_early": ((30,), (0.04,)),
     "step_early": ((30,), None),  # factor = the config's ``rate``
 }
-FORMS = ("piecewise", *NAMED_FORMS)
+#: Every form :func:`from_config` accepts (the schema's ``$defs/schedule_form`` lists the same; a test checks it).
+FORMS = ("piecewise", *NAMED_FORMS, "cosine")
+
+
+class Schedule(Protocol):
+    """What planning and training need of a schedule, whatever its form."""
+
+    initial: float
+
+    def value(self, epoch: int) -> float:
+        """The value in 1-indexed ``epoch``."""
+
+    @property
+    def first_milestone(self) -> int | None:
+        """The first epoch whose value differs from ``initial`` (the first anneal), or ``None``."""
+
+    def check_epochs(self, epochs: int, key: str, epochs_key: str) -> None:
+        """Raise :class:`ConfigError` if the declaration names epochs beyond a run of ``epochs`` epochs."""
+
+    def as_dict(self) -> dict[str, Any]:
+        """The canonical declaration: :func:`from_config` of it rebuilds this schedule."""
 
 
 @dataclass(frozen=True)
@@ -52,22 +84,86 @@ class PiecewiseConstant:
         """The epoch of the first anneal, or ``None`` for a constant schedule."""
         return self.milestones[0] if self.milestones else None
 
+    def check_epochs(self, epochs: int, key: str, epochs_key: str) -> None:
+        """Every milestone lies within the run's ``epochs``.
+
+        Raises:
+            ConfigError: ``<key>.milestones: [...] beyond <epochs_key> = <epochs>``.
+        """
+        late = [m for m in self.milestones if m > epochs]
+        if late:
+            raise ConfigError(f"{key}.milestones: {late} beyond {epochs_key} = {epochs}")
+
     def as_dict(self) -> dict[str, Any]:
+        """``{"initial", "milestones", "factors"}`` (the default form ``piecewise``; named forms resolved)."""
         return {"initial": self.initial, "milestones": list(self.milestones), "factors": list(self.factors)}
 
 
-def from_config(cfg: Mapping[str, Any], key: str) -> PiecewiseConstant:
-    """Resolve a schedule entry of the config (``form`` plus its values).
+@dataclass(frozen=True)
+class Cosine:
+    """Cosine anneal: ``initial`` before ``start``, then ``final + (initial - final) * (1 + cos(pi * t / T)) / 2``.
+
+    With ``t = epoch - start`` and ``T = end - start + 1`` for ``start <= epoch
+    <= end``, and ``final`` after ``end``: the value is ``initial`` at
+    ``start`` and falls to just above ``final`` at ``end``, as PyTorch's
+    ``CosineAnnealingLR(T_max=T, eta_min=final)`` stepped once per epoch.
+
+    Attributes:
+        initial: value before and at ``start`` (LR: > 0; noise std: >= 0).
+        final: value after ``end`` (``eta_min``), ``0 <= final <= initial``.
+        start: 1-indexed epoch at which the decay starts (1: from the first epoch).
+        end: last 1-indexed epoch of the decay, ``end >= start``.
+    """
+
+    initial: float
+    final: float
+    start: int
+    end: int
+
+    def value(self, epoch: int) -> float:
+        """The value in 1-indexed ``epoch``."""
+        if epoch <= self.start:
+            return float(self.initial)
+        if epoch > self.end:
+            return float(self.final)
+        t, period = epoch - self.start, self.end - self.start + 1
+        return self.final + (self.initial - self.final) * (1 + math.cos(math.pi * t / period)) / 2
+
+    @property
+    def first_milestone(self) -> int | None:
+        """``start + 1``, the first epoch below ``initial`` (``None`` if ``final == initial``)."""
+        return self.start + 1 if self.final != self.initial else None
+
+    def check_epochs(self, epochs: int, key: str, epochs_key: str) -> None:
+        """The decay ends within the run (``end <= epochs``).
+
+        Raises:
+            ConfigError: ``<key>.end: <end> beyond <epochs_key> = <epochs>``.
+        """
+        if self.end > epochs:
+            raise ConfigError(f"{key}.end: {self.end} beyond {epochs_key} = {epochs}")
+
+    def as_dict(self) -> dict[str, Any]:
+        """``{"form": "cosine", "initial", "final", "start", "end"}``."""
+        return {"form": "cosine", "initial": self.initial, "final": self.final, "start": self.start, "end": self.end}
+
+
+def from_config(cfg: Mapping[str, Any], key: str) -> Schedule:
+    """Resolve a schedule entry of the config (``form`` plus its values), or a run config's :meth:`Schedule.as_dict`.
 
     ``key`` is the dotted config path, used in error messages.
 
     Raises:
         ConfigError: unknown form; milestones and factors of unequal length
-            or not strictly increasing; milestones given with a named form;
-            ``rate`` missing for ``step_early``.
+            or not strictly increasing; milestones given with a named form
+            or with ``cosine``; ``rate`` missing for ``step_early``;
+            ``end`` missing, ``end < start`` or ``final > initial`` for
+            ``cosine``.
     """
     form = cfg.get("form", "piecewise")
     initial = float(cfg["initial"])
+    if form == "cosine":
+        return _cosine(cfg, key, initial)
     if form == "piecewise":
         milestones = tuple(int(m) for m in cfg.get("milestones", ()))
         factors = tuple(float(f) for f in cfg.get("factors", ()))
@@ -80,11 +176,27 @@ def from_config(cfg: Mapping[str, Any], key: str) -> PiecewiseConstant:
         return PiecewiseConstant(initial, milestones, factors)
     if form not in NAMED_FORMS:
         raise ConfigError(f"{key}.form: unknown schedule form {form!r} (expected one of {', '.join(FORMS)})")
-    if cfg.get("milestones") or cfg.get("factors"):
-        raise ConfigError(f"{key}: form {form!r} fixes its milestones and factors; use form 'piecewise' to set them")
+    _no_milestones(cfg, key, form)
     milestones, factors = NAMED_FORMS[form]
     if factors is None:
         if "rate" not in cfg:
             raise ConfigError(f"{key}.rate: required by form {form!r}")
         factors = (float(cfg["rate"]),) * len(milestones)
     return PiecewiseConstant(initial, milestones, factors)
+
+
+def _no_milestones(cfg: Mapping[str, Any], key: str, form: str) -> None:
+    if cfg.get("milestones") or cfg.get("factors"):
+        raise ConfigError(f"{key}: form {form!r} fixes its milestones and factors; use form 'piecewise' to set them")
+
+
+def _cosine(cfg: Mapping[str, Any], key: str, initial: float) -> Cosine:
+    _no_milestones(cfg, key, "cosine")
+    if "end" not in cfg:
+        raise ConfigError(f"{key}.end: required by form 'cosine' (the last epoch of the decay)")
+    start, end, final = int(cfg.get("start", 1)), int(cfg["end"]), float(cfg.get("final", 0.0))
+    if end < start:
+        raise ConfigError(f"{key}.end: expected an epoch >= start ({start}), got {end}")
+    if not 0 <= final <= initial:
+        raise ConfigError(f"{key}.final: expected a value in [0, initial = {initial:g}], got {final:g}")
+    return Cosine(initial, final, start, end)

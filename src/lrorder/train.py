@@ -56,12 +56,11 @@ import torch.nn.functional as F
 from torch import nn
 from torch.optim.swa_utils import update_bn
 
-from lrorder import cli, cpu_kernels, devices, fileio, manifest, metric_rows, provenance, seeding
+from lrorder import cli, cpu_kernels, devices, fileio, manifest, metric_rows, provenance, schedules, seeding
 from lrorder.errors import ConfigError, DataError
 from lrorder.columns import METRIC_COLUMNS
 from lrorder.models import build_model, set_preactivation_noise
 from lrorder.study_data import TrainingData, load_images, load_synthetic
-from lrorder.schedules import PiecewiseConstant
 
 #: Kinds of study this entry point trains (``lrorder.plan.STUDY_KINDS`` values).
 KINDS = ("synthetic", "image", "patch")
@@ -343,10 +342,6 @@ def score_sets(
     return scores
 
 
-def _schedule(cfg: Mapping[str, Any]) -> PiecewiseConstant:
-    return PiecewiseConstant(float(cfg["initial"]), tuple(cfg["milestones"]), tuple(cfg["factors"]))
-
-
 def save_torch(obj: Any, path: str | os.PathLike, durable: bool = True) -> None:
     """``torch.save(obj)`` to ``path`` atomically, byte-identical for equal ``obj``.
 
@@ -601,9 +596,9 @@ def train(
     """
     seed = int(run_cfg["seed"])
     training = run_cfg["training"]
-    lr_schedule = _schedule(run_cfg["lr"])
-    noise_schedule = _schedule(run_cfg["preact_noise"])
-    grad_noise_schedule = _schedule(run_cfg["grad_noise"])
+    lr_schedule = schedules.from_config(run_cfg["lr"], "lr")
+    noise_schedule = schedules.from_config(run_cfg["preact_noise"], "preact_noise")
+    grad_noise_schedule = schedules.from_config(run_cfg["grad_noise"], "grad_noise")
     config_hash = fileio.json_hash(run_cfg)
 
     precision = Precision.resolve(training, device)
