@@ -1,118 +1,22 @@
-"""Tests of lrorder.data.images: CIFAR-10 through the real torchvision loader, and mnist5k.
+"""Tests of lrorder.data.images: the registry, CIFAR-10 and Fashion-MNIST through the real torchvision loaders, and mnist5k.
 
-CIFAR-10 cannot be downloaded here, so the tests write a tiny data set in
-CIFAR-10's on-disk format (``cifar-10-batches-py/`` with pickled batches and
-``batches.meta``) and point torchvision's hard-coded md5s at it.
+The torchvision data sets are tiny fixtures in their own on-disk formats
+(``image_fixtures``); the fetch step is tested in ``test_fetch.py``.
 """
 
 from __future__ import annotations
 
 import gzip
-import hashlib
-import json
-import pickle
-import socket
-import subprocess
-import sys
-import tarfile
-import urllib.error
 from pathlib import Path
 
 import numpy as np
 import pytest
 from torchvision.datasets import CIFAR10
 
-from lrorder import cli, manifest
+from image_fixtures import LABEL_NAMES, md5, to_hwc
+from lrorder import cli, manifest, schema
 from lrorder.data import images
 from lrorder.errors import ConfigError, DataError
-
-LABEL_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
-PER_TRAIN_BATCH = 2  # 5 batches -> 10 training images
-N_TEST = 3
-REAL_TGZ_MD5 = "c58f30108f718f92721af3b95e74349a"
-
-
-def md5(path: Path) -> str:
-    return hashlib.md5(path.read_bytes()).hexdigest()
-
-
-def write_batch(path: Path, data: np.ndarray, labels: list[int], batch_label: str) -> None:
-    # The real files are Python 2 pickles; torchvision loads them with
-    # encoding="latin1", which turns their str keys into Python 3 str keys.
-    entry = {
-        "batch_label": batch_label,
-        "labels": labels,
-        "data": data,
-        "filenames": [f"img_{i}.png" for i in range(len(labels))],
-    }
-    path.write_bytes(pickle.dumps(entry, protocol=2))
-
-
-def make_cifar_fixture(raw_dir: Path) -> dict[str, np.ndarray]:
-    """Write a tiny CIFAR-10 under ``raw_dir``; return the rows (n, 3072) and labels written."""
-    folder = raw_dir / CIFAR10.base_folder
-    folder.mkdir(parents=True)
-    rng = np.random.default_rng(123)
-    n_train = 5 * PER_TRAIN_BATCH
-    train_data = rng.integers(0, 256, size=(n_train, 3072), dtype=np.uint8)
-    train_data[0, :1024], train_data[0, 1024:2048], train_data[0, 2048:] = 10, 20, 30  # R, G, B planes
-    train_labels = [i % 10 for i in range(n_train)]
-    test_data = rng.integers(0, 256, size=(N_TEST, 3072), dtype=np.uint8)
-    test_labels = [9, 0, 4]
-    for b in range(5):
-        rows = slice(b * PER_TRAIN_BATCH, (b + 1) * PER_TRAIN_BATCH)
-        write_batch(folder / f"data_batch_{b + 1}", train_data[rows], train_labels[rows],
-                    f"training batch {b + 1} of 5")
-    write_batch(folder / "test_batch", test_data, test_labels, "testing batch 1 of 1")
-    meta = {"num_cases_per_batch": PER_TRAIN_BATCH, "label_names": LABEL_NAMES, "num_vis": 3072}
-    (folder / "batches.meta").write_bytes(pickle.dumps(meta, protocol=2))
-    return {"train_data": train_data, "train_labels": np.array(train_labels),
-            "test_data": test_data, "test_labels": np.array(test_labels)}
-
-
-def point_torchvision_at(monkeypatch: pytest.MonkeyPatch, raw_dir: Path) -> None:
-    """Replace torchvision's hard-coded CIFAR-10 md5s by those of the fixture files."""
-    folder = raw_dir / CIFAR10.base_folder
-    monkeypatch.setattr(CIFAR10, "train_list", [[f"data_batch_{b}", md5(folder / f"data_batch_{b}")] for b in range(1, 6)])
-    monkeypatch.setattr(CIFAR10, "test_list", [["test_batch", md5(folder / "test_batch")]])
-    monkeypatch.setattr(CIFAR10, "meta", {**CIFAR10.meta, "md5": md5(folder / "batches.meta")})
-
-
-def forbid_download(monkeypatch: pytest.MonkeyPatch) -> list[float | None]:
-    """Make torchvision's download fail as without network; record the socket timeout it saw."""
-    seen: list[float | None] = []
-
-    def download(self: CIFAR10) -> None:
-        seen.append(socket.getdefaulttimeout())
-        raise urllib.error.URLError("no network in tests")
-
-    monkeypatch.setattr(CIFAR10, "download", download)
-    return seen
-
-
-def to_hwc(rows: np.ndarray) -> np.ndarray:
-    return rows.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
-
-
-@pytest.fixture
-def cifar(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, dict[str, np.ndarray]]:
-    raw = tmp_path / "raw"
-    written = make_cifar_fixture(raw)
-    point_torchvision_at(monkeypatch, raw)
-    return raw, written
-
-
-def make_tgz(raw: Path) -> Path:
-    archive = raw / CIFAR10.filename
-    with tarfile.open(archive, "w:gz") as tar:
-        tar.add(raw / CIFAR10.base_folder, arcname=CIFAR10.base_folder)
-    return archive
-
-
-def remove_folder(folder: Path) -> None:
-    for f in folder.iterdir():
-        f.unlink()
-    folder.rmdir()
 
 
 # --------------------------------------------------------------------------- CIFAR-10 loading
@@ -159,8 +63,11 @@ def test_cifar10_build_then_load_image_dataset(cifar, tmp_path: Path) -> None:
 
 
 def test_cifar10_build_without_fetch_names_the_fetch_step(tmp_path: Path) -> None:
-    with pytest.raises(DataError, match=r"cifar-10-batches-py: cifar10 not found or corrupted \(run: .* fetch"):
+    with pytest.raises(DataError) as exc:
         images.load("cifar10", tmp_path / "empty")
+    raw = tmp_path / "empty"
+    assert str(exc.value) == (f"{raw}/cifar-10-batches-py: cifar10 not found or corrupted (run: python -m "
+                              f"lrorder.data.images fetch --dataset cifar10 --raw-dir {raw} --out-stamp {raw}/cifar10.json)")
 
 
 def test_cifar10_takes_no_split_params(cifar) -> None:
@@ -168,100 +75,80 @@ def test_cifar10_takes_no_split_params(cifar) -> None:
         images.load("cifar10", cifar[0], {"test_fraction": 0.1})
 
 
-# --------------------------------------------------------------------------- CIFAR-10 fetch step
+# --------------------------------------------------------------------------- Fashion-MNIST loading
 
 
-def test_fetch_is_a_no_op_when_the_extracted_files_pass(cifar, monkeypatch, tmp_path: Path) -> None:
-    raw, _ = cifar
-    forbid_download(monkeypatch)
-    stamp_path = tmp_path / "stamp.json"
-    cli.run(images.main, ["fetch", "--dataset", "cifar10", "--raw-dir", str(raw), "--out-stamp", str(stamp_path)])
-    stamp = json.loads(stamp_path.read_text())
-    assert stamp["dataset"] == "cifar10"
-    folder = raw / CIFAR10.base_folder
-    assert stamp["files_md5"] == {f.name: md5(f) for f in folder.iterdir()}
-    assert len(stamp["files_md5"]) == 7  # 5 train batches, test batch, meta
+def test_fashion_mnist_fixture_round_trips_through_torchvision(fashion) -> None:
+    raw, arrays = fashion
+    images.DATASETS["fashion_mnist"].fetch(raw)
+    result = images.load("fashion_mnist", raw)
+    ds = result.dataset
+    assert ds.train_x.shape == (6, 28, 28, 1) and ds.test_x.shape == (2, 28, 28, 1)
+    assert ds.train_x.dtype == np.uint8 and ds.train_y.dtype == np.int64
+    np.testing.assert_array_equal(ds.train_x[..., 0], arrays["train-images-idx3-ubyte"])
+    np.testing.assert_array_equal(ds.test_x[..., 0], arrays["t10k-images-idx3-ubyte"])
+    assert ds.train_y.tolist() == [0, 1, 2, 3, 4, 5] and ds.test_y.tolist() == [9, 3]
+    assert ds.class_names[0] == "T-shirt/top" and ds.class_names[9] == "Ankle boot" and ds.num_classes == 10
+    assert result.split == {"official": True} and result.seed == 0
 
 
-def test_fetch_rejects_an_archive_with_the_wrong_md5(tmp_path: Path) -> None:
-    raw = tmp_path / "raw"
-    raw.mkdir()
-    bogus = raw / "cifar-10-python.tar.gz"
-    bogus.write_bytes(b"not a tarball")
-    found = hashlib.md5(b"not a tarball").hexdigest()
-    with pytest.raises(DataError) as err:
-        images.fetch_cifar10(raw)
-    msg = str(err.value)
-    assert str(bogus) in msg and found in msg and REAL_TGZ_MD5 in msg
-    assert "\n" not in msg
-    assert bogus.exists()  # the user's file is not deleted
+def test_fashion_mnist_normalisation_is_computed_from_its_training_images(fashion) -> None:
+    raw, arrays = fashion
+    images.DATASETS["fashion_mnist"].fetch(raw)
+    ds = images.load("fashion_mnist", raw).dataset
+    pixels = arrays["train-images-idx3-ubyte"].astype(np.float64) / 255
+    assert ds.mean == pytest.approx((pixels.mean(),), abs=1e-12)
+    assert ds.std == pytest.approx((pixels.std(),), abs=1e-12)
+    # image 0 is all 255: it pulls the mean above the 0.5 of uniform random pixels
+    assert ds.mean[0] == pytest.approx((1.0 + 5 * pixels[1:].mean()) / 6, abs=1e-12)
 
 
-def test_fetch_without_archive_or_network_says_where_to_put_it(tmp_path: Path, monkeypatch) -> None:
-    seen = forbid_download(monkeypatch)
-    before = socket.getdefaulttimeout()
-    raw = tmp_path / "raw"
-    with pytest.raises(DataError) as err:
-        images.fetch_cifar10(raw)
-    msg = str(err.value)
-    assert msg == (
-        f"CIFAR-10 not found and cannot be downloaded: put cifar-10-python.tar.gz (md5 {REAL_TGZ_MD5}) "
-        f"in {raw}/ and rerun"
-    )
-    assert seen == [images.DOWNLOAD_TIMEOUT_S]  # the attempt ran with a finite socket timeout
-    assert socket.getdefaulttimeout() == before  # and the timeout was restored
+def test_fashion_mnist_build_then_load_image_dataset(fashion, tmp_path: Path) -> None:
+    raw, arrays = fashion
+    images.DATASETS["fashion_mnist"].fetch(raw)
+    out = tmp_path / "fashion_mnist"
+    man = images.build("fashion_mnist", raw, out)
+    params = man["params"]
+    assert params["dataset"] == "fashion_mnist" and params["image_shape"] == [28, 28, 1]
+    assert (params["n_train"], params["n_test"]) == (6, 2)
+    assert params["source"]["files_md5"]["t10k-labels-idx1-ubyte.gz"] == md5(
+        raw / "FashionMNIST" / "raw" / "t10k-labels-idx1-ubyte.gz")
+    back = images.load_image_dataset(out)
+    np.testing.assert_array_equal(back.test_x[..., 0], arrays["t10k-images-idx3-ubyte"])
+    assert back.mean == pytest.approx(tuple(params["mean"])) and len(back.std) == 1
 
 
-def test_fetch_cli_failure_is_one_error_line_exit_2(tmp_path: Path, monkeypatch, capsys) -> None:
-    forbid_download(monkeypatch)
-    with pytest.raises(SystemExit) as exit_:
-        cli.run(images.main, ["fetch", "--dataset", "cifar10", "--raw-dir", str(tmp_path / "raw"),
-                              "--out-stamp", str(tmp_path / "stamp.json")])
-    assert exit_.value.code == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("error: CIFAR-10 not found and cannot be downloaded: put ")
-    assert REAL_TGZ_MD5 in err
-    assert not (tmp_path / "stamp.json").exists()
+def test_fashion_mnist_build_without_fetch_names_the_fetch_step(tmp_path: Path) -> None:
+    raw = tmp_path / "empty"
+    with pytest.raises(DataError) as exc:
+        images.load("fashion_mnist", raw)
+    assert str(exc.value) == (f"{raw}/FashionMNIST: fashion_mnist not found or corrupted (run: python -m "
+                              f"lrorder.data.images fetch --dataset fashion_mnist --raw-dir {raw} "
+                              f"--out-stamp {raw}/fashion_mnist.json)")
 
 
-def test_fetch_cli_bad_archive_subprocess_has_no_traceback(tmp_path: Path) -> None:
-    raw = tmp_path / "raw"
-    raw.mkdir()
-    (raw / "cifar-10-python.tar.gz").write_bytes(b"\x00" * 10)
-    proc = subprocess.run(
-        [sys.executable, "-m", "lrorder.data.images", "fetch", "--dataset", "cifar10",
-         "--raw-dir", str(raw), "--out-stamp", str(tmp_path / "stamp.json")],
-        capture_output=True, text=True, timeout=120,
-    )
-    assert proc.returncode == 2
-    lines = proc.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in proc.stderr
-    assert "cifar-10-python.tar.gz: md5 " in lines[0] and REAL_TGZ_MD5 in lines[0]
+# --------------------------------------------------------------------------- registry
 
 
-def test_fetch_extracts_a_valid_archive_then_build_works(cifar, monkeypatch, tmp_path: Path) -> None:
-    raw, written = cifar
-    forbid_download(monkeypatch)
-    archive = make_tgz(raw)
-    remove_folder(raw / CIFAR10.base_folder)
-    with pytest.raises(DataError, match="md5"):  # the real md5 still expected
-        images.fetch_cifar10(raw)
-    monkeypatch.setattr(CIFAR10, "tgz_md5", md5(archive))
-    files = images.fetch_cifar10(raw)
-    assert (raw / CIFAR10.base_folder / "test_batch").is_file() and len(files) == 7
-    cli.run(images.main, ["build", "--dataset", "cifar10", "--raw-dir", str(raw), "--out", str(tmp_path / "out")])
-    back = images.load_image_dataset(tmp_path / "out")
-    np.testing.assert_array_equal(back.test_x, to_hwc(written["test_data"]))
+def test_schema_dataset_names_are_the_registrys() -> None:
+    definition = schema.load_schema()["$defs"]["image_dataset"]
+    assert definition["properties"]["name"]["enum"] == sorted(images.DATASETS)
 
 
-def test_fetch_with_a_corrupted_batch_and_no_archive_tries_the_download(cifar, monkeypatch) -> None:
-    raw, _ = cifar
-    seen = forbid_download(monkeypatch)
-    batch = raw / CIFAR10.base_folder / "data_batch_3"
-    batch.write_bytes(batch.read_bytes()[:-1])
-    with pytest.raises(DataError, match="cannot be downloaded"):
-        images.fetch_cifar10(raw)
-    assert len(seen) == 1
+def test_split_settings_take_their_defaults_from_the_schema() -> None:
+    defaults = schema.defaults_of("image_dataset")
+    assert defaults == {"name": "mnist5k", "test_fraction": 0.2, "split_seed": 0}
+    assert images.resolve_params(images.DATASETS["mnist5k"], {"split_seed": 4}) == {"test_fraction": 0.2, "split_seed": 4}
+    assert images.resolve_params(images.DATASETS["cifar10"], None) == {}
+
+
+def test_registry_entries_match_what_their_loaders_return(cifar, fashion) -> None:
+    assert images.FETCHED == ("cifar10", "fashion_mnist")
+    assert images.DATASETS["cifar10"].image_shape == images.load("cifar10", cifar[0]).dataset.image_shape
+    images.DATASETS["fashion_mnist"].fetch(fashion[0])
+    assert images.DATASETS["fashion_mnist"].image_shape == images.load("fashion_mnist", fashion[0]).dataset.image_shape
+    mnist = images.DATASETS["mnist5k"]
+    assert mnist.image_shape == (28, 28, 1) and sum(mnist.class_sizes) == 5000 and mnist.fetch is None
 
 
 # --------------------------------------------------------------------------- mnist5k
@@ -362,7 +249,7 @@ def test_load_image_dataset_rejects_another_generator(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("argv", "expected"),
     [
-        (["build", "--dataset", "imagenet", "--out", "x"], "--dataset imagenet: unknown dataset (expected one of: cifar10, mnist5k)"),
+        (["build", "--dataset", "imagenet", "--out", "x"], "--dataset imagenet: unknown dataset (expected one of: cifar10, fashion_mnist, mnist5k)"),
         (["build", "--dataset", "mnist5k", "--out", "x", "--params", '{"seed": 1}'], "unknown key(s) seed"),
         (["build", "--dataset", "mnist5k", "--out", "x", "--params", '{"test_fraction": 1.5}'], "test_fraction: expected a value in (0, 1)"),
         (["build", "--dataset", "mnist5k", "--out", "x", "--params", '{"split_seed": "a"}'], "split_seed: expected an integer"),

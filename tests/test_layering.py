@@ -15,7 +15,7 @@ import sys
 import pytest
 
 TORCH_FREE = ["lrorder.plan", "lrorder.data.patch", "lrorder.data.patch_params", "lrorder.data.synthetic",
-              "lrorder.data.images"]
+              "lrorder.data.images", "lrorder.data.fetch", "lrorder.schema"]
 
 
 @pytest.mark.parametrize("module", TORCH_FREE)

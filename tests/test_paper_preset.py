@@ -1,4 +1,4 @@
-"""The paper preset plans the paper-scale DAG, and stops at the CIFAR-10 download when it cannot get the data."""
+"""The paper preset plans the paper-scale DAG; a campaign stops at a dataset's download (CIFAR-10, Fashion-MNIST) when it cannot get the data."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ import sys
 
 import pytest
 import torch
+import yaml
 
 from configs import load_config
 from lrorder import plan
-from workflow_utils import make_workdir, planned_job_details, planned_jobs, snakemake
+from workflow_utils import SMOKE, make_workdir, planned_job_details, planned_jobs, snakemake
 
 pytestmark = pytest.mark.workflow
 
@@ -33,7 +34,7 @@ def test_paper_dag(tmp_path) -> None:
     jobs = planned_jobs(result)
     # 3 seeds x (2 clean + 3 patch schedules) + 10 seeds x 3 synthetic schedules
     assert jobs["train"] == 3 * 5 + 30
-    assert jobs["fetch_cifar10"] == 1 and jobs["image_data"] == 1
+    assert jobs["fetch_dataset"] == 1 and jobs["image_data"] == 1
     assert jobs["patch_data"] == 3  # one patch draw per seed of the patch study
     # Each WRN run asks for one GPU (counted by --resources gpu=N, sbatch --gpus=1 on SLURM) and checkpoints
     # every 10th epoch or after 30 minutes; the synthetic runs ask for none.
@@ -57,6 +58,24 @@ def test_missing_cifar_stops_at_the_download_with_one_line(tmp_path) -> None:
         "(md5 c58f30108f718f92721af3b95e74349a) in data/raw/ and rerun"
     ]
     assert not (workdir / "results").exists()  # nothing else started
+
+
+def test_a_fashion_mnist_study_gets_its_own_fetch_job_and_stops_there_without_network(tmp_path) -> None:
+    workdir = make_workdir(tmp_path / "wd")
+    override = workdir / "fashion.yaml"
+    override.write_text(yaml.safe_dump({"studies": {"clean": {"dataset": {"name": "fashion_mnist"}}}}))
+    planned = snakemake(workdir, "-n", "-p", *SMOKE, str(override))
+    assert planned.returncode == 0, planned.stderr[-2000:]
+    jobs = planned_jobs(planned)
+    assert jobs["fetch_dataset"] == 1 and jobs["image_data"] == 2  # fashion_mnist (clean) and mnist5k (patch)
+    out = planned.stdout + planned.stderr
+    assert "fetch --dataset fashion_mnist --raw-dir data/raw --out-stamp data/raw/fashion_mnist.json" in out
+    result = snakemake(workdir, "--cores", "1", *SMOKE, str(override), env=NO_NETWORK, timeout=300)
+    assert result.returncode != 0
+    log = (workdir / "logs" / "smoke" / "data" / "fetch_fashion_mnist.log").read_text().strip().splitlines()
+    assert len(log) == 1 and log[0].startswith("error: Fashion-MNIST not found and cannot be downloaded: put ")
+    assert log[0].endswith(" in data/raw/FashionMNIST/raw/ and rerun") and log[0].count(".gz (md5 ") == 4
+    assert not (workdir / "results" / "smoke" / "runs").exists()  # no training started
 
 
 @pytest.mark.parametrize("study", ["clean", "patch"])

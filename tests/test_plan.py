@@ -739,7 +739,7 @@ def test_check_config_data_limits_accept_the_edges() -> None:
     assert plan.image_split_sizes(load_config(), "clean") == (4000, 1000)
 
 
-def test_image_datasets_table_matches_the_data() -> None:
+def test_image_dataset_registry_matches_the_data() -> None:
     import numpy as np
     import torch
 
@@ -747,8 +747,8 @@ def test_image_datasets_table_matches_the_data() -> None:
     from lrorder.models.small_cnn import SmallCNN
 
     x, y = images.read_mnist5k()
-    assert x.shape[1:] == plan.IMAGE_DATASETS["mnist5k"]["image_shape"]
-    assert tuple(np.bincount(y)) == plan.IMAGE_DATASETS["mnist5k"]["class_sizes"]
+    assert x.shape[1:] == images.DATASETS["mnist5k"].image_shape == (28, 28, 1)
+    assert tuple(np.bincount(y)) == images.DATASETS["mnist5k"].class_sizes == (500,) * 10
     for fraction in (0.2, 0.37):
         train_index, test_index = images.stratified_split(y, fraction, 0)
         config = load_config({"studies": {"clean": {"dataset": {"test_fraction": fraction}}}})

