@@ -57,8 +57,8 @@ def build_data(config: dict, study: str, configfiles: list[str], seeds: list[int
     dataset = config["studies"][study]["dataset"]["name"]
     results = Path("results") / config["tag"] / "data"
     images = results / "images" / dataset
-    patches = ({seed: results / "patch" / dataset / f"seed{seed}" for seed in seeds}
-               if plan.STUDY_KINDS[study] == "patch" else {})
+    patches = ({seed: results / study / dataset / f"seed{seed}" for seed in seeds}
+               if plan.study_kind(config, study).per_seed_patch else {})
     targets = [str(images / "manifest.json")] + [str(patch / "manifest.json") for patch in patches.values()]
     layers = ["--configfile", *configfiles] if configfiles else []
     subprocess.run([sys.executable, "-m", "snakemake", *targets, "--cores", "1", "--quiet", "all", *layers],
@@ -120,7 +120,7 @@ def main() -> None:
     parser.add_argument("--out", help="per-epoch CSV")
     args = parser.parse_args()
     config = resolved_config(args.configfile)
-    if args.study not in config["studies"] or plan.STUDY_KINDS.get(args.study) == "synthetic":
+    if args.study not in config["studies"] or config["studies"][args.study]["kind"] == "synthetic":
         parser.error(f"--study: expected an image study of the config, got {args.study!r}")
     images, patches = build_data(config, args.study, args.configfile, args.seeds)
     table = measure(config, args.study, args.seeds, images, patches)

@@ -1,4 +1,4 @@
-"""Small fake datasets in the on-disk format of the real ones, for the tests."""
+"""Small fake datasets in the on-disk format of the real ones, and complete run configs, for the tests."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 
 from dataclasses import asdict
 
-from lrorder import manifest
+from lrorder import manifest, schema, study_kinds
 from lrorder.data import synthetic
 
 CIFAR_MEAN = [125.3 / 255, 123.0 / 255, 113.9 / 255]
@@ -41,3 +41,22 @@ def make_synthetic_dataset(directory: Path, params: synthetic.SyntheticParams, s
                           generator_version=synthetic.GENERATOR_VERSION,
                           params={**asdict(params), "pattern_codes": synthetic.PATTERN_CODES}, seed=seed)
     return directory
+
+
+def training_defaults(kind: str) -> dict:
+    """The training settings of ``kind`` with the schema's defaults, as a run config holds them (no job resources)."""
+    pointer = study_kinds.KINDS[kind].training_schema
+    return {key: spec["default"] for key, spec in schema.definition(pointer)["properties"].items()
+            if "default" in spec and key not in schema.job_resource_keys(pointer)}
+
+
+def complete_run_config(cfg: dict, eval_sets: list[str]) -> dict:
+    """``cfg`` as ``lrorder.plan.run_config`` would write it: missing training settings take the kind's
+    schema defaults (except ``two_step_eval``: none), and a missing scoring plan scores ``eval_sets`` (plus
+    the two-step sets of ``two_step_eval``) at every epoch."""
+    defaults = training_defaults(cfg["kind"]) if cfg["kind"] in study_kinds.KINDS else {}  # a bad kind stays bad
+    training = {**defaults, "two_step_eval": [], **cfg["training"]}
+    two_step = [f"{name}_two_step" for name in training["two_step_eval"]]
+    evaluation = cfg.get("evaluation") or {"epochs": list(range(1, training["epochs"] + 1)),
+                                           "sets": [*eval_sets, *two_step]}
+    return {**cfg, "training": training, "evaluation": evaluation}

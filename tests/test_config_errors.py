@@ -56,6 +56,11 @@ CASES = {
     "milestone past the end": (_edit(S + ("schedules", "large_lr", "lr", "milestones"), [500]), "studies.synthetic.schedules.large_lr.lr.milestones", "500"),
     "patch larger than the image": (_edit(("studies", "patch", "patch", "size"), 40), "studies.patch.patch.size", "40 does not fit the 28x28 images of mnist5k (expected <= 28)"),
     "batch larger than the training set": (_edit(S + ("training", "batch_size"), 5000), "studies.synthetic.training.batch_size", "5000 exceeds the 1000 training examples of studies.synthetic.data.n_train (expected <= 1000)"),
+    "study without a kind": (_edit(S + ("kind",), delete=True), "studies.synthetic", "'kind' is a required property"),
+    "unknown study kind": (_edit(("studies", "clean", "kind"), "images"), "studies.clean.kind",
+                           "'images' is not one of ['synthetic', 'image', 'patch']"),
+    "study named images": (_edit(("studies", "images"), {**BASE["studies"]["clean"]}), "studies.images",
+                           "taken by the image datasets' folder"),
     "float without a point": (_edit(S + ("training", "weight_decay"), "1e-4"), "studies.synthetic.training.weight_decay", "write 1.0e-4"),
 }
 

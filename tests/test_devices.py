@@ -64,8 +64,12 @@ def test_cuda_without_a_visible_gpu_stops(no_gpu, monkeypatch) -> None:
 
 
 def test_cuda_without_a_granted_gpu_stops(one_gpu) -> None:
-    with pytest.raises(ConfigError, match=r"granted no GPU \(--gpus 0\): give the train rule a GPU"):
+    """Regression: the hint named only --set-resources, which snakemake --resources gpu=0 overrides."""
+    with pytest.raises(ConfigError) as err:
         devices.pick_device("cuda", 0)
+    assert str(err.value) == ("training.device: 'cuda' but this job was granted no GPU (--gpus 0): allow GPUs with "
+                              "snakemake --resources gpu=N (N >= 1; gpu=0 lowers every job's GPU to 0) and keep the "
+                              "train rule's gpu resource at 1 (--set-resources train:gpu=1)")
     assert devices.pick_device("cuda", 1) == CUDA
 
 

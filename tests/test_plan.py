@@ -15,7 +15,7 @@ import re
 import pytest
 from jsonschema.exceptions import ValidationError
 
-from lrorder import claims, plan, train
+from lrorder import claims, plan, study_kinds
 from lrorder.errors import ConfigError
 
 from configs import load_config
@@ -99,8 +99,7 @@ def test_run_config_has_every_key_train_needs(smoke: dict) -> None:
     for key in ("study", "kind", "schedule", "seed", "model", "training", "evaluation", "lr", "preact_noise",
                 "grad_noise"):
         assert key in rc
-    assert rc["kind"] in train.KINDS
-    assert set(plan.STUDY_KINDS.values()) == set(train.KINDS)
+    assert rc["kind"] == "synthetic" and plan.run_config(smoke, "patch", "large_lr", 0)["kind"] == "patch"
     assert rc["model"].keys() == {"name", "width", "activation", "negative_slope", "split_at",
                                   "noise_shared_over_batch"}
 
@@ -228,7 +227,7 @@ def test_claim_specs(smoke: dict) -> None:
     assert (c["contrast"], c["a"], c["b"], c["reference"], c["fraction"], c["window"]) == (
         "ratio", "small_lr_noise", "small_lr", "large_lr", 0.5, [5, 6])
     assert all(s["description"] for s in specs)
-    assert {s["eval_set"] for s in specs} <= {*plan.EVAL_SETS["synthetic"], "test_q_only_two_step"}
+    assert {s["eval_set"] for s in specs} <= {*study_kinds.KINDS["synthetic"].eval_sets, "test_q_only_two_step"}
 
 
 def test_default_claims_resolve_on_the_default_study(default: dict) -> None:
@@ -262,15 +261,15 @@ def test_shipped_specs_pass_the_claims_schema(preset: str | None) -> None:
             claims.validate_spec(spec)
 
 
-def test_schema_claim_rules_agree_with_the_claims_module() -> None:
+def test_claim_spec_schema_is_the_config_schemas_claim_record_resolved() -> None:
     schema = plan.load_schema()
     record = schema["$defs"]["claim"]
-    assert record["allOf"] == claims.CLAIM_RULES
+    assert claims.SPEC_SCHEMA["allOf"] == record["allOf"] and len(record["allOf"]) == 5
     assert set(schema["$defs"]["claim_entry"]["properties"]) == set(record["properties"])
     assert set(claims.SPEC_SCHEMA["properties"]) == set(record["properties"]) | {"id", "alpha", "min_seeds", "seeds"}
     assert record["properties"]["summary"]["enum"] == list(claims.SUMMARIES)
     assert record["properties"]["contrast"]["enum"] == list(claims.CONTRASTS)
-    assert set(schema["$defs"]["default_claims"]) - {"description"} == set(plan.STUDY_KINDS.values())
+    assert set(schema["$defs"]["default_claims"]) - {"description"} == set(study_kinds.KINDS)
 
 
 # --------------------------------------------------------------------------- pre-anneal seeds
@@ -605,7 +604,7 @@ def test_validation_message_unknown_key() -> None:
 
 
 def test_patch_seed_is_rejected() -> None:
-    # the patch is drawn per run seed (data/patch/<dataset>/seed<k>/): a patch seed would mean nothing
+    # the patch is drawn per run seed (data/<study>/<dataset>/seed<k>/): a patch seed would mean nothing
     err = schema_error({"studies": {"patch": {"patch": {"seed": 0}}}})
     assert plan.validation_message(err) == (
         "studies.patch.patch: Additional properties are not allowed ('seed' was unexpected)")
@@ -635,10 +634,10 @@ def test_schema_defaults_filled(smoke: dict) -> None:
     assert s["schedules"]["large_lr"]["lr"]["form"] == "piecewise"
 
 
-def test_study_kinds_and_eval_sets() -> None:
-    assert plan.STUDY_KINDS == {"synthetic": "synthetic", "clean": "image", "patch": "patch"}
-    assert plan.EVAL_SETS["patch"] == ["test_clean", "test_patched", "patch_only"]
-    assert plan.EVAL_SETS["synthetic"] == ["test", "test_p_only", "test_q_only", "test_both"]
+def test_each_study_has_the_kind_its_config_names(default: dict) -> None:
+    assert {study: plan.study_kind(default, study).name for study in default["studies"]} == {
+        "synthetic": "synthetic", "clean": "image", "patch": "patch"}
+    assert plan.studies_of_kind(default, "patch") == ["patch"] and plan.studies_of_kind(default, "image") == ["clean"]
 
 
 def test_train_modules_follow_kind_and_model(smoke: dict) -> None:
@@ -669,7 +668,7 @@ def test_listed_modules_list_the_data_and_column_modules_they_import(smoke: dict
                 found.add("columns.py")
         return found
 
-    lists = {**plan.STEP_MODULES, **{f"train/{study}": plan.train_modules(smoke, study) for study in plan.STUDY_KINDS}}
+    lists = {**plan.STEP_MODULES, **{f"train/{study}": plan.train_modules(smoke, study) for study in smoke["studies"]}}
     for step, modules in lists.items():
         for module in (m for m in modules if m != "study_data.py"):
             if step == "figures" and module == "figures.py":
@@ -688,14 +687,15 @@ def test_check_finite_names_nested_key() -> None:
         plan.check_finite(float("nan"))
 
 
-def test_train_priority_longest_runs_first() -> None:
-    assert plan.train_priority("patch") > plan.train_priority("clean") > plan.train_priority("synthetic")
-    assert set(plan.TRAIN_PRIORITY) == set(plan.STUDY_KINDS.values())
+def test_train_priority_longest_runs_first(default: dict) -> None:
+    priorities = [plan.train_priority(default, study) for study in ("patch", "clean", "synthetic")]
+    assert priorities == [2, 1, 0]
 
 
 def test_figure_sets_add_the_two_step_panels(default: dict) -> None:
     """Regression: the synthetic figure lacked the two-step curve that claim 5a reads."""
-    assert plan.figure_sets(default, "synthetic") == [*plan.EVAL_SETS["synthetic"], "test_q_only_two_step"]
+    assert plan.figure_sets(default, "synthetic") == ["test", "test_p_only", "test_q_only", "test_both",
+                                                      "test_q_only_two_step"]
     assert plan.figure_sets(default, "clean") == ["train", "test"]
 
 

@@ -33,7 +33,7 @@ import torch
 
 from lrorder.data import synthetic
 
-from fakes import make_synthetic_dataset
+from fakes import complete_run_config, make_synthetic_dataset
 
 PARAMS = synthetic.SyntheticParams(n_train=200, n_test=200, p_dim=20, q_dim=4)
 EPOCHS = 6
@@ -41,7 +41,7 @@ STEPS_PER_EPOCH = 4  # 200 examples, batch 50
 
 #: Momentum, gradient noise and pre-activation noise, so that the optimiser
 #: state and every random stream must be restored exactly.
-RUN_CONFIG = {
+RUN_CONFIG = complete_run_config({
     "study": "synthetic", "kind": "synthetic", "schedule": "large_lr", "seed": 3,
     "model": {"name": "two_layer", "width": 8, "activation": "leaky_relu", "negative_slope": 0.1,
               "split_at": None, "noise_shared_over_batch": False},
@@ -50,7 +50,7 @@ RUN_CONFIG = {
     "lr": {"initial": 0.5, "milestones": [4], "factors": [0.1]},
     "preact_noise": {"initial": 0.3, "milestones": [5], "factors": [0.0]},
     "grad_noise": {"initial": 0.01, "milestones": [], "factors": []},
-}
+}, ["test", "test_both", "test_p_only", "test_q_only"])
 
 DRIVER = r'''
 import contextlib, os, signal, sys

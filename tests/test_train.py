@@ -21,7 +21,7 @@ import torch
 from lrorder import columns, fileio, manifest, metric_rows, train
 from lrorder.data import synthetic
 
-from fakes import make_synthetic_dataset
+from fakes import complete_run_config, make_synthetic_dataset, training_defaults
 from lrorder.errors import ConfigError, DataError
 
 CPU = torch.device("cpu")
@@ -30,7 +30,12 @@ EVAL_SETS = ["test", "test_both", "test_p_only", "test_q_only"]
 
 
 def run_cfg(**over) -> dict:
-    """A resolved run config (the shape of lrorder.plan.run_config) for the tiny dataset."""
+    """A resolved run config (the shape of lrorder.plan.run_config) for the tiny dataset.
+
+    Completed as the workflow would (``fakes.complete_run_config``): training settings not given
+    take the schema's defaults (no two-step evaluation), and the scoring plan, unless given, scores
+    every set at every epoch.
+    """
     cfg = {
         "study": "synthetic",
         "kind": "synthetic",
@@ -49,7 +54,7 @@ def run_cfg(**over) -> dict:
             cfg[key] = {**cfg[key], **value}
         else:
             cfg[key] = value
-    return cfg
+    return complete_run_config(cfg, EVAL_SETS)
 
 
 @pytest.fixture(scope="module")
@@ -664,9 +669,15 @@ def test_cli_cuda_without_a_gpu_stops_in_one_line(tmp_path: Path, data_dir: Path
     assert not out.exists()
 
 
-def test_cli_refuses_bad_checkpoint_interval(tmp_path: Path, data_dir: Path) -> None:
-    res = cli(data_dir, tmp_path / "run", run_cfg(), extra=["--checkpoint-every", "0"])
-    assert res.returncode == 2 and "--checkpoint-every: expected a number >= 1, got 0" in res.stderr
+@pytest.mark.parametrize(("flag", "value", "least"), [("--checkpoint-every", "0", 1), ("--gpus", "-1", 0),
+                                                     ("--checkpoint-minutes", "nan", 0),
+                                                     ("--checkpoint-minutes", "inf", 0)])
+def test_cli_refuses_bad_checkpoint_interval(tmp_path: Path, data_dir: Path, flag: str, value: str, least: int) -> None:
+    """Regression: argparse's usage block came before the error line, and an infinite interval was accepted."""
+    res = cli(data_dir, tmp_path / "run", run_cfg(), extra=[flag, value])
+    assert res.returncode == 2 and not (tmp_path / "run").exists()
+    assert res.stderr.splitlines() == [
+        f"error: python -m lrorder.train: {flag}: expected a finite number >= {least}, got {value} (see --help)"]
 
 
 # --------------------------------------------------------------------------- divergence
@@ -755,13 +766,36 @@ def test_cli_corrupted_dataset_exits_2(tmp_path: Path, data_dir: Path) -> None:
     assert not out.exists()
 
 
+def without_training_key(key: str) -> dict:
+    cfg = run_cfg()
+    del cfg["training"][key]
+    return cfg
+
+
+def image_run_cfg(**training) -> dict:
+    """``run_cfg`` of kind image, its training the image kind's schema defaults updated with ``training``."""
+    return {**run_cfg(kind="image"), "training": {**training_defaults("image"), **training}}
+
+
 @pytest.mark.parametrize(
     ("cfg", "needle"),
     [
         ("{", "--run-config: expected a JSON value"),
-        (json.dumps({k: v for k, v in run_cfg().items() if k != "lr"}), "--run-config: missing key 'lr'"),
-        (json.dumps(run_cfg(kind="cifar")), "--run-config.kind: unknown study kind 'cifar'"),
-        (json.dumps(run_cfg(training={"device": "tpu"})), "training.device"),
+        (json.dumps({k: v for k, v in run_cfg().items() if k != "lr"}), "--run-config: 'lr' is a required property"),
+        (json.dumps(run_cfg(kind="cifar")),
+         "--run-config.kind: 'cifar' is not one of ['synthetic', 'image', 'patch']"),
+        (json.dumps(run_cfg(training={"device": "tpu"})),
+         "--run-config.training.device: 'tpu' is not one of ['auto', 'cpu', 'cuda']"),
+        # regressions: a missing training key was a KeyError traceback; a bad precision trained as fp32
+        (json.dumps(without_training_key("device")),
+         "--run-config.training: 'device' is a required property"),
+        (json.dumps(image_run_cfg(precision="fp16")),
+         "--run-config.training.precision: 'fp16' is not one of ['auto', 'fp32', 'bf16']"),
+        (json.dumps(image_run_cfg(channels_last="yes")), "--run-config.training.channels_last: 'yes' is not one of ['auto', True, False]"),
+        (json.dumps(run_cfg(training={"checkpoint_every": 2})),
+         "--run-config.training.checkpoint_every: not allowed (a job resource: give it as a flag)"),
+        (json.dumps(run_cfg(evaluation={"epochs": [0], "sets": ["test"]})),
+         "--run-config.evaluation.epochs.0: 0 is less than the minimum of 1"),
     ],
 )
 def test_main_bad_run_config(tmp_path: Path, data_dir: Path, capsys, cfg: str, needle: str) -> None:

@@ -30,7 +30,6 @@ the run scores (:func:`check_complete`).
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 from pathlib import Path
@@ -380,7 +379,7 @@ def summarize(df: pd.DataFrame, anneal_epoch: int | None = None) -> pd.DataFrame
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Command line: see the module docstring."""
-    parser = argparse.ArgumentParser(
+    parser = cli.ArgumentParser(
         prog="python -m lrorder.aggregate",
         description="Concatenate per-run metrics and summarise accuracy over seeds.",
     )

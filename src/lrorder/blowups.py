@@ -31,7 +31,6 @@ run and epoch of the largest) and, with ``--runs``, one row per run.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 from typing import Sequence
 
@@ -140,7 +139,7 @@ def read_runs(results: Path, study: str) -> pd.DataFrame:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m lrorder.blowups", description=__doc__.splitlines()[0])
+    parser = cli.ArgumentParser(prog="python -m lrorder.blowups", description=__doc__.splitlines()[0])
     parser.add_argument("results", type=Path, help="a campaign's results folder (results/<tag>)")
     parser.add_argument("--study", required=True, help="the study whose runs are read")
     parser.add_argument("--epochs", nargs=2, type=int, required=True, metavar=("LO", "HI"),

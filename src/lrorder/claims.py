@@ -38,22 +38,21 @@ from which another campaign's claims can be compared seed by seed
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from jsonschema import Draft202012Validator, validators
-from jsonschema.exceptions import ValidationError, best_match
+from jsonschema.exceptions import best_match
 from scipy.integrate import trapezoid
 
-from lrorder import cli, fileio
+from lrorder import cli, fileio, schema
 from lrorder.aggregate import diverged_rows, load_runs
 from lrorder.errors import ConfigError, DataError
 from lrorder.fileio import atomic_path
 from lrorder.params import schema_number_hint
+from lrorder.schema import StrictValidator, schema_error_line
 from lrorder.stats import effect_tests, holm, verdict
 
 CLAIM_COLUMNS: tuple[str, ...] = (
@@ -65,97 +64,17 @@ CLAIM_COLUMNS: tuple[str, ...] = (
 SEED_COLUMNS: tuple[str, ...] = ("study", "claim", "seed", "value")
 SUMMARIES: tuple[str, ...] = ("mean", "median", "max", "auc", "first_passage")
 CONTRASTS: tuple[str, ...] = ("difference", "level", "ratio")
-#: Summaries in accuracy units (``scale: relative_error`` needs one).
-ACCURACY_SUMMARIES: tuple[str, ...] = ("mean", "median", "max", "auc")
 
-_NOT = {"not": {}}  # a key that must be absent
-_SCHEDULE = {"type": "string", "minLength": 1}
-
-#: Rules between keys, shared by :data:`SPEC_SCHEMA` and the config's claim
-#: record; each rule's ``description`` ends the error message it raises.
-CLAIM_RULES: list[dict[str, Any]] = [
-    {"description": "threshold: required by summary first_passage, used by no other summary",
-     "if": {"properties": {"summary": {"const": "first_passage"}}, "required": ["summary"]},
-     "then": {"required": ["threshold"]},
-     "else": {"properties": {"threshold": _NOT}}},
-    {"description": "contrast difference compares a with b (no reference, level or fraction)",
-     "if": {"properties": {"contrast": {"const": "difference"}}, "required": ["contrast"]},
-     "then": {"required": ["b"], "properties": {"reference": _NOT, "level": _NOT, "fraction": _NOT}}},
-    {"description": "contrast level compares a with a fixed level (no b, reference or fraction)",
-     "if": {"properties": {"contrast": {"const": "level"}}, "required": ["contrast"]},
-     "then": {"required": ["level"], "properties": {"b": _NOT, "reference": _NOT, "fraction": _NOT}}},
-    {"description": "contrast ratio needs b, reference and fraction (no level)",
-     "if": {"properties": {"contrast": {"const": "ratio"}}, "required": ["contrast"]},
-     "then": {"required": ["b", "reference", "fraction"], "properties": {"level": _NOT}}},
-    {"description": "scale relative_error: only with contrast difference and an accuracy summary (mean, median, max, auc)",
-     "if": {"properties": {"scale": {"const": "relative_error"}}, "required": ["scale"]},
-     "then": {"properties": {"contrast": {"const": "difference"}, "summary": {"enum": list(ACCURACY_SUMMARIES)}}}},
-]
-
-#: JSON Schema of one resolved claim spec (an element of ``--spec``): the
-#: config's claim record (``$defs/claim`` in the config schema) with schedule
-#: names in ``a``/``b``/``reference``, integer epochs in ``window``, every
-#: default filled, plus ``id``, the study's ``alpha`` and ``min_seeds``, and
-#: optionally ``seeds``: the run seeds the claim reads (absent: every seed of
-#: the metrics).
-SPEC_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": ["id", "description", "eval_set", "summary", "window", "contrast", "a", "direction",
-                 "scale", "min_effect", "test", "alpha", "min_seeds"],
-    "properties": {
-        "id": {"type": "string", "minLength": 1},
-        "description": {"type": "string"},
-        "eval_set": {"type": "string", "minLength": 1},
-        "summary": {"enum": list(SUMMARIES)},
-        "window": {"type": "array", "minItems": 2, "maxItems": 2, "items": {"type": "integer", "minimum": 1}},
-        "threshold": {"type": "number", "minimum": 0, "maximum": 1},
-        "contrast": {"enum": list(CONTRASTS)},
-        "a": _SCHEDULE,
-        "b": _SCHEDULE,
-        "reference": _SCHEDULE,
-        "direction": {"enum": ["greater", "less"]},
-        "level": {"type": "number"},
-        "fraction": {"type": "number", "minimum": 0},
-        "scale": {"enum": ["absolute", "relative_error"]},
-        "min_effect": {"type": "number", "minimum": 0},
-        "test": {"enum": ["t", "wilcoxon"]},
-        "alpha": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 0.5},
-        "min_seeds": {"type": "integer", "minimum": 2},
-        "seeds": {"type": "array", "minItems": 1, "uniqueItems": True, "items": {"type": "integer", "minimum": 0}},
-    },
-    "allOf": CLAIM_RULES,
-}
+#: The JSON Schema of one resolved claim spec (an element of ``--spec``):
+#: ``$defs/claim_spec`` of the config schema, checked with the claim record's
+#: rules between keys (``$defs/claim``'s ``allOf``; each rule's
+#: ``description`` ends the error message it raises).
+def _spec_schema(defs: Mapping[str, Any]) -> dict[str, Any]:
+    return {**defs["claim_spec"], "allOf": defs["claim"]["allOf"], "$defs": dict(defs)}
 
 
-def _strict_integer(checker: Any, instance: Any) -> bool:
-    return isinstance(instance, int) and not isinstance(instance, bool)
+SPEC_SCHEMA: dict[str, Any] = _spec_schema(schema.load_schema()["$defs"])
 
-
-#: Draft 2020-12 validator for which 3.0 is not an integer (epochs index rows).
-StrictValidator = validators.extend(
-    Draft202012Validator,
-    type_checker=Draft202012Validator.TYPE_CHECKER.redefine("integer", _strict_integer),
-)
-
-
-def schema_error_line(error: ValidationError, prefix: str, schema: Mapping[str, Any]) -> str:
-    """One line for a JSON Schema error of a claim: ``<prefix>.<key>: <what>``.
-
-    ``schema`` is the schema validated against: an error raised by one of its
-    top-level ``allOf`` rules (:data:`CLAIM_RULES`) ends with that rule's
-    description, and a key the rule forbids reads "not allowed".
-    """
-    path = ".".join(str(part) for part in error.absolute_path)
-    key = f"{prefix}.{path}" if path else prefix
-    message = "not allowed" if error.validator == "not" else error.message + schema_number_hint(error)
-    where = list(error.absolute_schema_path)
-    rules = schema.get("allOf", [])
-    if len(where) >= 2 and where[0] == "allOf" and isinstance(where[1], int) and where[1] < len(rules):
-        description = rules[where[1]].get("description")
-        if description:
-            message += f" ({description})"
-    return f"{key}: {message}"
 
 
 def validate_spec(spec: Any, index: int = 0) -> dict[str, Any]:
@@ -549,7 +468,7 @@ def collect(paths: Sequence[str | os.PathLike]) -> pd.DataFrame:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Command line: see the module docstring."""
-    parser = argparse.ArgumentParser(prog="python -m lrorder.claims",
+    parser = cli.ArgumentParser(prog="python -m lrorder.claims",
                                      description="Check the paper's claims across seeds.")
     sub = parser.add_subparsers(dest="command", required=True)
     p_check = sub.add_parser("check", help="evaluate claim specs on one study's metrics")

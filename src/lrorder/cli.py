@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, NoReturn, Sequence
 
 from lrorder.errors import ConfigError, LrOrderError
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """``argparse.ArgumentParser`` whose usage errors are one line, like every other bad input.
+
+    A missing or malformed flag prints ``error: <prog>: <what> (see --help)``
+    on stderr and exits 2, without argparse's usage block; subcommand parsers
+    (``add_subparsers``) are of this class too.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        print(f"error: {self.prog}: {message} (see --help)", file=sys.stderr)
+        sys.exit(2)
 
 
 def run(main: Callable[[Sequence[str] | None], None], argv: Sequence[str] | None = None) -> None:

@@ -41,7 +41,6 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
 import sys
@@ -293,7 +292,7 @@ def _count(n: int, noun: str) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m lrorder.compare", description=__doc__.splitlines()[0])
+    parser = cli.ArgumentParser(prog="python -m lrorder.compare", description=__doc__.splitlines()[0])
     parser.add_argument("tag_a", help="first campaign tag (A)")
     parser.add_argument("tag_b", help="second campaign tag (B); deltas are B - A")
     parser.add_argument("--root", default="results", help="folder holding the campaigns (default: results)")

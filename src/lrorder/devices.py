@@ -76,8 +76,9 @@ def pick_device(requested: str, gpus: int) -> torch.device:
             f" (CUDA_VISIBLE_DEVICES={'unset' if visible is None else repr(visible)}): run on a GPU node with a"
             f" CUDA build of torch (README, 'Running on GPUs'), or set training.device: cpu")
     if gpus < 1:
-        raise ConfigError("training.device: 'cuda' but this job was granted no GPU (--gpus 0): "
-                          "give the train rule a GPU (--set-resources train:gpu=1)")
+        raise ConfigError("training.device: 'cuda' but this job was granted no GPU (--gpus 0): allow GPUs with "
+                          "snakemake --resources gpu=N (N >= 1; gpu=0 lowers every job's GPU to 0) and keep the "
+                          "train rule's gpu resource at 1 (--set-resources train:gpu=1)")
     return torch.device("cuda")
 
 

@@ -17,7 +17,6 @@ as the model sees them ("Patch experiment").
 
 from __future__ import annotations
 
-import argparse
 import os
 from typing import Any, Mapping, Sequence
 
@@ -262,7 +261,7 @@ def save_figure(fig: Figure, out_png: str | os.PathLike, out_pdf: str | os.PathL
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Command line: see the module docstring."""
-    parser = argparse.ArgumentParser(prog="python -m lrorder.figures", description="Draw lr-order figures.")
+    parser = cli.ArgumentParser(prog="python -m lrorder.figures", description="Draw lr-order figures.")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("curves", help="accuracy curves, mean and 95%% CI over seeds")
     p.add_argument("--metrics", required=True, metavar="ALL.csv", help="aggregated tidy metrics of one study")

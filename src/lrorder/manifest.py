@@ -26,7 +26,6 @@ Usage (the workflow's ``results_manifest`` rule)::
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 from pathlib import Path
@@ -201,7 +200,7 @@ def save_results_manifest(path: str | os.PathLike, files: Sequence[str | os.Path
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
+    parser = cli.ArgumentParser(
         prog="python -m lrorder.manifest", description="Write a campaign's results manifest (sha256 of every file)."
     )
     parser.add_argument("--out", required=True, help="results/<tag>/manifest.json")

@@ -23,18 +23,16 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import update_config, validate
 
 from lrorder import schedules
-from lrorder.claims import StrictValidator, schema_error_line
 from lrorder.data import images
 from lrorder.data import patch as patch_arrays
 from lrorder.data.patch_params import PatchParams
 from lrorder.data.synthetic import SyntheticParams
 from lrorder.errors import ConfigError
 from lrorder.params import schema_number_hint
-from lrorder.schema import SCHEMA_PATH, load_schema
+from lrorder.schema import SCHEMA_PATH, StrictValidator, job_resource_keys, load_schema, schema_error_line
+from lrorder.study_kinds import KINDS, StudyKind
 
 
-#: Study name -> kind of study (the kind selects data generator and loader).
-STUDY_KINDS = {"synthetic": "synthetic", "clean": "image", "patch": "patch"}
 
 #: Model config keys that belong to each model name (the others are dropped
 #: from a run's config, so that they cannot trigger a rerun).
@@ -65,23 +63,11 @@ STEP_MODULES = {
     "results_manifest": ["manifest.py"],
 }
 
-#: Further modules a training run depends on, by kind of study and by model.
-TRAIN_MODULES_BY_KIND = {
-    "synthetic": ["data/synthetic.py"],
-    "image": ["data/pipeline.py"],
-    "patch": ["data/pipeline.py", "data/patch.py", "data/patch_params.py", "data/patch_batches.py"],
-}
+#: Further modules a training run depends on, by model (by kind: ``StudyKind.train_modules``).
 TRAIN_MODULES_BY_MODEL = {
     "two_layer": ["models/two_layer.py"],
     "small_cnn": ["models/small_cnn.py", "models/wideresnet.py"],  # shares the official init
     "wide_resnet": ["models/wideresnet.py"],
-}
-
-#: Evaluation sets each kind of study reports (metrics.csv ``eval_set``).
-EVAL_SETS = {
-    "synthetic": ["test", "test_p_only", "test_q_only", "test_both"],
-    "image": ["test"],
-    "patch": ["test_clean", "test_patched", "patch_only"],
 }
 
 #: Array files (``<name>.npy``) each data rule writes beside the dataset's
@@ -103,26 +89,19 @@ def data_array_files(rule: str, folder: str) -> list[str]:
     return [f"{folder}/{name}.npy" for name in DATA_ARRAYS[rule]]
 
 
-#: Scheduling priority of a training run by kind of study: longest runs first
-#: (longest-processing-time order), so that short runs fill the cores at the
-#: end instead of one long run finishing alone. Measured per run of the
-#: default study on 2 cores: patch about 60 s, clean about 36 s, synthetic
-#: about 12 s. Snakemake's ``priority`` only orders ready jobs; results do not
-#: depend on it.
-TRAIN_PRIORITY = {"patch": 2, "image": 1, "synthetic": 0}
+def study_kind(config: Mapping[str, Any], study: str) -> StudyKind:
+    """The :class:`~lrorder.study_kinds.StudyKind` of ``studies.<study>`` (its ``kind`` key)."""
+    return KINDS[config["studies"][study]["kind"]]
 
 
-def train_priority(study: str) -> int:
-    """The ``train`` rule's priority for a run of ``study`` (:data:`TRAIN_PRIORITY`)."""
-    return TRAIN_PRIORITY[STUDY_KINDS[study]]
+def studies_of_kind(config: Mapping[str, Any], kind: str) -> list[str]:
+    """Names of the campaign's studies of kind ``kind``, in config order."""
+    return [study for study, study_cfg in config["studies"].items() if study_cfg["kind"] == kind]
 
 
-#: Evaluation sets drawn in each kind's accuracy figure (Figure 1: train and test).
-FIGURE_SETS = {
-    "synthetic": EVAL_SETS["synthetic"],
-    "image": ["train", "test"],
-    "patch": EVAL_SETS["patch"],
-}
+def train_priority(config: Mapping[str, Any], study: str) -> int:
+    """The ``train`` rule's priority for a run of ``study`` (``StudyKind.priority``: longest runs first)."""
+    return study_kind(config, study).priority
 
 
 def two_step_sets(config: Mapping[str, Any], study: str) -> list[str]:
@@ -131,14 +110,14 @@ def two_step_sets(config: Mapping[str, Any], study: str) -> list[str]:
 
 
 def figure_sets(config: Mapping[str, Any], study: str) -> list[str]:
-    """Panels of a study's accuracy figure: the kind's :data:`FIGURE_SETS`, then its two-step sets."""
-    return [*FIGURE_SETS[STUDY_KINDS[study]], *two_step_sets(config, study)]
+    """Panels of a study's accuracy figure: the kind's ``figure_sets``, then its two-step sets."""
+    return [*study_kind(config, study).figure_sets, *two_step_sets(config, study)]
 
 
 def train_modules(config: Mapping[str, Any], study: str) -> list[str]:
     """Package modules whose code decides the runs of ``study`` (inputs of its training jobs)."""
     model = config["studies"][study]["model"]["name"]
-    extra = TRAIN_MODULES_BY_KIND[STUDY_KINDS[study]] + TRAIN_MODULES_BY_MODEL[model]
+    extra = [*study_kind(config, study).train_modules, *TRAIN_MODULES_BY_MODEL[model]]
     return STEP_MODULES["train"] + [m for m in dict.fromkeys(extra) if m not in STEP_MODULES["train"]]
 
 
@@ -439,7 +418,7 @@ def check_dataset_limits(config: Mapping[str, Any]) -> None:
     """
     for study, study_cfg in config["studies"].items():
         training = study_cfg["training"]
-        if STUDY_KINDS[study] == "synthetic":
+        if study_cfg["kind"] == "synthetic":
             n_train = study_cfg["data"]["n_train"]
             _at_most(f"studies.{study}.training.batch_size", training["batch_size"], n_train,
                      f"exceeds the {n_train} training examples of studies.{study}.data.n_train")
@@ -462,6 +441,10 @@ def check_dataset_limits(config: Mapping[str, Any]) -> None:
                      f"stages (a 2x2 max-pool between two) do not fit the {h}x{w} images of {name}")
 
 
+#: The one study name a campaign cannot use: results/<tag>/data/images/ holds the image datasets.
+RESERVED_STUDY_NAME = "images"
+
+
 def check_config(config: Mapping[str, Any]) -> None:
     """Checks beyond the JSON Schema: finite numbers, schedule forms and lengths,
     milestones within the training epochs, roles naming distinct defined
@@ -473,6 +456,9 @@ def check_config(config: Mapping[str, Any]) -> None:
         ConfigError: naming the dotted key and what is expected.
     """
     check_finite(config)
+    if RESERVED_STUDY_NAME in config["studies"]:
+        raise ConfigError(f"studies.{RESERVED_STUDY_NAME}: this study name is taken by the image datasets' folder "
+                          f"(results/<tag>/data/{RESERVED_STUDY_NAME}/); pick another")
     for study, study_cfg in config["studies"].items():
         names = list(study_cfg["schedules"])
         epochs = study_cfg["training"]["epochs"]
@@ -606,7 +592,7 @@ def evaluation(config: Mapping[str, Any], study: str, seed: int) -> dict[str, li
     """The epochs at which a run of ``seed`` scores its evaluation sets, and the sets it reports.
 
     A full run (a seed of ``seeds``) reports every evaluation set of its kind
-    (:data:`EVAL_SETS`, then the ``<set>_two_step`` sets of
+    (the kind's ``eval_sets``, then the ``<set>_two_step`` sets of
     ``training.two_step_eval``) at every ``training.eval_every``-th epoch,
     at every epoch inside a claim's window, at the epoch before the first
     anneal and at the last epoch (the epochs the summaries read). A
@@ -638,7 +624,7 @@ def evaluation(config: Mapping[str, Any], study: str, seed: int) -> dict[str, li
         epochs.add(anneal - 1)  # the summaries' pre-anneal accuracy (lrorder.aggregate)
     for spec in claims:
         epochs.update(range(spec["window"][0], min(spec["window"][1], last) + 1))
-    reported = [*EVAL_SETS[STUDY_KINDS[study]], *two_step_sets(config, study)]
+    reported = [*study_kind(config, study).eval_sets, *two_step_sets(config, study)]
     if every is None:
         read = {spec["eval_set"] for spec in claims}
         reported = [name for name in reported if name in read]
@@ -682,11 +668,11 @@ def run_config(config: Mapping[str, Any], study: str, schedule: str, seed: int) 
         training["epochs"] = anneal_epoch(config, study) - 1
     model = {key: copy.deepcopy(value) for key, value in study_cfg["model"].items()
              if key in MODEL_KEYS[study_cfg["model"]["name"]]}
-    if STUDY_KINDS[study] == "synthetic":
+    if study_cfg["kind"] == "synthetic":
         model["split_at"] = study_cfg["data"]["p_dim"] if study_cfg["model"]["split"] else None
     return {
         "study": study,
-        "kind": STUDY_KINDS[study],
+        "kind": study_cfg["kind"],
         "schedule": schedule,
         "seed": int(seed),
         "model": model,
@@ -697,8 +683,10 @@ def run_config(config: Mapping[str, Any], study: str, schedule: str, seed: int) 
 
 
 #: ``training`` keys that are not part of a run's identity: left out of
-#: :func:`run_config` and passed to training as job resources (:func:`train_resources`).
-TRAIN_RESOURCE_KEYS = ("checkpoint_every", "checkpoint_minutes")
+#: :func:`run_config` and passed to training as job resources (:func:`train_resources`);
+#: the schema marks them (``x-job-resource``) in each kind's training definition.
+TRAIN_RESOURCE_KEYS = tuple(dict.fromkeys(key for kind in KINDS.values()
+                                          for key in job_resource_keys(kind.training_schema)))
 
 
 def train_resources(config: Mapping[str, Any], study: str) -> dict[str, int]:
@@ -715,10 +703,12 @@ def train_resources(config: Mapping[str, Any], study: str) -> dict[str, int]:
 
     All three travel as job resources rather than as ``params`` (or in
     :func:`run_config`) because Snakemake reruns a job whose params change
-    but not one whose resources change: moving a campaign between CPUs and
-    GPUs, or writing checkpoints more or less often, leaves finished runs
-    finished. (What a run did use, its device and precision, is recorded in
-    its run.json.)
+    but not one whose resources change: granting ``auto`` studies GPUs or
+    taking them away, or writing checkpoints more or less often, leaves
+    finished runs finished. ``training.device`` itself is part of the run
+    config, so switching a study between ``cpu``, ``auto`` and ``cuda``
+    reruns it. (What a run did use, its device and precision, is recorded
+    in its run.json.)
 
     Returns:
         ``{"gpu": 0 | 1, "checkpoint_every": int, "checkpoint_minutes": int}``.
@@ -785,7 +775,7 @@ def merged_claims(config: Mapping[str, Any], study: str,
     """
     schema = load_schema(schema_path)
     claim_schema = {**schema["$defs"]["claim"], "$defs": schema["$defs"]}
-    records = default_claims(STUDY_KINDS[study], schema_path)
+    records = default_claims(config["studies"][study]["kind"], schema_path)
     given: dict[str, Any] = {}
     for cid, entry in (config["studies"][study].get("claims") or {}).items():
         if str(cid) in given:
@@ -795,7 +785,7 @@ def merged_claims(config: Mapping[str, Any], study: str,
         if entry is None:
             if cid not in records:
                 raise ConfigError(f"studies.{study}.claims.{cid}: null drops a default claim, but the "
-                                  f"{STUDY_KINDS[study]} kind has none with this id (its claims: "
+                                  f"{config['studies'][study]['kind']} kind has none with this id (its claims: "
                                   f"{', '.join(records) or 'none'})")
             records.pop(cid)
         else:
@@ -870,7 +860,7 @@ def claim_specs(config: Mapping[str, Any], study: str,
     Raises:
         ConfigError: one line naming the key: an invalid record
             (:func:`merged_claims`), an ``eval_set`` the study does not report
-            (``train``, the kind's :data:`EVAL_SETS`, ``<set>_two_step`` of
+            (``train``, the kind's ``eval_sets``, ``<set>_two_step`` of
             ``training.two_step_eval``), a claim comparing a role with itself,
             a claim added by the study that uses a null role, or a window that
             does not resolve.
@@ -882,8 +872,8 @@ def claim_specs(config: Mapping[str, Any], study: str,
     epochs = study_cfg["training"]["epochs"]
     anneal = anneal_epoch(config, study)
     extra = pre_anneal_seeds(config, study)
-    eval_sets = ["train", *EVAL_SETS[STUDY_KINDS[study]], *two_step_sets(config, study)]
-    defaults = default_claims(STUDY_KINDS[study], schema_path)
+    eval_sets = ["train", *study_kind(config, study).eval_sets, *two_step_sets(config, study)]
+    defaults = default_claims(config["studies"][study]["kind"], schema_path)
     specs = []
     for cid, record in merged_claims(config, study, schema_path).items():
         key = f"studies.{study}.claims.{cid}"

@@ -37,7 +37,6 @@ epochs (``end-4`` is ``EPOCH - 4``), as :mod:`lrorder.reread` cuts runs.
 
 from __future__ import annotations
 
-import argparse
 import gc
 import itertools
 from collections import Counter
@@ -189,7 +188,7 @@ def _aliases(pairs: Sequence[str]) -> dict[str, str]:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Command line: print :func:`verdict_agreement`'s table; one line and exit 2 on bad input (:func:`lrorder.cli.run`)."""
-    parser = argparse.ArgumentParser(prog="python -m lrorder.power", description=__doc__.split("\n\n")[0])
+    parser = cli.ArgumentParser(prog="python -m lrorder.power", description=__doc__.split("\n\n")[0])
     parser.add_argument("metrics", nargs="+", metavar="METRICS.csv", help="tidy metrics of finished runs")
     parser.add_argument("--study", required=True)
     parser.add_argument("--base", default="config.yaml", metavar="YAML", help="the base config (default: %(default)s)")

@@ -11,7 +11,6 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -128,7 +127,7 @@ def collect(run_files: Sequence[str | os.PathLike]) -> pd.DataFrame:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m lrorder.provenance", description="Collect run.json files into one TSV.")
+    parser = cli.ArgumentParser(prog="python -m lrorder.provenance", description="Collect run.json files into one TSV.")
     parser.add_argument("--runs", nargs="+", required=True, help="run.json files")
     parser.add_argument("--out", required=True, help="output TSV, one row per run")
     args = parser.parse_args(argv)

@@ -33,7 +33,6 @@ appear more than once or out of order, stops the command with one line
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
 import re
@@ -160,7 +159,7 @@ def replace_tables(text: str, study_tables: dict[str, str], name: str = "README"
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m lrorder.readme_tables", description=__doc__.splitlines()[0])
+    parser = cli.ArgumentParser(prog="python -m lrorder.readme_tables", description=__doc__.splitlines()[0])
     parser.add_argument("claims", help="claims table of the campaign (results/<tag>/claims.csv)")
     target = parser.add_mutually_exclusive_group()
     target.add_argument("--readme", help="rewrite the tables between the markers of this file, in place")

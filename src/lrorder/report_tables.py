@@ -10,7 +10,6 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import html
 import os
 from pathlib import Path
@@ -46,7 +45,7 @@ def to_html(table: pd.DataFrame, title: str) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m lrorder.report_tables", description=__doc__.splitlines()[0])
+    parser = cli.ArgumentParser(prog="python -m lrorder.report_tables", description=__doc__.splitlines()[0])
     parser.add_argument("--table", required=True, help="CSV or TSV (by extension) to render")
     parser.add_argument("--title", required=True, help="heading of the page")
     parser.add_argument("--out", required=True, help="output HTML file")

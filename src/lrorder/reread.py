@@ -24,7 +24,6 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import copy
 import itertools
 from collections import Counter
@@ -113,7 +112,7 @@ def reread(metrics: pd.DataFrame, config: Mapping[str, Any], study: str, ends: S
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Command line: print :func:`reread`'s table; one line and exit 2 on bad input (:func:`lrorder.cli.run`)."""
-    parser = argparse.ArgumentParser(prog="python -m lrorder.reread", description=__doc__.split("\n\n")[0])
+    parser = cli.ArgumentParser(prog="python -m lrorder.reread", description=__doc__.split("\n\n")[0])
     parser.add_argument("metrics", metavar="METRICS.csv", help="a study's aggregated metrics")
     parser.add_argument("--study", required=True)
     parser.add_argument("--base", default="config.yaml", metavar="YAML", help="the base config (default: %(default)s)")

@@ -35,7 +35,6 @@ figures count such runs and leave them out of every mean.
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import io
 import json
@@ -56,14 +55,13 @@ import torch.nn.functional as F
 from torch import nn
 from torch.optim.swa_utils import update_bn
 
-from lrorder import cli, cpu_kernels, devices, fileio, manifest, metric_rows, provenance, schedules, seeding
+from lrorder import (cli, cpu_kernels, devices, fileio, manifest, metric_rows, provenance, schedules, schema,
+                     seeding, study_kinds)
 from lrorder.errors import ConfigError, DataError
 from lrorder.columns import METRIC_COLUMNS
 from lrorder.models import build_model, set_preactivation_noise
 from lrorder.study_data import TrainingData, load_images, load_synthetic
 
-#: Kinds of study this entry point trains (``lrorder.plan.STUDY_KINDS`` values).
-KINDS = ("synthetic", "image", "patch")
 
 
 def per_example_loss_and_correct(output: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -824,6 +822,33 @@ def attempt_marker(log: str | os.PathLike, now: dt.datetime | None = None) -> st
     return f"{ATTEMPT_MARKER}{previous + 1} started {when} on {where} ==="
 
 
+def check_run_config(run_cfg: Any) -> study_kinds.StudyKind:
+    """Check a ``--run-config`` against the config schema and return its study kind.
+
+    The whole record against ``$defs/run_config``; its ``training`` against
+    the kind's training definition (``StudyKind.training_schema``), where
+    every key with a default is required except the job resources
+    (``x-job-resource``: they arrive as flags). Defaults live in the schema
+    only: the workflow fills them into each run config
+    (``lrorder.plan.run_config``).
+
+    Raises:
+        ConfigError: one line naming the key, e.g. ``--run-config.training:
+            'device' is a required property``.
+    """
+    schema.check(run_cfg, schema.definition("#/$defs/run_config"), "--run-config")
+    kind = study_kinds.KINDS[run_cfg["kind"]]
+    training = schema.definition(kind.training_schema)
+    resources = schema.job_resource_keys(kind.training_schema)
+    training["required"] = [key for key, spec in training["properties"].items()
+                            if "default" in spec and key not in resources]
+    for key in resources:  # not part of a run's identity: a flag
+        if key in run_cfg["training"]:
+            raise ConfigError(f"--run-config.training.{key}: not allowed (a job resource: give it as a flag)")
+    schema.check(run_cfg["training"], training, "--run-config.training")
+    return kind
+
+
 def _cpu_kernels(run_config: str) -> str:
     """``training.cpu_kernels`` of the ``--run-config`` text; ``native`` when absent or unreadable
     (:func:`main` reports a bad ``--run-config`` after the attempt marker)."""
@@ -847,7 +872,7 @@ def _reexec_with(variables: Mapping[str, str], argv: Sequence[str]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m lrorder.train", description=__doc__.splitlines()[0])
+    parser = cli.ArgumentParser(prog="python -m lrorder.train", description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="dataset folder (arrays + manifest.json)")
     parser.add_argument("--patch", help="patch arrays folder (patch study only)")
     parser.add_argument("--run-config", required=True, help="resolved run config as JSON (lrorder.plan.run_config)")
@@ -868,8 +893,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     for flag, value, least in (("--gpus", args.gpus, 0), ("--checkpoint-every", args.checkpoint_every, 1),
                                ("--checkpoint-minutes", args.checkpoint_minutes, 0)):
-        if not value >= least:  # also refuses nan
-            parser.error(f"{flag}: expected a number >= {least}, got {value}")
+        if not least <= value < math.inf:  # also refuses nan and inf
+            parser.error(f"{flag}: expected a finite number >= {least}, got {value}")
     asked_kernels = _cpu_kernels(args.run_config)
     if cpu_kernels.missing(asked_kernels, os.environ):
         _reexec_with(cpu_kernels.env(asked_kernels), sys.argv[1:] if argv is None else argv)
@@ -877,18 +902,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(attempt_marker(args.attempt_log), flush=True)
 
     run_cfg = cli.parse_json_arg(args.run_config, "--run-config")
-    for key in ("study", "kind", "schedule", "seed", "model", "training", "lr", "preact_noise", "grad_noise"):
-        if key not in run_cfg:
-            raise ConfigError(f"--run-config: missing key {key!r}")
-    try:
-        kernels = cpu_kernels.setting(run_cfg["training"])
-    except ValueError as exc:
-        raise ConfigError(f"--run-config.{exc}") from None
-    kind = run_cfg["kind"]
-    if kind not in KINDS:
-        raise ConfigError(f"--run-config.kind: unknown study kind {kind!r}")
-    if (kind == "patch") != (args.patch is not None):
-        raise ConfigError(f"--patch: required for study kind 'patch' and only for it (kind {kind!r})")
+    kind = check_run_config(run_cfg)
+    kernels = cpu_kernels.setting(run_cfg["training"])
+    if kind.per_seed_patch != (args.patch is not None):
+        raise ConfigError(f"--patch: required for study kind 'patch' and only for it (kind {kind.name!r})")
     threads = max(1, args.threads)
     torch.set_num_threads(threads)
     device = devices.pick_device(run_cfg["training"]["device"], args.gpus)
@@ -905,7 +922,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     started = dt.datetime.now(dt.timezone.utc)
     t0 = time.perf_counter()
-    if kind == "synthetic":
+    if kind.data_rule == "synthetic_data":
         data = load_synthetic(args.data, device)
     else:
         data = load_images(args.data, device, int(run_cfg["seed"]), run_cfg["training"]["augment"], args.patch)

@@ -20,7 +20,6 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from dataclasses import dataclass, field
@@ -143,7 +142,7 @@ def verify(results: str | Path, tags: Sequence[str] = ()) -> Report:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m lrorder.verify", description=__doc__.splitlines()[0])
+    parser = cli.ArgumentParser(prog="python -m lrorder.verify", description=__doc__.splitlines()[0])
     parser.add_argument("--results", default="results", help="folder of the campaigns (default: results)")
     parser.add_argument("tags", nargs="*", help="campaigns to check (default: every folder under --results)")
     args = parser.parse_args(argv)

@@ -56,13 +56,13 @@ RAW = config["raw_dir"]
 
 
 wildcard_constraints:
-    study="|".join(plan.STUDY_KINDS),
+    study="|".join(config["studies"]),
     schedule="[A-Za-z][A-Za-z0-9_]*",
     # one spelling per seed: seed7, never seed07
     seed="0|[1-9][0-9]*",
     # the dataset registry (lrorder.data.images.DATASETS) names every dataset a rule can build
     dataset="|".join(images.DATASETS),
-    table="claims|provenance|summary_[a-z]+",
+    table="claims|provenance|summary_[A-Za-z][A-Za-z0-9_]*",
 
 
 def studies():
@@ -120,15 +120,21 @@ def final_targets():
     for study in studies():
         targets += [path.format(study=study) for path in (rules.aggregate.output.summary,
                                                           rules.figure_accuracy.output.png)]
-    if "patch" in config["studies"]:
-        targets.append(patch_examples_target())
+    targets += [patch_examples_target(study, "png") for study in plan.studies_of_kind(config, "patch")]
     return targets
 
 
-def patch_examples_target():
-    """The patch study's example figure: its dataset, the patch draw of its first seed."""
-    study = config["studies"]["patch"]
-    return rules.patch_examples.output.png.format(dataset=study["dataset"]["name"], seed=study["seeds"][0])
+def patch_examples_target(study, extension):
+    """A patch study's example figure (``png`` or ``pdf``): its dataset, the patch draw of its first seed."""
+    study_cfg = config["studies"][study]
+    return getattr(rules.patch_examples.output, extension).format(
+        study=study, dataset=study_cfg["dataset"]["name"], seed=study_cfg["seeds"][0]
+    )
+
+
+def kind_constraint(kind):
+    """Wildcard constraint matching the names of the studies of ``kind`` (none: matches nothing)."""
+    return "|".join(plan.studies_of_kind(config, kind)) or "(?!)"
 
 
 def anneal_flag(wildcards):
@@ -196,7 +202,7 @@ def image_study(dataset):
     return next(
         study
         for study, cfg in config["studies"].items()
-        if plan.STUDY_KINDS[study] != "synthetic" and cfg["dataset"]["name"] == dataset
+        if cfg["kind"] != "synthetic" and cfg["dataset"]["name"] == dataset
     )
 
 
@@ -215,13 +221,15 @@ def train_env(wildcards):
 
 def train_inputs(wildcards):
     """The dataset manifest(s) a run reads: per seed (synthetic) or per dataset (+ the seed's patch arrays)."""
-    kind = plan.STUDY_KINDS[wildcards.study]
-    if kind == "synthetic":
+    kind = plan.study_kind(config, wildcards.study)
+    per_seed_data = kind.data_rule == "synthetic_data"
+    if per_seed_data:
         return {"manifest": rules.synthetic_data.output.manifest.format(study=wildcards.study, seed=wildcards.seed)}
     dataset = config["studies"][wildcards.study]["dataset"]["name"]
     inputs = {"manifest": rules.image_data.output.manifest.format(dataset=dataset)}
-    if kind == "patch":
-        inputs["patch"] = rules.patch_data.output.manifest.format(dataset=dataset, seed=wildcards.seed)
+    if kind.per_seed_patch:
+        inputs["patch"] = rules.patch_data.output.manifest.format(study=wildcards.study, dataset=dataset,
+                                                                  seed=wildcards.seed)
     return inputs
 
 
@@ -237,8 +245,7 @@ def patch_flag(wildcards, input):
 def train_arrays(wildcards):
     """The array files a run reads: its dataset's and, in the patch study, its seed's patch draw."""
     inputs = train_inputs(wildcards)
-    kind = plan.STUDY_KINDS[wildcards.study]
-    arrays = plan.data_array_files("synthetic_data" if kind == "synthetic" else "image_data",
+    arrays = plan.data_array_files(plan.study_kind(config, wildcards.study).data_rule,
                                    os.path.dirname(inputs["manifest"]))
     if "patch" in inputs:
         arrays += plan.data_array_files("patch_data", os.path.dirname(inputs["patch"]))
@@ -286,8 +293,6 @@ def result_files():
         ]
         if plan.pre_anneal_runs(config, study):
             files += [path.format(study=study) for path in rules.aggregate_pre_anneal.output]
-    if "patch" in config["studies"]:
-        patch = config["studies"]["patch"]
-        files.append(rules.patch_examples.output.pdf.format(dataset=patch["dataset"]["name"], seed=patch["seeds"][0]))
+    files += [patch_examples_target(study, "pdf") for study in plan.studies_of_kind(config, "patch")]
     files += final_targets()
     return list(dict.fromkeys(files))

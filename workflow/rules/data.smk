@@ -19,7 +19,7 @@ rule synthetic_data:
     log:
         f"{LOGS}/data/{{study}}/seed{{seed}}.log",
     wildcard_constraints:
-        study="synthetic",
+        study=kind_constraint("synthetic"),
     shell:
         "python -m lrorder.data.synthetic --params {params.data:q} --seed {wildcards.seed}"
         " --out {params.outdir:q} > {log:q} 2>&1"
@@ -89,15 +89,17 @@ rule patch_data:
         dataset_arrays=rules.image_data.output.arrays,
         code=code("patch_data"),
     output:
-        arrays=plan.data_array_files("patch_data", f"{RESULTS}/data/patch/{{dataset}}/seed{{seed}}"),
-        manifest=f"{RESULTS}/data/patch/{{dataset}}/seed{{seed}}/manifest.json",
+        arrays=plan.data_array_files("patch_data", f"{RESULTS}/data/{{study}}/{{dataset}}/seed{{seed}}"),
+        manifest=f"{RESULTS}/data/{{study}}/{{dataset}}/seed{{seed}}/manifest.json",
     params:
         code_sha256=code_sha256("patch_data"),
-        patch=lambda w: json_param(plan.patch_params(config, "patch")),
+        patch=lambda w: json_param(plan.patch_params(config, w.study)),
         dataset=lambda w, input: os.path.dirname(input.dataset),
         outdir=lambda w, output: os.path.dirname(output.manifest),
     log:
-        f"{LOGS}/data/patch/{{dataset}}/seed{{seed}}.log",
+        f"{LOGS}/data/{{study}}/{{dataset}}/seed{{seed}}.log",
+    wildcard_constraints:
+        study=kind_constraint("patch"),
     priority: 3  # before everything: the longest training runs (image studies) wait on it
     conda:
         ENV

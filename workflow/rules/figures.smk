@@ -43,18 +43,20 @@ rule patch_examples:
         code=code("patch_examples"),
     output:
         png=report(
-            f"{RESULTS}/figures/patch/examples_{{dataset}}_seed{{seed}}.png",
+            f"{RESULTS}/figures/{{study}}/examples_{{dataset}}_seed{{seed}}.png",
             caption="../report/patch_examples.rst",
             category="Figures",
-            subcategory="patch",
+            subcategory="{study}",
         ),
-        pdf=f"{RESULTS}/figures/patch/examples_{{dataset}}_seed{{seed}}.pdf",
+        pdf=f"{RESULTS}/figures/{{study}}/examples_{{dataset}}_seed{{seed}}.pdf",
     params:
         code_sha256=code_sha256("patch_examples"),
         dataset=lambda w, input: os.path.dirname(input.dataset),
         patch=lambda w, input: os.path.dirname(input.patch),
     log:
-        f"{LOGS}/figures/patch_examples_{{dataset}}_seed{{seed}}.log",
+        f"{LOGS}/figures/{{study}}_examples_{{dataset}}_seed{{seed}}.log",
+    wildcard_constraints:
+        study=kind_constraint("patch"),
     conda:
         ENV
     shell:

@@ -41,7 +41,7 @@ rule train:
         gpu=lambda w: plan.train_resources(config, w.study)["gpu"],
         checkpoint_every=lambda w: plan.train_resources(config, w.study)["checkpoint_every"],
         checkpoint_minutes=lambda w: plan.train_resources(config, w.study)["checkpoint_minutes"],
-    priority: lambda w: plan.train_priority(w.study)
+    priority: lambda w: plan.train_priority(config, w.study)
     shell:
         "{params.cpu_kernels}python -m lrorder.train"
         " --data {params.data:q} {params.patch} --run-config {params.run_config:q}"

@@ -54,7 +54,6 @@ test_index`` for mnist5k) with :func:`lrorder.manifest.save_dataset`;
 
 from __future__ import annotations
 
-import argparse
 import importlib.resources
 import os
 from dataclasses import dataclass, field
@@ -486,7 +485,7 @@ def fetch(name: str, raw_dir: str | os.PathLike, out_stamp: str | os.PathLike) -
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m lrorder.data.images", description=__doc__.splitlines()[0])
+    parser = cli.ArgumentParser(prog="python -m lrorder.data.images", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p_fetch = sub.add_parser("fetch", help="verify/extract (or download) the raw files; write a stamp")
     p_fetch.add_argument("--dataset", required=True)

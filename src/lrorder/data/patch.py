@@ -53,7 +53,7 @@ The fixed arrays (:data:`ARRAY_DTYPES`) are made by
 :func:`make_patch_arrays` once per *run seed*: the official code draws
 ``z`` and ``zeta`` from the global RNG of each training run, so every run
 seed has its own patch (the workflow writes
-``results/<tag>/data/patch/<dataset>/seed<k>/``, shared by the schedules of
+``results/<tag>/data/<study>/<dataset>/seed<k>/``, shared by the schedules of
 seed ``k``, as the official script shares one draw among its three
 schedules). Each array comes from its own stream
 ``seeding.numpy_rng(seed, "patch/<name>")``.
@@ -70,7 +70,6 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import os
 from dataclasses import asdict
@@ -250,7 +249,7 @@ def load_patch_arrays(
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m lrorder.data.patch", description=__doc__.splitlines()[0])
+    parser = cli.ArgumentParser(prog="python -m lrorder.data.patch", description=__doc__.splitlines()[0])
     parser.add_argument("--dataset-dir", required=True, help="image dataset folder (arrays + manifest.json)")
     parser.add_argument("--params", default="{}", help="JSON object of PatchParams fields (default: paper values)")
     parser.add_argument("--seed", type=int, required=True, help="run seed (each run seed has its own patch)")

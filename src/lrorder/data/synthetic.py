@@ -22,7 +22,6 @@ Each seed draws its own ``w*, z, zeta`` and its own train and test examples
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import asdict, dataclass
 from typing import Sequence
 
@@ -160,7 +159,7 @@ def generate(params: SyntheticParams, seed: int) -> dict[str, np.ndarray]:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m lrorder.data.synthetic", description=__doc__.splitlines()[0])
+    parser = cli.ArgumentParser(prog="python -m lrorder.data.synthetic", description=__doc__.splitlines()[0])
     parser.add_argument("--params", required=True, help="JSON object of SyntheticParams fields")
     parser.add_argument("--seed", type=int, required=True, help="data seed (the run seed)")
     parser.add_argument("--out", required=True, help="output folder (arrays + manifest.json)")
