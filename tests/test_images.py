@@ -136,7 +136,7 @@ def test_schema_dataset_names_are_the_registrys() -> None:
 
 
 def test_split_settings_take_their_defaults_from_the_schema() -> None:
-    defaults = schema.defaults_of("image_dataset")
+    defaults = schema.defaults_at("#/$defs/image_dataset")
     assert defaults == {"name": "mnist5k", "test_fraction": 0.2, "split_seed": 0}
     assert images.resolve_params(images.DATASETS["mnist5k"], {"split_seed": 4}) == {"test_fraction": 0.2, "split_seed": 4}
     assert images.resolve_params(images.DATASETS["cifar10"], None) == {}

@@ -514,3 +514,15 @@ def test_plot_patch_examples_panels(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="--n-per-kind"):
         figures.plot_patch_examples(arrays_np["train_x"], arrays_np["train_y"], ["c"] * 10, [0.1], [0.3],
                                     arrays, PARAMS, seed=0, n_per_kind=0)
+
+
+def test_parameter_fields_are_the_schemas_patch_keys_with_its_defaults() -> None:
+    """The schema is the one place the defaults are written (the official code's values, zeta_range 0.1)."""
+    import dataclasses
+
+    from lrorder import schema
+
+    properties = schema.definition(patch_params.SCHEMA_POINTER)["properties"]
+    assert [f.name for f in dataclasses.fields(patch_params.PatchParams)] == list(properties)
+    assert dataclasses.asdict(patch_params.PatchParams()) == {key: spec["default"] for key, spec in properties.items()}
+    assert (patch_params.PatchParams().size, patch_params.PatchParams().zeta_range) == (7, 0.1)

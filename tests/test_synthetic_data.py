@@ -374,3 +374,15 @@ def test_generator_module_does_not_import_torch() -> None:
     code = "import sys, lrorder.data.synthetic; print('torch' in sys.modules)"
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert res.stdout.strip() == "False"
+
+
+def test_parameter_fields_are_the_schemas_data_keys_with_its_defaults() -> None:
+    """The schema is the one place the defaults are written (docs/paper-notes.md values)."""
+    from dataclasses import fields
+
+    from lrorder import schema
+
+    properties = schema.definition(synthetic.SCHEMA_POINTER)["properties"]
+    assert [f.name for f in fields(SyntheticParams)] == list(properties)
+    assert asdict(SyntheticParams()) == {key: spec["default"] for key, spec in properties.items()}
+    assert (SyntheticParams().p_dim, SyntheticParams().q_norm) == (400, 20.0)

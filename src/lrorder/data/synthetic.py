@@ -27,7 +27,7 @@ from typing import Sequence
 
 import numpy as np
 
-from lrorder import cli, manifest, seeding
+from lrorder import cli, manifest, schema, seeding
 from lrorder import params as param_checks
 from lrorder.errors import ConfigError
 
@@ -36,6 +36,11 @@ GENERATOR_VERSION = "1"
 
 #: Codes of the ``pattern`` array: which patterns an example carries.
 PATTERN_CODES = {"both": 0, "p_only": 1, "q_only": 2}
+
+
+#: Where the config schema defines these parameters; the field defaults are the schema's (``studies.<name>.data`` of a synthetic study).
+SCHEMA_POINTER = "#/$defs/synthetic_study/properties/data"
+_DEFAULTS = schema.defaults_at(SCHEMA_POINTER)
 
 
 @dataclass(frozen=True)
@@ -56,17 +61,17 @@ class SyntheticParams:
             ``alpha = 1`` (``U[0, 1]`` breaks the effect: same section).
     """
 
-    n_train: int = 1000
-    n_test: int = 4000
-    p_only: float = 0.2
-    q_only: float = 0.2
-    p_dim: int = 400
-    p_margin: float = 0.03
-    p_noise: float = 2.0
-    q_dim: int = 20
-    q_norm: float = 20.0
-    q_offset: float = 6.0
-    q_alpha_min: float = 1.0
+    n_train: int = _DEFAULTS["n_train"]
+    n_test: int = _DEFAULTS["n_test"]
+    p_only: float = _DEFAULTS["p_only"]
+    q_only: float = _DEFAULTS["q_only"]
+    p_dim: int = _DEFAULTS["p_dim"]
+    p_margin: float = _DEFAULTS["p_margin"]
+    p_noise: float = _DEFAULTS["p_noise"]
+    q_dim: int = _DEFAULTS["q_dim"]
+    q_norm: float = _DEFAULTS["q_norm"]
+    q_offset: float = _DEFAULTS["q_offset"]
+    q_alpha_min: float = _DEFAULTS["q_alpha_min"]
 
     def __post_init__(self) -> None:
         param_checks.check_integers(self, ("n_train", "n_test", "p_dim", "q_dim"), "data")
