@@ -1,4 +1,4 @@
-"""Image batches (normalise, augment, patch per batch) and training on image data."""
+"""lrorder.study_data: image batches (normalise, augment, patch per batch), training on image data, and the synthetic data loader."""
 
 from __future__ import annotations
 
@@ -13,14 +13,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lrorder import train
-from lrorder.data import patch, patch_batches, patch_params, pipeline
+from lrorder import manifest, train
+from lrorder.data import patch, patch_batches, patch_params, pipeline, synthetic
 from lrorder.errors import DataError
-from lrorder.study_data import load_images
+from lrorder.study_data import load_images, load_synthetic
 
-from fakes import make_image_dataset
+from fakes import make_image_dataset, make_synthetic_dataset
 
 CPU = torch.device("cpu")
+SYNTHETIC = synthetic.SyntheticParams(n_train=200, n_test=200, p_dim=20, q_dim=4)
 
 
 def test_normalize_exact() -> None:
@@ -181,35 +182,35 @@ def test_eval_batch_size_changes_no_image_metric(image_dirs, channels_last: bool
     pd.testing.assert_frame_equal(small, large, check_exact=True)
 
 
-def test_precision_policy() -> None:
-    auto = {"precision": "auto", "channels_last": "auto"}
-    cpu = train.Precision.resolve(auto, CPU)
-    assert (cpu.bf16, cpu.memory_format) == (False, torch.contiguous_format)
-    cuda = train.Precision.resolve(auto, torch.device("cuda"), capability=(8, 0))
-    assert (cuda.bf16, cuda.memory_format) == (True, torch.channels_last)
-    forced = train.Precision.resolve({"precision": "bf16", "channels_last": True}, CPU)
-    assert forced.bf16 and forced.layout(torch.zeros(2, 3, 4, 4)).is_contiguous(memory_format=torch.channels_last)
-    assert train.Precision.resolve({}, CPU) == train.FP32
-
-
-@pytest.mark.parametrize("channels", [1, 3])
-def test_layout_follows_the_config_not_the_storage(channels: int) -> None:
-    # Regression: a 1-channel batch sliced from (N, H, W, 1) storage has channels-last strides and
-    # counts as NCHW-contiguous, so the convolution ran channels-last although the config said NCHW.
-    stored = torch.arange(2 * 5 * 6 * channels, dtype=torch.float32).reshape(2, 5, 6, channels)
-    batch = stored.permute(0, 3, 1, 2)
-    nchw = train.Precision.resolve({"channels_last": False}, CPU).layout(batch)
-    last = train.Precision.resolve({"channels_last": True}, CPU).layout(batch)
-    assert nchw.stride() == (30 * channels, 30, 6, 1)
-    assert last.stride() == (30 * channels, 1, 6 * channels, channels)
-    assert torch.equal(nchw, batch) and torch.equal(last, batch)
-    assert train.FP32.layout(batch).stride() == nchw.stride()
-    flat = torch.zeros(4, 7)
-    assert train.FP32.layout(flat) is flat
-
-
 def test_bf16_channels_last_on_cpu_trains(image_dirs) -> None:
     data = load_images(image_dirs[0], CPU, seed=0)
     metrics, _, _ = train.train(run_config("image", precision="bf16", channels_last=True), data, CPU)
     assert np.isfinite(metrics["loss"]).all()
     assert len(metrics) == 2 * 2  # 2 epochs x (train + test)
+
+
+# --------------------------------------------------------------------------- synthetic data
+
+
+def test_load_synthetic(tmp_path: Path) -> None:
+    data_dir = make_synthetic_dataset(tmp_path, SYNTHETIC, seed=0)
+    data = load_synthetic(data_dir, CPU)
+    arrays, meta = manifest.load_dataset(data_dir)
+    assert data.train_x.dtype == torch.float32 and data.train_x.shape == (200, 24)
+    assert data.train_y.dtype == torch.float32 and data.train_y.shape == (200,)
+    assert set(data.train_y.tolist()) == {-1.0, 1.0}
+    assert list(data.eval_sets) == ["test"]
+    assert data.eval_sets["test"][0].shape == (200, 24)
+    assert sorted(["test", *data.eval_subsets]) == ["test", "test_both", "test_p_only", "test_q_only"]
+    for name, code in synthetic.PATTERN_CODES.items():
+        parent, mask = data.eval_subsets[f"test_{name}"]
+        assert parent == "test" and mask.dtype == torch.bool
+        assert np.array_equal(mask.numpy(), arrays["test_pattern"] == code) and mask.any()
+    assert data.sha256 == meta["files"]
+
+
+def test_load_synthetic_skips_absent_patterns(tmp_path: Path) -> None:
+    params = synthetic.SyntheticParams(n_train=20, n_test=30, p_dim=3, q_dim=2, p_only=0.0, q_only=0.0)
+    manifest.save_dataset(tmp_path, synthetic.generate(params, 0), generator="g", generator_version="1",
+                          params={}, seed=0)
+    assert list(load_synthetic(tmp_path, CPU).eval_subsets) == ["test_both"]

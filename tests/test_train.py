@@ -81,26 +81,34 @@ def states_equal(a: dict, b: dict) -> bool:
 # --------------------------------------------------------------------------- data loading
 
 
-def test_load_synthetic(data_dir: Path, data: train.TrainingData) -> None:
-    arrays, meta = manifest.load_dataset(data_dir)
-    assert data.train_x.dtype == torch.float32 and data.train_x.shape == (200, 24)
-    assert data.train_y.dtype == torch.float32 and data.train_y.shape == (200,)
-    assert set(data.train_y.tolist()) == {-1.0, 1.0}
-    assert list(data.eval_sets) == ["test"]
-    assert data.eval_sets["test"][0].shape == (200, 24)
-    assert sorted(["test", *data.eval_subsets]) == EVAL_SETS
-    for name, code in synthetic.PATTERN_CODES.items():
-        parent, mask = data.eval_subsets[f"test_{name}"]
-        assert parent == "test" and mask.dtype == torch.bool
-        assert np.array_equal(mask.numpy(), arrays["test_pattern"] == code) and mask.any()
-    assert data.sha256 == meta["files"]
+# --------------------------------------------------------------------------- precision and layout
 
 
-def test_load_synthetic_skips_absent_patterns(tmp_path: Path) -> None:
-    params = synthetic.SyntheticParams(n_train=20, n_test=30, p_dim=3, q_dim=2, p_only=0.0, q_only=0.0)
-    manifest.save_dataset(tmp_path, synthetic.generate(params, 0), generator="g", generator_version="1",
-                          params={}, seed=0)
-    assert list(train.load_synthetic(tmp_path, CPU).eval_subsets) == ["test_both"]
+def test_precision_policy() -> None:
+    auto = {"precision": "auto", "channels_last": "auto"}
+    cpu = train.Precision.resolve(auto, CPU)
+    assert (cpu.bf16, cpu.memory_format) == (False, torch.contiguous_format)
+    cuda = train.Precision.resolve(auto, torch.device("cuda"), capability=(8, 0))
+    assert (cuda.bf16, cuda.memory_format) == (True, torch.channels_last)
+    forced = train.Precision.resolve({"precision": "bf16", "channels_last": True}, CPU)
+    assert forced.bf16 and forced.layout(torch.zeros(2, 3, 4, 4)).is_contiguous(memory_format=torch.channels_last)
+    assert train.Precision.resolve({}, CPU) == train.FP32
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_layout_follows_the_config_not_the_storage(channels: int) -> None:
+    # Regression: a 1-channel batch sliced from (N, H, W, 1) storage has channels-last strides and
+    # counts as NCHW-contiguous, so the convolution ran channels-last although the config said NCHW.
+    stored = torch.arange(2 * 5 * 6 * channels, dtype=torch.float32).reshape(2, 5, 6, channels)
+    batch = stored.permute(0, 3, 1, 2)
+    nchw = train.Precision.resolve({"channels_last": False}, CPU).layout(batch)
+    last = train.Precision.resolve({"channels_last": True}, CPU).layout(batch)
+    assert nchw.stride() == (30 * channels, 30, 6, 1)
+    assert last.stride() == (30 * channels, 1, 6 * channels, channels)
+    assert torch.equal(nchw, batch) and torch.equal(last, batch)
+    assert train.FP32.layout(batch).stride() == nchw.stride()
+    flat = torch.zeros(4, 7)
+    assert train.FP32.layout(flat) is flat
 
 
 # --------------------------------------------------------------------------- loss

@@ -598,30 +598,114 @@ def train(
     noise_schedule = schedules.from_config(run_cfg["preact_noise"], "preact_noise")
     grad_noise_schedule = schedules.from_config(run_cfg["grad_noise"], "grad_noise")
     config_hash = fileio.json_hash(run_cfg)
-
     precision = Precision.resolve(training, device)
-    hardware = precision.identity()
+    run_name = f"{run_cfg['study']}/{run_cfg['schedule']}/seed{seed}"
+    start = resume(run_cfg, data, device, precision, checkpoint, config_hash, run_name, threads, log)
+    model, optimizer, rows = start.model, start.optimizer, start.rows
+    torch.set_num_threads(start.threads)
+    segment = {"from_epoch": start.epoch + 1, "to_epoch": start.epoch, "threads": start.threads,
+               "host": socket.gethostname(), "slurm_job_id": os.environ.get("SLURM_JOB_ID")}
 
-    def fresh() -> tuple[nn.Module, torch.optim.Optimizer]:
-        model = build_model(run_cfg["model"], data.input_shape, data.num_classes)
-        model.reset_parameters(seeding.torch_generator(seed, "init"))
-        model.to(device, memory_format=precision.memory_format)
-        optimizer = torch.optim.SGD(
-            model.parameters(),
-            lr=lr_schedule.initial,
-            momentum=training["momentum"],
-            nesterov=training["nesterov"],
-            weight_decay=training["weight_decay"],
-        )
-        return model, optimizer
+    n = len(data.train_y)
+    eval_batch_size = int(training.get("eval_batch_size", 1024))
+    params = [p for p in model.parameters() if p.requires_grad]
+    recalibration_examples = (min(n, int(training.get("bn_recalibration_examples", n)))
+                              if training.get("bn_eval", "running") == "recalibrated" else 0)
+    ident = {"study": run_cfg["study"], "schedule": run_cfg["schedule"], "seed": seed}
+    scored_epochs, reported = scoring(run_cfg, data)
+    two_step = {name: eval_inputs(data, name) for name in training.get("two_step_eval", [])
+                if name + TWO_STEP_SUFFIX in reported}
+    last_checkpoint = time.monotonic()
+    for epoch in range(start.epoch + 1, int(training["epochs"]) + 1):
+        lr = lr_schedule.value(epoch)
+        sigma = noise_schedule.value(epoch)
+        step = train_epoch(model, optimizer, params, data, device, precision, seed, epoch, lr, sigma,
+                           grad_noise_schedule.value(epoch), int(training["batch_size"]), keep_previous=bool(two_step))
+        epoch_row = {**ident, "epoch": epoch, "lr": lr, "noise": sigma}
+        rows.append({**epoch_row, "eval_set": "train", "loss": step.loss, "accuracy": step.accuracy})
+        if epoch in scored_epochs:
+            if before_eval is not None:
+                before_eval(model, epoch)
+            scores = evaluate_epoch(model, params, data, step, device, precision, seed, epoch, reported, two_step,
+                                    int(training["batch_size"]), eval_batch_size, recalibration_examples)
+            rows.extend({**epoch_row, "eval_set": name, "loss": loss_value, "accuracy": accuracy}
+                        for name, (loss_value, accuracy) in scores.items())
+        segment["to_epoch"] = epoch
+        nonfinite = nonfinite_losses([row for row in rows if row["epoch"] == epoch])
+        diverged = bool(nonfinite)
+        due = epoch % checkpoint_every == 0 or (
+            checkpoint_minutes > 0 and time.monotonic() - last_checkpoint >= 60 * checkpoint_minutes)
+        if checkpoint is not None and not diverged and due:
+            # not flushed to the disk (durable=False: an fsync per epoch was about a fifth of a synthetic
+            # run): a checkpoint a machine crash garbles is set aside on reading, and the run starts over
+            save_torch(checkpoint_state(config_hash, epoch, model, optimizer, rows, start.threads,
+                                        [*start.segments, segment], precision.identity()), checkpoint, durable=False)
+            last_checkpoint = time.monotonic()
+        if log is not None:
+            log(epoch_line([row for row in rows if row["epoch"] == epoch], int(training["epochs"])))
+        if diverged:
+            if log is not None:
+                log(divergence_line(run_name, epoch, nonfinite))
+            break
+    if segments is not None:
+        segments[:] = [*start.segments, segment] if segment["to_epoch"] >= segment["from_epoch"] else start.segments
+    return pd.DataFrame(rows, columns=list(METRIC_COLUMNS)), model, start.epoch
+
+
+@dataclass
+class Start:
+    """Where a run starts (:func:`resume`).
+
+    Attributes:
+        model, optimizer: freshly initialised, or loaded from the checkpoint.
+        rows: the metric rows of the epochs already trained (``[]`` fresh).
+        epoch: the last epoch already trained (0 fresh).
+        threads: the torch thread count to train with.
+        segments: the earlier processes' segments (``[]`` fresh).
+    """
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    rows: list[dict[str, Any]]
+    epoch: int
+    threads: int
+    segments: list[dict[str, Any]]
+
+
+def fresh_model(run_cfg: Mapping[str, Any], data: TrainingData, device: torch.device,
+                precision: Precision) -> tuple[nn.Module, torch.optim.Optimizer]:
+    """The run's model, initialised from stream ``init`` of its seed, on ``device`` in its layout, and its SGD
+    optimiser (momentum, Nesterov and weight decay of ``training``; the LR set per epoch)."""
+    training = run_cfg["training"]
+    model = build_model(run_cfg["model"], data.input_shape, data.num_classes)
+    model.reset_parameters(seeding.torch_generator(int(run_cfg["seed"]), "init"))
+    model.to(device, memory_format=precision.memory_format)
+    optimizer = torch.optim.SGD(
+        model.parameters(),
+        lr=schedules.from_config(run_cfg["lr"], "lr").initial,
+        momentum=training["momentum"],
+        nesterov=training["nesterov"],
+        weight_decay=training["weight_decay"],
+    )
+    return model, optimizer
+
+
+def resume(run_cfg: Mapping[str, Any], data: TrainingData, device: torch.device, precision: Precision,
+           checkpoint: str | os.PathLike | None, config_hash: str, run_name: str, threads: int | None,
+           log: Callable[[str], None] | None) -> Start:
+    """Start a run fresh, or from its checkpoint (the rules are those of :func:`train`).
+
+    Raises:
+        ConfigError: a CPU run resumed on fewer CPUs than its checkpoint's thread count;
+            a checkpoint of another device type, precision or memory format.
+        OSError: the checkpoint exists but cannot be read, or cannot be set aside.
+    """
 
     def start_over(problem: str) -> None:
         moved = set_aside(checkpoint)
         print(f"{problem}; moved to {moved}, starting over from epoch 1", file=sys.stderr, flush=True)
 
-    model, optimizer = fresh()
-    rows: list[dict[str, Any]] = []
-    start_epoch = 1
+    model, optimizer = fresh_model(run_cfg, data, device, precision)
     state = None
     if checkpoint is not None:
         try:
@@ -638,110 +722,108 @@ def train(
             optimizer.load_state_dict(state["optimizer"])
         except (RuntimeError, ValueError, KeyError, TypeError) as exc:
             start_over(f"{checkpoint}: not a checkpoint of this run ({type(exc).__name__} loading it)")
-            model, optimizer = fresh()
+            model, optimizer = fresh_model(run_cfg, data, device, precision)
             state = None
-    run_name = f"{run_cfg['study']}/{run_cfg['schedule']}/seed{seed}"
+    hardware = precision.identity()
     if state is not None and state["hardware"] != hardware:
         raise ConfigError(
             f"{checkpoint}: written by a run on {hardware_text(state['hardware'])}, this job trains on "
             f"{hardware_text(hardware)}; one run never mixes them: set training.device / precision / channels_last "
             f"to match, or delete the checkpoint to start over")
     asked = torch.get_num_threads() if threads is None else max(1, int(threads))
+    if state is None:
+        return Start(model, optimizer, [], 0, asked, [])
     use_threads = asked
-    past: list[dict[str, Any]] = []
-    if state is not None:
-        if device.type == "cpu":
-            use_threads = resume_threads(run_name, state["threads"], asked, allowed_cpus())
-            if use_threads != asked:
-                print(f"{run_name}: resuming with the checkpoint's {use_threads} threads instead of {asked} "
-                      f"(a run keeps its thread count)", file=sys.stderr, flush=True)
-        if log is not None:
-            log(f"resuming from the checkpoint of epoch {state['epoch']}: {checkpoint}")
-        rows = metric_rows.unpack(state["metrics"])
-        start_epoch = state["epoch"] + 1
-        past = [dict(segment) for segment in state["segments"]]
-    resumed_from = start_epoch - 1
-    torch.set_num_threads(use_threads)
-    segment = {"from_epoch": start_epoch, "to_epoch": resumed_from, "threads": use_threads,
-               "host": socket.gethostname(), "slurm_job_id": os.environ.get("SLURM_JOB_ID")}
+    if device.type == "cpu":
+        use_threads = resume_threads(run_name, state["threads"], asked, allowed_cpus())
+        if use_threads != asked:
+            print(f"{run_name}: resuming with the checkpoint's {use_threads} threads instead of {asked} "
+                  f"(a run keeps its thread count)", file=sys.stderr, flush=True)
+    if log is not None:
+        log(f"resuming from the checkpoint of epoch {state['epoch']}: {checkpoint}")
+    return Start(model, optimizer, metric_rows.unpack(state["metrics"]), state["epoch"], use_threads,
+                 [dict(segment) for segment in state["segments"]])
 
+
+@dataclass
+class EpochResult:
+    """What one epoch of training leaves (:func:`train_epoch`).
+
+    Attributes:
+        loss, accuracy: mean training loss and accuracy over the epoch's minibatches (running, as trained).
+        batch: the epoch's batch maker (``TrainingData.make_epoch``), reused for BatchNorm recalibration.
+        previous: the parameters before the epoch's last step (for two-step evaluation), or ``None``.
+    """
+
+    loss: float
+    accuracy: float
+    batch: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+    previous: list[torch.Tensor] | None
+
+
+def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, params: list[torch.Tensor], data: TrainingData,
+                device: torch.device, precision: Precision, seed: int, epoch: int, lr: float, sigma: float, tau: float,
+                batch_size: int, keep_previous: bool) -> EpochResult:
+    """One epoch of minibatch SGD.
+
+    The LR ``lr``; pre-activation noise of std ``sigma`` (stream
+    ``preact_noise``) and Gaussian gradient noise of std ``tau`` added to
+    every gradient coordinate before each step (stream ``grad_noise``); the
+    example order a permutation from stream ``order`` (every stream seeded by
+    ``(seed, stream, epoch)``: :mod:`lrorder.seeding`). With
+    ``keep_previous``, the parameters before the last step are kept.
+    """
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    set_preactivation_noise(model, sigma, seeding.torch_generator(seed, "preact_noise", epoch, device=device))
+    grad_gen = seeding.torch_generator(seed, "grad_noise", epoch, device=device)
     n = len(data.train_y)
-    batch_size = int(training["batch_size"])
-    eval_batch_size = int(training.get("eval_batch_size", 1024))
-    params = [p for p in model.parameters() if p.requires_grad]
-    recalibration_examples = (min(n, int(training.get("bn_recalibration_examples", n)))
-                              if training.get("bn_eval", "running") == "recalibrated" else 0)
-    ident = {"study": run_cfg["study"], "schedule": run_cfg["schedule"], "seed": seed}
-    scored_epochs, reported = scoring(run_cfg, data)
-    two_step = {name: eval_inputs(data, name) for name in training.get("two_step_eval", [])
-                if name + TWO_STEP_SUFFIX in reported}
-    last_checkpoint = time.monotonic()
-    for epoch in range(start_epoch, int(training["epochs"]) + 1):
-        lr = lr_schedule.value(epoch)
-        sigma = noise_schedule.value(epoch)
-        tau = grad_noise_schedule.value(epoch)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        set_preactivation_noise(model, sigma, seeding.torch_generator(seed, "preact_noise", epoch, device=device))
-        grad_gen = seeding.torch_generator(seed, "grad_noise", epoch, device=device)
-        order = torch.randperm(n, generator=seeding.torch_generator(seed, "order", epoch)).to(device)
-        batch = data.make_epoch(epoch)
+    order = torch.randperm(n, generator=seeding.torch_generator(seed, "order", epoch)).to(device)
+    batch = data.make_epoch(epoch)
 
-        model.train()
-        total_loss = torch.zeros((), device=device)
-        total_correct = torch.zeros((), device=device, dtype=torch.long)
-        batches = order.split(batch_size)
-        for step, idx in enumerate(batches):
-            if two_step and step == len(batches) - 1:
-                previous = [p.detach().clone() for p in params]
-            x, y = batch(idx)
-            with precision.autocast():
-                output = model(precision.layout(x))
-            loss, correct = loss_and_correct(output.float(), y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if tau > 0:
-                for p in params:
-                    p.grad.add_(torch.randn(p.shape, generator=grad_gen, device=device), alpha=tau)
-            optimizer.step()
-            total_loss += loss.detach() * len(idx)
-            total_correct += correct
-        train_loss = (total_loss / n).item()
-        rows.append({**ident, "epoch": epoch, "lr": lr, "noise": sigma, "eval_set": "train",
-                     "loss": train_loss, "accuracy": (total_correct.double() / n).item()})
-        if epoch in scored_epochs:
-            if before_eval is not None:
-                before_eval(model, epoch)
-            if recalibration_examples:
-                subset = torch.randperm(n, generator=seeding.torch_generator(seed, "bn_recalibration", epoch))
-                recalibrate_batchnorm(model, batch, subset[:recalibration_examples].to(device), batch_size,
-                                      precision)
-            scores = score_sets(model, data, reported, eval_batch_size, precision)
-            scores.update({name + TWO_STEP_SUFFIX: two_step_scores(model, params, previous, inputs, eval_batch_size,
-                                                                   precision)
-                           for name, inputs in two_step.items()})
-            rows.extend({**ident, "epoch": epoch, "lr": lr, "noise": sigma, "eval_set": name, "loss": loss_value,
-                         "accuracy": accuracy} for name, (loss_value, accuracy) in scores.items())
-        segment["to_epoch"] = epoch
-        nonfinite = nonfinite_losses([row for row in rows if row["epoch"] == epoch])
-        diverged = bool(nonfinite)
-        due = epoch % checkpoint_every == 0 or (
-            checkpoint_minutes > 0 and time.monotonic() - last_checkpoint >= 60 * checkpoint_minutes)
-        if checkpoint is not None and not diverged and due:
-            # not flushed to the disk (durable=False: an fsync per epoch was about a fifth of a synthetic
-            # run): a checkpoint a machine crash garbles is set aside on reading, and the run starts over
-            save_torch(checkpoint_state(config_hash, epoch, model, optimizer, rows, use_threads, [*past, segment],
-                                        hardware), checkpoint, durable=False)
-            last_checkpoint = time.monotonic()
-        if log is not None:
-            log(epoch_line([row for row in rows if row["epoch"] == epoch], int(training["epochs"])))
-        if diverged:
-            if log is not None:
-                log(divergence_line(run_name, epoch, nonfinite))
-            break
-    if segments is not None:
-        segments[:] = [*past, segment] if segment["to_epoch"] >= segment["from_epoch"] else past
-    return pd.DataFrame(rows, columns=list(METRIC_COLUMNS)), model, resumed_from
+    model.train()
+    total_loss = torch.zeros((), device=device)
+    total_correct = torch.zeros((), device=device, dtype=torch.long)
+    batches = order.split(batch_size)
+    previous = None
+    for step, idx in enumerate(batches):
+        if keep_previous and step == len(batches) - 1:
+            previous = [p.detach().clone() for p in params]
+        x, y = batch(idx)
+        with precision.autocast():
+            output = model(precision.layout(x))
+        loss, correct = loss_and_correct(output.float(), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if tau > 0:
+            for p in params:
+                p.grad.add_(torch.randn(p.shape, generator=grad_gen, device=device), alpha=tau)
+        optimizer.step()
+        total_loss += loss.detach() * len(idx)
+        total_correct += correct
+    return EpochResult((total_loss / n).item(), (total_correct.double() / n).item(), batch, previous)
+
+
+def evaluate_epoch(model: nn.Module, params: list[torch.Tensor], data: TrainingData, step: EpochResult,
+                   device: torch.device, precision: Precision, seed: int, epoch: int, reported: set[str],
+                   two_step: Mapping[str, tuple[torch.Tensor, torch.Tensor]], batch_size: int, eval_batch_size: int,
+                   recalibration_examples: int) -> dict[str, tuple[float, float]]:
+    """Score an epoch: ``{set name: (mean loss, accuracy)}`` of every reported set, two-step sets included.
+
+    First, with ``recalibration_examples`` > 0, the BatchNorm statistics are
+    re-estimated on that many training examples (stream ``bn_recalibration``;
+    ``training.bn_eval: recalibrated``); then :func:`score_sets`, and
+    :func:`two_step_scores` for each set of ``two_step``.
+    """
+    if recalibration_examples:
+        n = len(data.train_y)
+        subset = torch.randperm(n, generator=seeding.torch_generator(seed, "bn_recalibration", epoch))
+        recalibrate_batchnorm(model, step.batch, subset[:recalibration_examples].to(device), batch_size, precision)
+    scores = score_sets(model, data, reported, eval_batch_size, precision)
+    scores.update({name + TWO_STEP_SUFFIX: two_step_scores(model, params, step.previous, inputs, eval_batch_size,
+                                                           precision)
+                   for name, inputs in two_step.items()})
+    return scores
 
 
 def save_model(model: nn.Module, path: str | os.PathLike) -> None:
