@@ -15,7 +15,8 @@ import sys
 import pytest
 
 TORCH_FREE = ["lrorder.plan", "lrorder.data.patch", "lrorder.data.patch_params", "lrorder.data.synthetic",
-              "lrorder.data.images", "lrorder.data.fetch", "lrorder.schema"]
+              "lrorder.data.images", "lrorder.data.fetch", "lrorder.schema",
+              "lrorder.data.mnist5k", "lrorder.data.image_dataset"]
 
 
 @pytest.mark.parametrize("module", TORCH_FREE)

@@ -743,14 +743,14 @@ def test_image_dataset_registry_matches_the_data() -> None:
     import numpy as np
     import torch
 
-    from lrorder.data import images
+    from lrorder.data import images, mnist5k
     from lrorder.models.small_cnn import SmallCNN
 
-    x, y = images.read_mnist5k()
+    x, y = mnist5k.read()
     assert x.shape[1:] == images.DATASETS["mnist5k"].image_shape == (28, 28, 1)
     assert tuple(np.bincount(y)) == images.DATASETS["mnist5k"].class_sizes == (500,) * 10
     for fraction in (0.2, 0.37):
-        train_index, test_index = images.stratified_split(y, fraction, 0)
+        train_index, test_index = mnist5k.stratified_split(y, fraction, 0)
         config = load_config({"studies": {"clean": {"dataset": {"test_fraction": fraction}}}})
         assert plan.image_split_sizes(config, "clean") == (len(train_index), len(test_index))
     for width, stages in ((28, 5), (32, 6)):  # plan.check_dataset_limits: a small_cnn's stages per image side

@@ -48,8 +48,9 @@ MODEL_KEYS = {
 #: file helpers is left out on purpose).
 STEP_MODULES = {
     "synthetic_data": ["data/synthetic.py", "seeding.py"],
-    "fetch_dataset": ["data/fetch.py", "data/images.py"],
-    "image_data": ["data/images.py", "data/fetch.py", "schema.py", "seeding.py"],
+    "fetch_dataset": ["data/fetch.py", "data/images.py", "data/image_dataset.py", "data/mnist5k.py"],
+    "image_data": ["data/images.py", "data/image_dataset.py", "data/mnist5k.py", "data/fetch.py", "schema.py",
+                   "seeding.py"],
     "patch_data": ["data/patch.py", "data/patch_params.py", "seeding.py"],
     "train": ["train.py", "cpu_kernels.py", "study_data.py", "metric_rows.py", "columns.py", "models/__init__.py",
               "models/noise.py", "schedules.py", "seeding.py"],
@@ -382,7 +383,7 @@ def image_split_sizes(config: Mapping[str, Any], study: str) -> tuple[int, int]:
     if spec.class_sizes is None:
         return spec.n_train, spec.n_test
     fraction = dataset["test_fraction"]
-    n_test = [int(round(fraction * n)) for n in spec.class_sizes]  # as images.stratified_split
+    n_test = [int(round(fraction * n)) for n in spec.class_sizes]  # as mnist5k.stratified_split
     for n, k in zip(spec.class_sizes, n_test):
         if k in (0, n):
             raise ConfigError(

