@@ -677,7 +677,7 @@ def test_cli_cuda_without_a_gpu_stops_in_one_line(tmp_path: Path, data_dir: Path
     assert not out.exists()
 
 
-@pytest.mark.parametrize(("flag", "value", "least"), [("--checkpoint-every", "0", 1), ("--gpus", "-1", 0),
+@pytest.mark.parametrize(("flag", "value", "least"), [("--checkpoint-every", "0", 1), ("--gpus", "-1", 0), ("--threads", "0", 1),
                                                      ("--checkpoint-minutes", "nan", 0),
                                                      ("--checkpoint-minutes", "inf", 0)])
 def test_cli_refuses_bad_checkpoint_interval(tmp_path: Path, data_dir: Path, flag: str, value: str, least: int) -> None:
@@ -774,6 +774,19 @@ def test_cli_corrupted_dataset_exits_2(tmp_path: Path, data_dir: Path) -> None:
     assert not out.exists()
 
 
+def test_cli_unwritable_output_fails_before_training(tmp_path: Path, data_dir: Path) -> None:
+    """Regression: a run whose --out-run could not be written trained first and left metrics.csv and model.pt."""
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    res = subprocess.run([sys.executable, "-m", "lrorder.train", "--data", str(data_dir), "--run-config",
+                          json.dumps(run_cfg()), "--out-metrics", str(tmp_path / "out" / "metrics.csv"),
+                          "--out-model", str(tmp_path / "out" / "model.pt"), "--out-run", str(blocker / "run.json")],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 2 and res.stdout == ""  # no epoch line: nothing trained
+    assert res.stderr.splitlines() == [f"error: {blocker}: File exists"]
+    assert not (tmp_path / "out" / "metrics.csv").exists() and not (tmp_path / "out" / "model.pt").exists()
+
+
 def without_training_key(key: str) -> dict:
     cfg = run_cfg()
     del cfg["training"][key]
@@ -804,6 +817,10 @@ def image_run_cfg(**training) -> dict:
          "--run-config.training.checkpoint_every: not allowed (a job resource: give it as a flag)"),
         (json.dumps(run_cfg(evaluation={"epochs": [0], "sets": ["test"]})),
          "--run-config.evaluation.epochs.0: 0 is less than the minimum of 1"),
+        # regressions: a NaN LR trained (and diverged); scored epochs past the end were silently skipped
+        (json.dumps(run_cfg(lr={"initial": float("nan")})), "--run-config.lr.initial: expected a finite number, got nan"),
+        (json.dumps(run_cfg(evaluation={"epochs": [1, 99], "sets": ["test"]})),
+         "--run-config.evaluation.epochs: [99] beyond training.epochs = 3"),
     ],
 )
 def test_main_bad_run_config(tmp_path: Path, data_dir: Path, capsys, cfg: str, needle: str) -> None:

@@ -31,7 +31,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
-from lrorder import cli, manifest  # noqa: E402
+from lrorder import cli  # noqa: E402
 from lrorder.aggregate import diverged_rows, load_runs  # noqa: E402
 from lrorder.errors import ConfigError, DataError  # noqa: E402
 from lrorder.fileio import atomic_path  # noqa: E402
@@ -288,16 +288,12 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 def _patch_examples_from_dirs(dataset_dir: str, patch_dir: str, epoch: int, n_per_kind: int) -> Figure:
     """:func:`plot_patch_examples` from an image dataset folder and its patch folder (both verified)."""
-    from lrorder.data import patch  # noqa: PLC0415  (lazy: only this subcommand reads patch arrays)
+    from lrorder.data import image_dataset, patch  # noqa: PLC0415  (lazy: only this subcommand reads them)
 
-    arrays, meta = manifest.load_dataset(dataset_dir)
-    params = meta.get("params", {})
-    for key in ("class_names", "mean", "std"):
-        if key not in params:
-            raise DataError(f"{dataset_dir}/manifest.json: params.{key} missing (not an image dataset?)")
+    dataset, _ = image_dataset.read(dataset_dir)
     patch_arrays, patch_params, patch_meta = patch.load_patch_arrays(patch_dir, dataset_dir)
     return plot_patch_examples(
-        arrays["train_x"], arrays["train_y"], params["class_names"], params["mean"], params["std"],
+        dataset.train_x, dataset.train_y, list(dataset.class_names), list(dataset.mean), list(dataset.std),
         patch_arrays, patch_params, seed=int(patch_meta["seed"]), epoch=epoch, n_per_kind=n_per_kind,
     )
 

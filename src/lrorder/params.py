@@ -108,3 +108,22 @@ def check_numbers(obj: Any, names: Iterable[str], prefix: str, minimum: float | 
             raise ConfigError(f"{prefix}.{name}: expected a finite number, got {value!r}{yaml_number_hint(value)}")
         if minimum is not None and value < minimum:
             raise ConfigError(f"{prefix}.{name}: expected a number >= {minimum}, got {value!r}")
+
+
+def check_finite(value: Any, key: str = "") -> None:
+    """Every number in ``value`` (nested mappings and lists) is finite.
+
+    JSON Schema's ``number`` admits YAML's ``.nan`` and ``.inf``, which would
+    pass every ``minimum`` check and train on NaN.
+
+    Raises:
+        ConfigError: naming the dotted key of the first NaN or infinity.
+    """
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{key or '<top level>'}: expected a finite number, got {value!r}")
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            check_finite(v, f"{key}.{k}" if key else str(k))
+    elif isinstance(value, (list, tuple)):
+        for i, v in enumerate(value):
+            check_finite(v, f"{key}.{i}")

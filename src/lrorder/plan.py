@@ -28,7 +28,7 @@ from lrorder.data import patch as patch_arrays
 from lrorder.data.patch_params import PatchParams
 from lrorder.data.synthetic import SyntheticParams
 from lrorder.errors import ConfigError
-from lrorder.params import schema_number_hint
+from lrorder.params import check_finite, schema_number_hint
 from lrorder.schema import SCHEMA_PATH, StrictValidator, job_resource_keys, load_schema, schema_error_line
 from lrorder.study_kinds import KINDS, StudyKind
 
@@ -51,14 +51,14 @@ STEP_MODULES = {
     "fetch_dataset": ["data/fetch.py", "data/images.py", "data/image_dataset.py", "data/mnist5k.py"],
     "image_data": ["data/images.py", "data/image_dataset.py", "data/mnist5k.py", "data/fetch.py", "schema.py",
                    "seeding.py"],
-    "patch_data": ["data/patch.py", "data/patch_params.py", "seeding.py"],
+    "patch_data": ["data/patch.py", "data/patch_params.py", "data/image_dataset.py", "seeding.py"],
     "train": ["train.py", "cpu_kernels.py", "study_data.py", "metric_rows.py", "columns.py", "models/__init__.py",
               "models/noise.py", "schedules.py", "seeding.py"],
     "aggregate": ["aggregate.py", "columns.py", "stats.py"],
     "claims": ["claims.py", "aggregate.py", "columns.py", "stats.py"],
     "figures": ["figures.py", "aggregate.py", "columns.py", "stats.py"],
     "patch_examples": ["figures.py", "aggregate.py", "columns.py", "stats.py", "data/patch.py", "data/patch_params.py",
-                       "data/patch_batches.py", "data/pipeline.py", "seeding.py"],
+                       "data/patch_batches.py", "data/pipeline.py", "data/image_dataset.py", "seeding.py"],
     "provenance": ["provenance.py"],
     "report_tables": ["report_tables.py"],
     "results_manifest": ["manifest.py"],
@@ -324,25 +324,6 @@ def canonical_config(config: Mapping[str, Any]) -> dict[str, Any]:
 def _schedule(config: Mapping[str, Any], study: str, name: str, part: str) -> schedules.Schedule:
     cfg = config["studies"][study]["schedules"][name][part]
     return schedules.from_config(cfg, f"studies.{study}.schedules.{name}.{part}")
-
-
-def check_finite(value: Any, key: str = "") -> None:
-    """Every number in ``value`` (nested mappings and lists) is finite.
-
-    JSON Schema's ``number`` admits YAML's ``.nan`` and ``.inf``, which would
-    pass every ``minimum`` check and train on NaN.
-
-    Raises:
-        ConfigError: naming the dotted key of the first NaN or infinity.
-    """
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ConfigError(f"{key or '<top level>'}: expected a finite number, got {value!r}")
-    if isinstance(value, Mapping):
-        for k, v in value.items():
-            check_finite(v, f"{key}.{k}" if key else str(k))
-    elif isinstance(value, (list, tuple)):
-        for i, v in enumerate(value):
-            check_finite(v, f"{key}.{i}")
 
 
 #: The largest finite float32: parameters, gradients and the optimizer's step are float32.

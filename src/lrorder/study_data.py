@@ -24,7 +24,7 @@ from typing import Any, Callable
 import torch
 
 from lrorder import manifest
-from lrorder.data import patch, patch_batches, pipeline, synthetic
+from lrorder.data import image_dataset, patch, patch_batches, pipeline, synthetic
 from lrorder.errors import DataError
 
 Batch = tuple[torch.Tensor, torch.Tensor]
@@ -113,14 +113,13 @@ def load_images(
         DataError: a file is missing or does not match its manifest, or the
             patch arrays were made from another dataset or for another seed.
     """
-    arrays, meta = manifest.load_dataset(data_dir)
-    params = meta["params"]
-    mean = pipeline.channel_stats(params["mean"], device)
-    std = pipeline.channel_stats(params["std"], device)
-    train_x = torch.from_numpy(arrays["train_x"]).to(device)
-    train_y = torch.from_numpy(arrays["train_y"]).to(device=device, dtype=torch.int64)
-    test_x = pipeline.normalize(torch.from_numpy(arrays["test_x"]).to(device), mean, std)
-    test_y = torch.from_numpy(arrays["test_y"]).to(device=device, dtype=torch.int64)
+    dataset, meta = image_dataset.read(data_dir)
+    mean = pipeline.channel_stats(dataset.mean, device)
+    std = pipeline.channel_stats(dataset.std, device)
+    train_x = torch.from_numpy(dataset.train_x).to(device)
+    train_y = torch.from_numpy(dataset.train_y).to(device=device, dtype=torch.int64)
+    test_x = pipeline.normalize(torch.from_numpy(dataset.test_x).to(device), mean, std)
+    test_y = torch.from_numpy(dataset.test_y).to(device=device, dtype=torch.int64)
     n, h, w, c = train_x.shape
     sha256 = dict(meta["files"])
 
@@ -154,4 +153,4 @@ def load_images(
 
         return batch
 
-    return TrainingData(train_x, train_y, (c, h, w), len(params["class_names"]), make_epoch, eval_sets, sha256)
+    return TrainingData(train_x, train_y, (c, h, w), dataset.num_classes, make_epoch, eval_sets, sha256)

@@ -71,13 +71,14 @@ KINDS: dict[str, StudyKind] = {
     "image": StudyKind(
         name="image", data_rule="image_data", per_seed_patch=False,
         eval_sets=("test",), figure_sets=("train", "test"), priority=1,
-        train_modules=("data/pipeline.py",),
+        train_modules=("data/pipeline.py", "data/image_dataset.py"),
         training_schema="#/$defs/image_training",
     ),
     "patch": StudyKind(
         name="patch", data_rule="image_data", per_seed_patch=True,
         eval_sets=_PATCH_SETS, figure_sets=_PATCH_SETS, priority=2,
-        train_modules=("data/pipeline.py", "data/patch.py", "data/patch_params.py", "data/patch_batches.py"),
+        train_modules=("data/pipeline.py", "data/image_dataset.py", "data/patch.py", "data/patch_params.py",
+                       "data/patch_batches.py"),
         training_schema="#/$defs/image_training",
     ),
 }

@@ -58,6 +58,7 @@ from torch.optim.swa_utils import update_bn
 from lrorder import (cli, cpu_kernels, devices, fileio, manifest, metric_rows, provenance, schedules, schema,
                      seeding, study_kinds)
 from lrorder.errors import ConfigError, DataError
+from lrorder.params import check_finite
 from lrorder.columns import METRIC_COLUMNS
 from lrorder.models import build_model, set_preactivation_noise
 from lrorder.study_data import TrainingData, load_images, load_synthetic
@@ -912,13 +913,16 @@ def check_run_config(run_cfg: Any) -> study_kinds.StudyKind:
     every key with a default is required except the job resources
     (``x-job-resource``: they arrive as flags). Defaults live in the schema
     only: the workflow fills them into each run config
-    (``lrorder.plan.run_config``).
+    (``lrorder.plan.run_config``). Every number must be finite, and the
+    scored epochs within ``training.epochs``. A schedule may name epochs
+    beyond the run's (a pre-anneal run stops before its schedule's anneal).
 
     Raises:
         ConfigError: one line naming the key, e.g. ``--run-config.training:
             'device' is a required property``.
     """
     schema.check(run_cfg, schema.definition("#/$defs/run_config"), "--run-config")
+    check_finite(run_cfg, "--run-config")
     kind = study_kinds.KINDS[run_cfg["kind"]]
     training = schema.definition(kind.training_schema)
     resources = schema.job_resource_keys(kind.training_schema)
@@ -928,6 +932,10 @@ def check_run_config(run_cfg: Any) -> study_kinds.StudyKind:
         if key in run_cfg["training"]:
             raise ConfigError(f"--run-config.training.{key}: not allowed (a job resource: give it as a flag)")
     schema.check(run_cfg["training"], training, "--run-config.training")
+    epochs = run_cfg["training"]["epochs"]
+    late = [epoch for epoch in run_cfg["evaluation"]["epochs"] if epoch > epochs]
+    if late:
+        raise ConfigError(f"--run-config.evaluation.epochs: {late} beyond training.epochs = {epochs}")
     return kind
 
 
@@ -973,7 +981,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--attempt-log", help="log file this job's output is appended to: a numbered attempt "
                         "marker line is printed first (counting the markers already in it)")
     args = parser.parse_args(argv)
-    for flag, value, least in (("--gpus", args.gpus, 0), ("--checkpoint-every", args.checkpoint_every, 1),
+    for flag, value, least in (("--threads", args.threads, 1), ("--gpus", args.gpus, 0),
+                               ("--checkpoint-every", args.checkpoint_every, 1),
                                ("--checkpoint-minutes", args.checkpoint_minutes, 0)):
         if not least <= value < math.inf:  # also refuses nan and inf
             parser.error(f"{flag}: expected a finite number >= {least}, got {value}")
@@ -985,6 +994,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     run_cfg = cli.parse_json_arg(args.run_config, "--run-config")
     kind = check_run_config(run_cfg)
+    for out in (args.out_metrics, args.out_model, args.out_run):  # an unwritable output fails before training
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
     kernels = cpu_kernels.setting(run_cfg["training"])
     if kind.per_seed_patch != (args.patch is not None):
         raise ConfigError(f"--patch: required for study kind 'patch' and only for it (kind {kind.name!r})")

@@ -1,4 +1,5 @@
-"""The interface of every image dataset of the registry (:mod:`lrorder.data.images`): what a loader returns.
+"""The interface of every image dataset of the registry (:mod:`lrorder.data.images`): what a loader returns,
+and the one reader of a built dataset folder (:func:`read`).
 
 An :class:`ImageDataset` holds uint8 images ``(N, H, W, C)`` in pixel units
 0..255, int64 labels, class names, and the per-channel normalisation
@@ -8,13 +9,18 @@ An :class:`ImageDataset` holds uint8 images ``(N, H, W, C)`` in pixel units
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import numpy as np
 
+from lrorder import manifest
 from lrorder.errors import DataError
+
+#: The arrays every image dataset folder holds (``lrorder.data.images build``).
+ARRAYS = ("train_x", "train_y", "test_x", "test_y")
 
 
 @dataclass(frozen=True)
@@ -87,3 +93,45 @@ class LoadResult:
 
 #: ``load(raw_dir, params)``: ``params`` are the resolved split parameters.
 LoadFn = Callable[[Path | None, Mapping[str, Any]], LoadResult]
+
+
+def read(directory: str | os.PathLike, generator: str | None = None) -> tuple[ImageDataset, dict[str, Any]]:
+    """Read an image dataset folder (arrays + ``manifest.json``), every checksum verified.
+
+    The one reader of a built image dataset: training (``lrorder.study_data``),
+    the patch draws (``lrorder.data.patch``) and the figures read it here.
+
+    Args:
+        directory: the folder ``lrorder.data.images build`` wrote.
+        generator: if given, the manifest's ``generator`` must be this.
+
+    Returns:
+        ``(dataset, manifest)``: the :class:`ImageDataset` and the parsed manifest
+        (its ``files`` are the arrays' sha256).
+
+    Raises:
+        DataError: the manifest or a file is missing, a checksum differs, the
+            folder was written by another generator, the manifest lacks one of
+            :data:`ARRAYS` or ``params.class_names`` / ``mean`` / ``std``, or
+            the arrays are inconsistent (:class:`ImageDataset`'s checks).
+    """
+    arrays, man = manifest.load_dataset(directory)
+    if generator is not None and man.get("generator") != generator:
+        raise DataError(f"{directory}: written by {man.get('generator')!r}, not by {generator} (not an image dataset)")
+    missing = [name for name in ARRAYS if name not in arrays]
+    if missing:
+        raise DataError(f"{directory}: manifest lacks array(s) {', '.join(missing)}")
+    params = man.get("params", {})
+    for key in ("class_names", "mean", "std"):
+        if key not in params:
+            raise DataError(f"{Path(directory) / manifest.MANIFEST}: params.{key} missing (not an image dataset?)")
+    dataset = ImageDataset(
+        train_x=arrays["train_x"],
+        train_y=arrays["train_y"],
+        test_x=arrays["test_x"],
+        test_y=arrays["test_y"],
+        class_names=tuple(params["class_names"]),
+        mean=tuple(params["mean"]),
+        std=tuple(params["std"]),
+    )
+    return dataset, man

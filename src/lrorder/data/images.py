@@ -63,7 +63,7 @@ import numpy as np
 
 from lrorder import cli, fileio, manifest, schema
 from lrorder.data import fetch as fetching
-from lrorder.data import mnist5k
+from lrorder.data import image_dataset, mnist5k
 from lrorder.data.image_dataset import ImageDataset, LoadFn, LoadResult
 from lrorder.errors import ConfigError, DataError
 
@@ -260,28 +260,13 @@ def build(
 
 
 def load_image_dataset(directory: str | os.PathLike) -> ImageDataset:
-    """Read a dataset written by :func:`build`, verifying every checksum.
+    """Read a dataset written by :func:`build`, verifying every checksum (:func:`lrorder.data.image_dataset.read`).
 
     Raises:
         DataError: the manifest or a file is missing, a checksum differs, or
             the folder was not written by this module.
     """
-    arrays, man = manifest.load_dataset(directory)
-    if man.get("generator") != GENERATOR:
-        raise DataError(f"{directory}: written by {man.get('generator')!r}, not by {GENERATOR} (not an image dataset)")
-    missing = sorted({"train_x", "train_y", "test_x", "test_y"} - set(arrays))
-    if missing:
-        raise DataError(f"{directory}: manifest lacks array(s) {', '.join(missing)}")
-    params = man["params"]
-    return ImageDataset(
-        train_x=arrays["train_x"],
-        train_y=arrays["train_y"],
-        test_x=arrays["test_x"],
-        test_y=arrays["test_y"],
-        class_names=tuple(params["class_names"]),
-        mean=tuple(params["mean"]),
-        std=tuple(params["std"]),
-    )
+    return image_dataset.read(directory, generator=GENERATOR)[0]
 
 
 # --------------------------------------------------------------------------- command line

@@ -79,6 +79,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from lrorder import cli, fileio, manifest, seeding
+from lrorder.data import image_dataset
 from lrorder.data.patch_params import PatchParams, n_patched, patch_location
 from lrorder.errors import ConfigError, DataError
 
@@ -201,22 +202,17 @@ def make_patch_arrays(
 
 
 def image_dataset_info(dataset_dir: str | os.PathLike) -> dict[str, Any]:
-    """Read an image dataset's manifest: ``num_classes``, ``image_shape`` ``(C, H, W)``, ``sha256`` of manifest.json.
+    """What a patch draw needs of an image dataset folder (read and verified by
+    :func:`lrorder.data.image_dataset.read`): ``num_classes``, ``image_shape``
+    ``(C, H, W)``, ``n_train``, ``n_test`` and ``sha256`` of its manifest.json.
 
     Raises:
-        DataError: the manifest is missing, unreadable, or lacks
-            ``class_names`` / ``image_shape`` ``[H, W, C]``.
+        DataError: see :func:`lrorder.data.image_dataset.read`.
     """
-    meta = manifest.read_manifest(dataset_dir)
-    params = meta.get("params", {})
-    path = Path(dataset_dir) / manifest.MANIFEST
-    names, shape = params.get("class_names"), params.get("image_shape")
-    if not isinstance(names, list) or not names:
-        raise DataError(f"{path}: params.class_names: expected a non-empty list of class names")
-    if not isinstance(shape, list) or len(shape) != 3 or not all(isinstance(v, int) and v > 0 for v in shape):
-        raise DataError(f"{path}: params.image_shape: expected [H, W, C] positive integers, got {shape!r}")
-    h, w, c = shape
-    return {"num_classes": len(names), "image_shape": (c, h, w), "sha256": fileio.sha256_file(path)}
+    dataset, _ = image_dataset.read(dataset_dir)
+    h, w, c = dataset.image_shape
+    return {"num_classes": dataset.num_classes, "image_shape": (c, h, w), "n_train": int(dataset.train_y.shape[0]),
+            "n_test": int(dataset.test_y.shape[0]), "sha256": fileio.sha256_file(Path(dataset_dir) / manifest.MANIFEST)}
 
 
 def load_patch_arrays(
@@ -257,11 +253,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     params = PatchParams.from_mapping(cli.parse_json_arg(args.params, "--params"))
     info = image_dataset_info(args.dataset_dir)
-    source, _ = manifest.load_dataset(args.dataset_dir)
-    for name in ("train_y", "test_y"):
-        if name not in source:
-            raise DataError(f"{args.dataset_dir}: array {name} missing (not an image dataset?)")
-    n_train, n_test = int(source["train_y"].shape[0]), int(source["test_y"].shape[0])
+    n_train, n_test = info["n_train"], info["n_test"]
     c, h, w = info["image_shape"]
     arrays = make_patch_arrays(params, n_train, n_test, info["num_classes"], info["image_shape"], args.seed)
     manifest.save_dataset(
