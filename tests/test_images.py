@@ -182,6 +182,9 @@ def test_load_image_dataset_rejects_another_generator(tmp_path: Path) -> None:
         (["build", "--dataset", "mnist5k", "--out", "x", "--params", '{"seed": 1}'], "unknown key(s) seed"),
         (["build", "--dataset", "mnist5k", "--out", "x", "--params", '{"test_fraction": 1.5}'], "test_fraction: expected a value in (0, 1)"),
         (["build", "--dataset", "mnist5k", "--out", "x", "--params", '{"split_seed": "a"}'], "split_seed: expected an integer"),
+        # regression: a negative split seed was a numpy traceback
+        (["build", "--dataset", "mnist5k", "--out", "x", "--params", '{"split_seed": -1}'],
+         "split_seed: expected an integer >= 0, got -1"),
         (["build", "--dataset", "mnist5k", "--out", "x", "--params", "[1]"], "--params: expected a JSON object"),
         (["build", "--dataset", "cifar10", "--out", "x"], "--raw-dir: dataset cifar10 needs"),
         (["fetch", "--dataset", "mnist5k", "--raw-dir", "r", "--out-stamp", "s"], "needs no fetch step"),

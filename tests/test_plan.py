@@ -637,7 +637,21 @@ def test_schema_defaults_filled(smoke: dict) -> None:
 def test_each_study_has_the_kind_its_config_names(default: dict) -> None:
     assert {study: plan.study_kind(default, study).name for study in default["studies"]} == {
         "synthetic": "synthetic", "clean": "image", "patch": "patch"}
-    assert plan.studies_of_kind(default, "patch") == ["patch"] and plan.studies_of_kind(default, "image") == ["clean"]
+    assert plan.patch_studies(default) == ["patch"]
+    assert plan.studies_reading(default, "image_data") == ["clean", "patch"]
+    assert plan.studies_reading(default, "synthetic_data") == ["synthetic"]
+
+
+def test_the_schemas_kinds_are_the_records() -> None:
+    schema = plan.load_schema()["$defs"]
+    assert schema["study"]["properties"]["kind"]["enum"] == list(study_kinds.KINDS)
+    assert schema["run_config"]["properties"]["kind"]["enum"] == list(study_kinds.KINDS)
+    branches = {rule["if"]["properties"]["kind"]["const"]: rule["then"]["$ref"] for rule in schema["study"]["allOf"]}
+    assert set(branches) == set(study_kinds.KINDS)
+    for kind, ref in branches.items():
+        assert schema[ref.rsplit("/", 1)[1]]["properties"]["kind"] == {"const": kind}
+    for kind in study_kinds.KINDS.values():
+        assert "properties" in plan.load_schema()["$defs"][kind.training_schema.split("/")[2]]
 
 
 def test_train_modules_follow_kind_and_model(smoke: dict) -> None:

@@ -214,3 +214,11 @@ def test_load_synthetic_skips_absent_patterns(tmp_path: Path) -> None:
     manifest.save_dataset(tmp_path, synthetic.generate(params, 0), generator="g", generator_version="1",
                           params={}, seed=0)
     assert list(load_synthetic(tmp_path, CPU).eval_subsets) == ["test_both"]
+
+
+def test_load_synthetic_refuses_an_image_dataset(image_dirs) -> None:
+    """Regression: a synthetic run given an image dataset folder ended in KeyError 'test_pattern'."""
+    with pytest.raises(DataError) as err:
+        load_synthetic(image_dirs[0], CPU)
+    assert str(err.value) == (f"{image_dirs[0]}: not a synthetic dataset (no array test_pattern; "
+                              f"generator 'tests.fake_images')")

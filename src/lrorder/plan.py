@@ -95,9 +95,14 @@ def study_kind(config: Mapping[str, Any], study: str) -> StudyKind:
     return KINDS[config["studies"][study]["kind"]]
 
 
-def studies_of_kind(config: Mapping[str, Any], kind: str) -> list[str]:
-    """Names of the campaign's studies of kind ``kind``, in config order."""
-    return [study for study, study_cfg in config["studies"].items() if study_cfg["kind"] == kind]
+def studies_reading(config: Mapping[str, Any], data_rule: str) -> list[str]:
+    """Names of the studies whose kind reads the datasets of ``data_rule`` (``StudyKind.data_rule``), in config order."""
+    return [study for study in config["studies"] if study_kind(config, study).data_rule == data_rule]
+
+
+def patch_studies(config: Mapping[str, Any]) -> list[str]:
+    """Names of the studies whose kind draws a patch per run seed (``StudyKind.per_seed_patch``), in config order."""
+    return [study for study in config["studies"] if study_kind(config, study).per_seed_patch]
 
 
 def train_priority(config: Mapping[str, Any], study: str) -> int:
@@ -400,7 +405,7 @@ def check_dataset_limits(config: Mapping[str, Any]) -> None:
     """
     for study, study_cfg in config["studies"].items():
         training = study_cfg["training"]
-        if study_cfg["kind"] == "synthetic":
+        if KINDS[study_cfg["kind"]].data_rule == "synthetic_data":
             n_train = study_cfg["data"]["n_train"]
             _at_most(f"studies.{study}.training.batch_size", training["batch_size"], n_train,
                      f"exceeds the {n_train} training examples of studies.{study}.data.n_train")
@@ -650,7 +655,7 @@ def run_config(config: Mapping[str, Any], study: str, schedule: str, seed: int) 
         training["epochs"] = anneal_epoch(config, study) - 1
     model = {key: copy.deepcopy(value) for key, value in study_cfg["model"].items()
              if key in MODEL_KEYS[study_cfg["model"]["name"]]}
-    if study_cfg["kind"] == "synthetic":
+    if "split" in study_cfg["model"]:  # the two-layer network's P/Q halves
         model["split_at"] = study_cfg["data"]["p_dim"] if study_cfg["model"]["split"] else None
     return {
         "study": study,

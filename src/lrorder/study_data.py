@@ -64,12 +64,24 @@ class TrainingData:
     eval_subsets: dict[str, tuple[str, torch.Tensor]] = field(default_factory=dict)
 
 
+#: The arrays of a synthetic dataset that training reads.
+SYNTHETIC_ARRAYS = ("train_x", "train_y", "test_x", "test_y", "test_pattern")
+
+
 def load_synthetic(data_dir: str | os.PathLike, device: torch.device, seed: int = 0) -> TrainingData:
     """Load a synthetic dataset with evaluation set ``test`` and subsets ``test_<pattern>``.
 
     ``seed`` is unused (the synthetic batches carry no per-epoch randomness).
+
+    Raises:
+        DataError: a file is missing or does not match its manifest, or the
+            folder is not a synthetic dataset (it lacks one of the arrays read).
     """
     arrays, meta = manifest.load_dataset(data_dir)
+    missing = [name for name in SYNTHETIC_ARRAYS if name not in arrays]
+    if missing:
+        raise DataError(f"{data_dir}: not a synthetic dataset (no array {', '.join(missing)}; "
+                        f"generator {meta.get('generator')!r})")
 
     def tensors(split: str) -> Batch:
         x, y = arrays[f"{split}_x"], arrays[f"{split}_y"]

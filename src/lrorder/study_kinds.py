@@ -3,8 +3,12 @@
 A campaign's studies have free names (``studies: {<name>: {kind: ...}}``);
 their kind selects one :class:`StudyKind`. Adding a kind means adding one
 record here, its schema definition (``$defs/<kind>_study`` with
-``kind: {const: <kind>}``, listed in ``$defs/study``), its default claims
-(``$defs/default_claims/<kind>``) and its code (data step, loader).
+``kind: {const: <kind>}``, a branch of ``$defs/study``, and the name in the
+``kind`` enums of ``$defs/study`` and ``$defs/run_config``: a test checks
+that they list :data:`KINDS`), its default claims
+(``$defs/default_claims/<kind>``) and its code. The workflow and the
+planner read the record, never the kind's name: which data rule a run
+reads, whether it draws a patch per seed.
 
 Kinds (``docs/paper-notes.md``):
 

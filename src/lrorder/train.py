@@ -994,8 +994,6 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     run_cfg = cli.parse_json_arg(args.run_config, "--run-config")
     kind = check_run_config(run_cfg)
-    for out in (args.out_metrics, args.out_model, args.out_run):  # an unwritable output fails before training
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
     kernels = cpu_kernels.setting(run_cfg["training"])
     if kind.per_seed_patch != (args.patch is not None):
         raise ConfigError(f"--patch: required for study kind 'patch' and only for it (kind {kind.name!r})")
@@ -1019,6 +1017,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         data = load_synthetic(args.data, device)
     else:
         data = load_images(args.data, device, int(run_cfg["seed"]), run_cfg["training"]["augment"], args.patch)
+    for out in (args.out_metrics, args.out_model, args.out_run):  # an unwritable output fails before training
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
     segments: list[dict[str, Any]] = []
     metrics, model, resumed_from = train(run_cfg, data, device, checkpoint=args.checkpoint,
                                          log=lambda line: print(line, flush=True), threads=threads,

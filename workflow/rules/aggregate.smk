@@ -78,6 +78,6 @@ rule claims:
     conda:
         ENV
     log:
-        f"{LOGS}/claims/all.log",
+        f"{LOGS}/claims.log",  # not under claims/: a study may be named "all"
     shell:
         "python -m lrorder.claims collect {input.claims:q} --out {output.claims:q} > {log:q} 2>&1"

@@ -120,7 +120,7 @@ def final_targets():
     for study in studies():
         targets += [path.format(study=study) for path in (rules.aggregate.output.summary,
                                                           rules.figure_accuracy.output.png)]
-    targets += [patch_examples_target(study, "png") for study in plan.studies_of_kind(config, "patch")]
+    targets += [patch_examples_target(study, "png") for study in plan.patch_studies(config)]
     return targets
 
 
@@ -132,9 +132,9 @@ def patch_examples_target(study, extension):
     )
 
 
-def kind_constraint(kind):
-    """Wildcard constraint matching the names of the studies of ``kind`` (none: matches nothing)."""
-    return "|".join(plan.studies_of_kind(config, kind)) or "(?!)"
+def study_constraint(names):
+    """Wildcard constraint matching exactly the study names ``names`` (none: matches nothing)."""
+    return "|".join(names) or "(?!)"
 
 
 def anneal_flag(wildcards):
@@ -202,7 +202,7 @@ def image_study(dataset):
     return next(
         study
         for study, cfg in config["studies"].items()
-        if cfg["kind"] != "synthetic" and cfg["dataset"]["name"] == dataset
+        if plan.study_kind(config, study).data_rule == "image_data" and cfg["dataset"]["name"] == dataset
     )
 
 
@@ -293,6 +293,6 @@ def result_files():
         ]
         if plan.pre_anneal_runs(config, study):
             files += [path.format(study=study) for path in rules.aggregate_pre_anneal.output]
-    files += [patch_examples_target(study, "pdf") for study in plan.studies_of_kind(config, "patch")]
+    files += [patch_examples_target(study, "pdf") for study in plan.patch_studies(config)]
     files += final_targets()
     return list(dict.fromkeys(files))

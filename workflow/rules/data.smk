@@ -19,7 +19,7 @@ rule synthetic_data:
     log:
         f"{LOGS}/data/{{study}}/seed{{seed}}.log",
     wildcard_constraints:
-        study=kind_constraint("synthetic"),
+        study=study_constraint(plan.studies_reading(config, "synthetic_data")),
     shell:
         "python -m lrorder.data.synthetic --params {params.data:q} --seed {wildcards.seed}"
         " --out {params.outdir:q} > {log:q} 2>&1"
@@ -99,7 +99,7 @@ rule patch_data:
     log:
         f"{LOGS}/data/{{study}}/{{dataset}}/seed{{seed}}.log",
     wildcard_constraints:
-        study=kind_constraint("patch"),
+        study=study_constraint(plan.patch_studies(config)),
     priority: 3  # before everything: the longest training runs (image studies) wait on it
     conda:
         ENV

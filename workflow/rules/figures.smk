@@ -56,7 +56,7 @@ rule patch_examples:
     log:
         f"{LOGS}/figures/{{study}}_examples_{{dataset}}_seed{{seed}}.log",
     wildcard_constraints:
-        study=kind_constraint("patch"),
+        study=study_constraint(plan.patch_studies(config)),
     conda:
         ENV
     shell:

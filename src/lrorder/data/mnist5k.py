@@ -106,8 +106,8 @@ def load(raw_dir: Path | None, params: Mapping[str, Any]) -> LoadResult:
     test_fraction, split_seed = params["test_fraction"], params["split_seed"]
     if isinstance(test_fraction, bool) or not isinstance(test_fraction, (int, float)):
         raise ConfigError(f"test_fraction: expected a number in (0, 1), got {test_fraction!r}")
-    if isinstance(split_seed, bool) or not isinstance(split_seed, int):
-        raise ConfigError(f"split_seed: expected an integer, got {split_seed!r}")
+    if isinstance(split_seed, bool) or not isinstance(split_seed, int) or split_seed < 0:
+        raise ConfigError(f"split_seed: expected an integer >= 0, got {split_seed!r}")
     x, y = read()
     train_index, test_index = stratified_split(y, float(test_fraction), split_seed)
     dataset = ImageDataset(
