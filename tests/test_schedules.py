@@ -217,3 +217,20 @@ def test_step_early_without_rate_names_key() -> None:
     with pytest.raises(ConfigError) as exc:
         from_config({"form": "step_early", "initial": 0.4}, "s.preact_noise")
     assert str(exc.value) == "s.preact_noise.rate: required by form 'step_early'"
+
+
+
+@pytest.mark.parametrize(("cfg", "message"), [
+    ({"initial": 0.1, "end": 4}, "lr.end: used only by form cosine, and this schedule's form is 'piecewise' "
+                                 "(set form: cosine, or remove end)"),
+    ({"form": "decay_early", "initial": 0.1, "rate": 0.5}, "lr.rate: used only by form step_early, and this "
+                                                           "schedule's form is 'decay_early' (set form: step_early, "
+                                                           "or remove rate)"),
+    ({"form": "cosine", "initial": 0.1, "end": 4, "rate": 0.5}, "lr.rate: used only by form step_early"),
+    ({"initial": 0.1, "milestones": [2], "factors": [0.1], "final": 0.0}, "lr.final: used only by form cosine"),
+])
+def test_a_key_of_another_form_is_refused(cfg: dict, message: str) -> None:
+    """Regression: lr: {initial: 0.1, end: 4} without form: cosine planned as a constant LR, end ignored."""
+    with pytest.raises(ConfigError) as err:
+        from_config(cfg, "lr")
+    assert str(err.value).startswith(message)

@@ -36,6 +36,8 @@ NAMED_FORMS: dict[str, tuple[tuple[int, ...], tuple[float, ...] | None]] = {
 }
 #: Every form :func:`from_config` accepts (the schema's ``$defs/schedule_form`` lists the same; a test checks it).
 FORMS = ("piecewise", *NAMED_FORMS, "cosine")
+#: Keys that only some forms read: any other form refuses them (they would be silently ignored).
+FORM_ONLY_KEYS = {"rate": ("step_early",), "start": ("cosine",), "end": ("cosine",), "final": ("cosine",)}
 
 
 class Schedule(Protocol):
@@ -158,10 +160,15 @@ def from_config(cfg: Mapping[str, Any], key: str) -> Schedule:
             or not strictly increasing; milestones given with a named form
             or with ``cosine``; ``rate`` missing for ``step_early``;
             ``end`` missing, ``end < start`` or ``final > initial`` for
-            ``cosine``.
+            ``cosine``; a key of another form (``rate``, ``start``, ``end``,
+            ``final``: :data:`FORM_ONLY_KEYS`), which would be ignored.
     """
     form = cfg.get("form", "piecewise")
     initial = float(cfg["initial"])
+    for name, forms in FORM_ONLY_KEYS.items():
+        if name in cfg and form not in forms:
+            raise ConfigError(f"{key}.{name}: used only by form {' or '.join(forms)}, and this schedule's form is "
+                              f"{form!r} (set form: {forms[0]}, or remove {name})")
     if form == "cosine":
         return _cosine(cfg, key, initial)
     if form == "piecewise":
