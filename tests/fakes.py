@@ -45,9 +45,7 @@ def make_synthetic_dataset(directory: Path, params: synthetic.SyntheticParams, s
 
 def training_defaults(kind: str) -> dict:
     """The training settings of ``kind`` with the schema's defaults, as a run config holds them (no job resources)."""
-    pointer = study_kinds.KINDS[kind].training_schema
-    return {key: spec["default"] for key, spec in schema.definition(pointer)["properties"].items()
-            if "default" in spec and key not in schema.job_resource_keys(pointer)}
+    return schema.run_config_defaults(study_kinds.KINDS[kind].training_schema)
 
 
 def complete_run_config(cfg: dict, eval_sets: list[str]) -> dict:

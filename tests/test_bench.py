@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from fakes import complete_run_config, make_synthetic_dataset
+from lrorder import study_data
 from lrorder.data import synthetic
 from workflow_utils import REPO
 
@@ -52,7 +53,7 @@ def test_train_epoch_times_times_epochs_2_on_from_the_loops_lines(tmp_path) -> N
     data_dir = make_synthetic_dataset(tmp_path, synthetic.SyntheticParams(n_train=100, n_test=100, p_dim=8, q_dim=2), 0)
     from lrorder import train
 
-    data = train.load_synthetic(data_dir, torch.device("cpu"))
+    data = study_data.load_synthetic(data_dir, torch.device("cpu"))
     run_cfg = complete_run_config({
         "study": "synthetic", "kind": "synthetic", "schedule": "s", "seed": 0,
         "model": {"name": "two_layer", "width": 8, "activation": "relu", "negative_slope": 0.1, "split_at": None,

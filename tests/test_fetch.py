@@ -173,6 +173,24 @@ def test_fashion_fetch_with_one_file_missing_names_only_that_file(fashion, monke
     assert "put train-labels-idx1-ubyte.gz (md5 " in str(err.value) and str(err.value).count("(md5 ") == 1
 
 
+def test_fashion_fetch_names_a_corrupt_placed_file_beside_the_missing_ones(fashion, monkeypatch) -> None:
+    """One round of placing files by hand suffices: the message names the corrupt file too, not only on the next run."""
+    raw, _ = fashion
+    forbid_download(monkeypatch, FashionMNIST)
+    folder = raw / "FashionMNIST" / "raw"
+    (folder / "train-labels-idx1-ubyte.gz").unlink()
+    corrupt = folder / "t10k-images-idx3-ubyte.gz"
+    expected = md5(corrupt)
+    corrupt.write_bytes(gzip.compress(b"truncated", mtime=0))
+    labels_md5 = dict(FashionMNIST.resources)["train-labels-idx1-ubyte.gz"]
+    with pytest.raises(DataError) as err:
+        images.DATASETS["fashion_mnist"].fetch(raw)
+    assert str(err.value) == (
+        f"Fashion-MNIST not found and cannot be downloaded: put train-labels-idx1-ubyte.gz (md5 {labels_md5}) in "
+        f"{folder}/; replace t10k-images-idx3-ubyte.gz (md5 {md5(corrupt)}, expected {expected}: corrupt or "
+        "partial) and rerun")
+
+
 def test_md5_of_is_torchvisions_md5(tmp_path: Path) -> None:
     path = tmp_path / "f.bin"
     path.write_bytes(b"lr-order")

@@ -169,6 +169,19 @@ def test_checkpoint_cadence_is_not_part_of_the_run_config(smoke: dict, study: st
         assert not set(plan.TRAIN_RESOURCE_KEYS) & set(rc["training"])
 
 
+def test_a_run_config_holds_exactly_the_training_keys_training_requires(smoke: dict) -> None:
+    """What the planner writes (``run_config``) and what ``lrorder.train`` requires (``schema.run_config_defaults``)
+    are one list: every training key with a schema default but the job resources."""
+    from lrorder import schema
+
+    for study in smoke["studies"]:
+        pointer = plan.study_kind(smoke, study).training_schema
+        schedule, seed = plan.study_runs(smoke, study)[0]
+        keys = set(plan.run_config(smoke, study, schedule, seed)["training"])
+        assert keys == set(schema.run_config_defaults(pointer)), study
+        assert "checkpoint_every" not in keys and "epochs" in keys
+
+
 def test_checkpoint_cadence_keys_are_in_both_training_schemas() -> None:
     schema = plan.load_schema()
     synthetic = schema["$defs"]["synthetic_study"]["properties"]["training"]["properties"]
@@ -411,7 +424,13 @@ CLAIM_ERRORS = {
     "unknown role": ({"2": {"a": "huge"}}, "studies.patch.claims.2.a: 'huge' is not one of ['large', 'small', 'noise']"),
     "same role twice": ({"2": {"b": "large"}},
                         "studies.patch.claims.2: a, b and reference must name different roles, got large, large"),
-    "new id, partial record": ({"9": {"min_effect": 0.2}}, "studies.patch.claims.9: 'description' is a required property"),
+    "new id, partial record": ({"9": {"min_effect": 0.2}},
+                               "studies.patch.claims.9: the patch kind has no claim '9' (its claims: 2, 3a, 3b, 3c, "
+                               "3d, 4), so this is a new claim and needs a full record: 'description' is a required "
+                               "property"),
+    "claim of another kind": ({"5a": {"window": [1, 2]}},
+                              "studies.patch.claims.5a: the patch kind has no claim '5a' (its claims: 2, 3a, 3b, 3c, "
+                              "3d, 4), so this is a new claim and needs a full record"),
     "float epoch": ({"2": {"window": [25.0, "end"]}}, "studies.patch.claims.2.window.0: 25.0 is not valid under any"),
     "bad anchor": ({"2": {"window": ["start", "end"]}},
                    "studies.patch.claims.2.window.0: 'start' does not match '^(anneal|end)([+-][0-9]+)?$'"),
@@ -640,6 +659,47 @@ def test_each_study_has_the_kind_its_config_names(default: dict) -> None:
     assert plan.patch_studies(default) == ["patch"]
     assert plan.studies_reading(default, "image_data") == ["clean", "patch"]
     assert plan.studies_reading(default, "synthetic_data") == ["synthetic"]
+
+
+def test_study_and_schedule_names_differing_only_in_case_are_refused(smoke: dict) -> None:
+    config = copy.deepcopy(smoke)
+    config["studies"]["Synthetic"] = copy.deepcopy(config["studies"]["synthetic"])
+    with pytest.raises(ConfigError) as exc:
+        plan.check_config(config)
+    assert str(exc.value) == ("studies.Synthetic: differs from studies.synthetic only in case; the two would share "
+                              "files on a case-insensitive file system; pick another name")
+    config = copy.deepcopy(smoke)
+    schedules = config["studies"]["clean"]["schedules"]
+    schedules["Small_LR"] = copy.deepcopy(schedules["small_lr"])
+    with pytest.raises(ConfigError, match=r"^studies\.clean\.schedules\.Small_LR: differs from "
+                                          r"studies\.clean\.schedules\.small_lr only in case"):
+        plan.check_config(config)
+
+
+def test_split_settings_on_an_official_split_are_refused() -> None:
+    config = load_config({"studies": {"clean": {"dataset": {"name": "cifar10", "test_fraction": 0.3}}}})
+    with pytest.raises(ConfigError) as exc:
+        plan.check_config(config)
+    assert str(exc.value) == ("studies.clean.dataset.test_fraction: cifar10 has an official train/test split and "
+                              "takes no test_fraction (it applies to mnist5k); remove the key")
+    config = load_config({"studies": {"clean": {"dataset": {"name": "fashion_mnist", "split_seed": 4}}}})
+    with pytest.raises(ConfigError, match=r"^studies\.clean\.dataset\.split_seed: fashion_mnist has an official"):
+        plan.check_config(config)
+
+
+def test_studies_sharing_a_dataset_compare_only_the_split_settings_it_takes(smoke: dict) -> None:
+    # the schema's defaults fill test_fraction / split_seed on every dataset entry; cifar10 takes neither,
+    # so two cifar10 studies agree whatever else differs
+    config = load_config({"studies": {"clean": {"dataset": {"name": "cifar10"}},
+                                      "patch": {"dataset": {"name": "cifar10", "split_seed": 0}}}})
+    plan._check_shared_datasets(config)
+    config = load_config({"studies": {"patch": {"dataset": {"split_seed": 3}}}})
+    with pytest.raises(ConfigError) as exc:
+        plan.check_config(config)
+    assert str(exc.value) == (
+        "studies.patch.dataset: split settings {'test_fraction': 0.2, 'split_seed': 3} differ from "
+        "studies.clean.dataset's {'test_fraction': 0.2, 'split_seed': 0} for the same dataset 'mnist5k'; use the "
+        "same split settings")
 
 
 def test_the_schemas_kinds_are_the_records() -> None:

@@ -13,7 +13,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lrorder import manifest, train
+from lrorder import manifest, study_data, study_kinds, train
 from lrorder.data import patch, patch_batches, patch_params, pipeline, synthetic
 from lrorder.errors import DataError
 from lrorder.study_data import load_images, load_synthetic
@@ -222,3 +222,20 @@ def test_load_synthetic_refuses_an_image_dataset(image_dirs) -> None:
         load_synthetic(image_dirs[0], CPU)
     assert str(err.value) == (f"{image_dirs[0]}: not a synthetic dataset (no array test_pattern; "
                               f"generator 'tests.fake_images')")
+
+
+def test_every_kinds_data_rule_has_a_loader() -> None:
+    assert {kind.data_rule for kind in study_kinds.KINDS.values()} == set(study_data.LOADERS)
+
+
+def test_the_image_loader_reads_seed_augment_and_patch_from_the_run(image_dirs) -> None:
+    """The run's loader, picked by its kind's data rule, gets the seed and ``training.augment`` of the run config."""
+    run_cfg = {"seed": 0, "training": {"augment": True}}
+    data = study_data.LOADERS[study_kinds.KINDS["patch"].data_rule](image_dirs[0], CPU, run_cfg, image_dirs[1])
+    direct = load_images(image_dirs[0], CPU, seed=0, augment=True, patch_dir=image_dirs[1])
+    idx = torch.arange(16)
+    assert torch.equal(data.make_epoch(2)(idx)[0], direct.make_epoch(2)(idx)[0])
+    plain = load_images(image_dirs[0], CPU, seed=0, augment=False, patch_dir=image_dirs[1])
+    assert not torch.equal(data.make_epoch(2)(idx)[0], plain.make_epoch(2)(idx)[0])
+    with pytest.raises(DataError, match="drawn for run seed 0, but this run has seed 3"):
+        study_data.LOADERS["image_data"](image_dirs[0], CPU, {**run_cfg, "seed": 3}, image_dirs[1])

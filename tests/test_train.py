@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 import torch
 
-from lrorder import columns, fileio, manifest, metric_rows, train
+from lrorder import columns, fileio, manifest, metric_rows, study_data, train
 from lrorder.data import synthetic
 
 from fakes import complete_run_config, make_synthetic_dataset, training_defaults
@@ -64,7 +64,7 @@ def data_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def data(data_dir: Path) -> train.TrainingData:
-    return train.load_synthetic(data_dir, CPU)
+    return study_data.load_synthetic(data_dir, CPU)
 
 
 @pytest.fixture(scope="module")
@@ -793,6 +793,13 @@ def without_training_key(key: str) -> dict:
     return cfg
 
 
+def with_schedule(part: str, declaration: dict) -> dict:
+    """``run_cfg`` with schedule ``part`` replaced by ``declaration`` (not merged into the default one)."""
+    cfg = run_cfg()
+    cfg[part] = declaration
+    return cfg
+
+
 def image_run_cfg(**training) -> dict:
     """``run_cfg`` of kind image, its training the image kind's schema defaults updated with ``training``."""
     return {**run_cfg(kind="image"), "training": {**training_defaults("image"), **training}}
@@ -821,6 +828,13 @@ def image_run_cfg(**training) -> dict:
         (json.dumps(run_cfg(lr={"initial": float("nan")})), "--run-config.lr.initial: expected a finite number, got nan"),
         (json.dumps(run_cfg(evaluation={"epochs": [1, 99], "sets": ["test"]})),
          "--run-config.evaluation.epochs: [99] beyond training.epochs = 3"),
+        # regressions: the planner's per-epoch schedule checks were not repeated on a run config given by hand
+        (json.dumps(with_schedule("lr", {"form": "cosine", "initial": 0.1, "end": 2})),
+         "--run-config.lr: the learning rate in epoch 3 is 0; expected > 0 in every epoch (an LR of 0 stops training)"),
+        (json.dumps(with_schedule("preact_noise", {"initial": 1e39})),
+         "--run-config.preact_noise: the value from epoch 1 is 1e+39, beyond the float32 maximum"),
+        (json.dumps(with_schedule("lr", {"initial": 0.1, "milestones": [2], "factors": [0.5, 0.5]})),
+         "--run-config.lr.factors: expected one factor per milestone (1 milestones, 2 factors)"),
     ],
 )
 def test_main_bad_run_config(tmp_path: Path, data_dir: Path, capsys, cfg: str, needle: str) -> None:
@@ -834,6 +848,13 @@ def test_main_bad_run_config(tmp_path: Path, data_dir: Path, capsys, cfg: str, n
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and needle in err[0]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_schedule_reaching_past_the_run_is_accepted() -> None:
+    """A pre-anneal run trains ``anneal - 1`` epochs of a schedule that anneals later (or ends its cosine later):
+    only the values of the epochs it trains are checked."""
+    assert train.check_run_config(with_schedule("lr", {"initial": 1.0, "milestones": [9], "factors": [0.04]})).name == "synthetic"
+    assert train.check_run_config(with_schedule("lr", {"form": "cosine", "initial": 1.0, "end": 9})).name == "synthetic"
 
 
 def test_enable_deterministic_algorithms_skips_the_compiler_import() -> None:

@@ -29,7 +29,7 @@ from lrorder.data.patch_params import PatchParams
 from lrorder.data.synthetic import SyntheticParams
 from lrorder.errors import ConfigError
 from lrorder.params import check_finite, schema_number_hint
-from lrorder.schema import SCHEMA_PATH, StrictValidator, job_resource_keys, load_schema, schema_error_line
+from lrorder.schema import SCHEMA_PATH, StrictValidator, defaults_at, job_resource_keys, load_schema, schema_error_line
 from lrorder.study_kinds import KINDS, StudyKind
 
 
@@ -331,32 +331,6 @@ def _schedule(config: Mapping[str, Any], study: str, name: str, part: str) -> sc
     return schedules.from_config(cfg, f"studies.{study}.schedules.{name}.{part}")
 
 
-#: The largest finite float32: parameters, gradients and the optimizer's step are float32.
-FLOAT32_MAX = 3.4028234663852886e38
-
-
-def check_schedule_values(sched: schedules.Schedule, epochs: int, key: str, *, positive: bool) -> None:
-    """Every value the schedule takes in epochs 1..``epochs`` is a finite float32 (and > 0 if ``positive``).
-
-    A larger LR or noise std cannot be applied to float32 parameters: torch
-    raises ``value cannot be converted to type float without overflow``
-    inside the optimizer step, mid-run. An LR of 0 (a cosine decayed to
-    ``final: 0`` before the last epoch, or factors whose product underflows)
-    would stop training without a word.
-
-    Raises:
-        ConfigError: naming the key, the epoch and the value.
-    """
-    for epoch in range(1, epochs + 1):
-        value = sched.value(epoch)
-        if not value <= FLOAT32_MAX:
-            raise ConfigError(f"{key}: the value from epoch {epoch} is {value:g}, beyond the float32 maximum "
-                              f"{FLOAT32_MAX:.4g} (training is in float32)")
-        if positive and not value > 0:
-            raise ConfigError(f"{key}: the learning rate in epoch {epoch} is {value:g}; expected > 0 in every "
-                              f"epoch (an LR of 0 stops training)")
-
-
 def image_split_sizes(config: Mapping[str, Any], study: str) -> tuple[int, int]:
     """``(n_train, n_test)`` of an image study's dataset, as ``lrorder.data.images build`` will split it.
 
@@ -443,18 +417,16 @@ def check_config(config: Mapping[str, Any]) -> None:
         ConfigError: naming the dotted key and what is expected.
     """
     check_finite(config)
-    if RESERVED_STUDY_NAME in config["studies"]:
-        raise ConfigError(f"studies.{RESERVED_STUDY_NAME}: this study name is taken by the image datasets' folder "
-                          f"(results/<tag>/data/{RESERVED_STUDY_NAME}/); pick another")
+    _check_study_names(config)
     for study, study_cfg in config["studies"].items():
         names = list(study_cfg["schedules"])
         epochs = study_cfg["training"]["epochs"]
         for name in names:
-            for part in ("lr", "preact_noise", "grad_noise"):
+            for part in schedules.PARTS:
                 sched = _schedule(config, study, name, part)
                 key = f"studies.{study}.schedules.{name}.{part}"
                 sched.check_epochs(epochs, key, f"studies.{study}.training.epochs")
-                check_schedule_values(sched, epochs, key, positive=part == "lr")
+                schedules.check_values(sched, epochs, key, positive=part == "lr")
         _check_roles(study, study_cfg["roles"], names)
         model = study_cfg["model"]
         if model.get("split") and model["width"] % 2:
@@ -470,6 +442,36 @@ def check_config(config: Mapping[str, Any]) -> None:
     for study in config["studies"]:
         claim_specs(config, study)
         _check_pre_anneal_seeds(config, study)
+
+
+def _check_study_names(config: Mapping[str, Any]) -> None:
+    """No study is named ``images`` (the image datasets' folder), and no two study names, nor two schedule
+    names of a study, differ only in case.
+
+    Study and schedule names become file and folder names
+    (``results/<tag>/claims/<study>.csv``, ``results/<tag>/<study>/<schedule>/``);
+    on a case-insensitive file system (macOS, Windows) ``Clean`` and ``clean``
+    would write the same files.
+
+    Raises:
+        ConfigError: naming the second of the two keys.
+    """
+    if RESERVED_STUDY_NAME in config["studies"]:
+        raise ConfigError(f"studies.{RESERVED_STUDY_NAME}: this study name is taken by the image datasets' folder "
+                          f"(results/<tag>/data/{RESERVED_STUDY_NAME}/); pick another")
+    _check_case_distinct("studies", config["studies"])
+    for study, study_cfg in config["studies"].items():
+        _check_case_distinct(f"studies.{study}.schedules", study_cfg["schedules"])
+
+
+def _check_case_distinct(key: str, names: Sequence[str]) -> None:
+    """No two of ``names`` (keys under ``key``) differ only in case."""
+    seen: dict[str, str] = {}
+    for name in names:
+        first = seen.setdefault(name.casefold(), name)
+        if first != name:
+            raise ConfigError(f"{key}.{name}: differs from {key}.{first} only in case; the two would share files "
+                              f"on a case-insensitive file system; pick another name")
 
 
 def _check_pre_anneal_seeds(config: Mapping[str, Any], study: str) -> None:
@@ -515,17 +517,38 @@ def _construct(cls: type, values: Mapping[str, Any], key: str) -> None:
 
 
 def _check_shared_datasets(config: Mapping[str, Any]) -> None:
-    """Image studies naming the same dataset share its artifact, so their settings must agree."""
-    seen: dict[str, tuple[str, Any]] = {}
+    """Split settings apply only to a dataset that takes them, and studies sharing a dataset share its split.
+
+    A dataset with an official train/test split (``DatasetSpec.split_params``
+    empty, e.g. cifar10) takes none: a ``test_fraction`` or ``split_seed``
+    other than the schema's default there would be silently ignored, so it is
+    refused. Image studies naming the same dataset share its artifact
+    (``results/<tag>/data/images/<name>``), so their split settings must agree;
+    the keys a dataset does not take are not compared.
+
+    Raises:
+        ConfigError: naming ``studies.<study>.dataset.<key>``.
+    """
+    defaults = defaults_at(images.SCHEMA_DEFINITION)
+    seen: dict[str, tuple[str, dict[str, Any]]] = {}
     for study, study_cfg in config["studies"].items():
         if "dataset" not in study_cfg:
             continue
         dataset = study_cfg["dataset"]
-        first = seen.setdefault(dataset["name"], (study, dataset))
-        if first[1] != dataset:
+        spec = images.DATASETS[dataset["name"]]
+        for key, value in dataset.items():
+            if key != "name" and key not in spec.split_params and value != defaults.get(key):
+                takes = [name for name, other in images.DATASETS.items() if key in other.split_params]
+                raise ConfigError(
+                    f"studies.{study}.dataset.{key}: {dataset['name']} has an official train/test split and takes "
+                    f"no {key} (it applies to {', '.join(takes)}); remove the key"
+                )
+        split = {key: dataset[key] for key in spec.split_params}
+        first = seen.setdefault(dataset["name"], (study, split))
+        if first[1] != split:
             raise ConfigError(
-                f"studies.{study}.dataset: differs from studies.{first[0]}.dataset for the same "
-                f"dataset {dataset['name']!r}; use the same split settings"
+                f"studies.{study}.dataset: split settings {split} differ from studies.{first[0]}.dataset's "
+                f"{first[1]} for the same dataset {dataset['name']!r}; use the same split settings"
             )
 
 
@@ -665,7 +688,7 @@ def run_config(config: Mapping[str, Any], study: str, schedule: str, seed: int) 
         "model": model,
         "training": training,
         "evaluation": evaluation(config, study, seed),
-        **{part: _schedule(config, study, schedule, part).as_dict() for part in ("lr", "preact_noise", "grad_noise")},
+        **{part: _schedule(config, study, schedule, part).as_dict() for part in schedules.PARTS},
     }
 
 
@@ -763,6 +786,7 @@ def merged_claims(config: Mapping[str, Any], study: str,
     schema = load_schema(schema_path)
     claim_schema = {**schema["$defs"]["claim"], "$defs": schema["$defs"]}
     records = default_claims(config["studies"][study]["kind"], schema_path)
+    defaults = list(records)
     given: dict[str, Any] = {}
     for cid, entry in (config["studies"][study].get("claims") or {}).items():
         if str(cid) in given:
@@ -782,6 +806,11 @@ def merged_claims(config: Mapping[str, Any], study: str,
             if "default" in prop:
                 record.setdefault(key, copy.deepcopy(prop["default"]))
         error = best_match(StrictValidator(claim_schema).iter_errors(record))
+        if error is not None and cid not in defaults and error.validator == "required":
+            kind = config["studies"][study]["kind"]
+            raise ConfigError(f"studies.{study}.claims.{cid}: the {kind} kind has no claim {cid!r} (its claims: "
+                              f"{', '.join(defaults) or 'none'}), so this is a new claim and needs a full record: "
+                              f"{error.message}")
         if error is not None:
             raise ConfigError(schema_error_line(error, f"studies.{study}.claims.{cid}", claim_schema))
         records[cid] = canonical_numbers(record, claim_schema)

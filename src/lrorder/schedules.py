@@ -27,6 +27,10 @@ from typing import Any, Mapping, Protocol
 
 from lrorder.errors import ConfigError
 
+#: The schedules of a run, by their key in the config (``schedules.<name>.<part>``) and in the run config:
+#: the learning rate, the pre-activation noise std and the gradient noise std.
+PARTS = ("lr", "preact_noise", "grad_noise")
+
 #: Named forms of the official code (``docs/paper-notes.md``, "Schedules of the official code"): milestones and factors.
 NAMED_FORMS: dict[str, tuple[tuple[int, ...], tuple[float, ...] | None]] = {
     "fixed": ((), ()),
@@ -207,3 +211,29 @@ def _cosine(cfg: Mapping[str, Any], key: str, initial: float) -> Cosine:
     if not 0 <= final <= initial:
         raise ConfigError(f"{key}.final: expected a value in [0, initial = {initial:g}], got {final:g}")
     return Cosine(initial, final, start, end)
+
+
+#: The largest finite float32: parameters, gradients and the optimizer's step are float32.
+FLOAT32_MAX = 3.4028234663852886e38
+
+
+def check_values(sched: Schedule, epochs: int, key: str, *, positive: bool) -> None:
+    """Every value the schedule takes in epochs 1..``epochs`` is a finite float32 (and > 0 if ``positive``).
+
+    A larger LR or noise std cannot be applied to float32 parameters: torch
+    raises ``value cannot be converted to type float without overflow``
+    inside the optimizer step, mid-run. An LR of 0 (a cosine decayed to
+    ``final: 0`` before the last epoch, or factors whose product underflows)
+    would stop training without a word.
+
+    Raises:
+        ConfigError: naming the key, the epoch and the value.
+    """
+    for epoch in range(1, epochs + 1):
+        value = sched.value(epoch)
+        if not value <= FLOAT32_MAX:
+            raise ConfigError(f"{key}: the value from epoch {epoch} is {value:g}, beyond the float32 maximum "
+                              f"{FLOAT32_MAX:.4g} (training is in float32)")
+        if positive and not value > 0:
+            raise ConfigError(f"{key}: the learning rate in epoch {epoch} is {value:g}; expected > 0 in every "
+                              f"epoch (an LR of 0 stops training)")

@@ -91,6 +91,14 @@ def job_resource_keys(pointer: str, schema_path: str | os.PathLike = SCHEMA_PATH
     return tuple(key for key, spec in definition(pointer, schema_path)["properties"].items() if spec.get(JOB_RESOURCE))
 
 
+def run_config_defaults(pointer: str, schema_path: str | os.PathLike = SCHEMA_PATH) -> dict[str, Any]:
+    """``{key: default}`` of the keys of the object schema at ``pointer`` that a run config holds: every key
+    with a default except the job resources (:func:`job_resource_keys`), in schema order."""
+    resources = job_resource_keys(pointer, schema_path)
+    return {key: spec["default"] for key, spec in definition(pointer, schema_path)["properties"].items()
+            if "default" in spec and key not in resources}
+
+
 def schema_error_line(error: ValidationError, prefix: str, schema: Mapping[str, Any]) -> str:
     """One line for a JSON Schema error of a claim: ``<prefix>.<key>: <what>``.
 

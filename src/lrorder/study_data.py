@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import torch
 
@@ -68,10 +68,10 @@ class TrainingData:
 SYNTHETIC_ARRAYS = ("train_x", "train_y", "test_x", "test_y", "test_pattern")
 
 
-def load_synthetic(data_dir: str | os.PathLike, device: torch.device, seed: int = 0) -> TrainingData:
+def load_synthetic(data_dir: str | os.PathLike, device: torch.device) -> TrainingData:
     """Load a synthetic dataset with evaluation set ``test`` and subsets ``test_<pattern>``.
 
-    ``seed`` is unused (the synthetic batches carry no per-epoch randomness).
+    The batches carry no per-epoch randomness, so no seed is needed.
 
     Raises:
         DataError: a file is missing or does not match its manifest, or the
@@ -166,3 +166,16 @@ def load_images(
         return batch
 
     return TrainingData(train_x, train_y, (c, h, w), dataset.num_classes, make_epoch, eval_sets, sha256)
+
+
+#: ``loader(data folder, device, run config, patch folder or None) -> TrainingData``.
+RunLoader = Callable[[str | os.PathLike, torch.device, Mapping[str, Any], "str | os.PathLike | None"], TrainingData]
+
+#: The loader of each data rule (``lrorder.study_kinds.StudyKind.data_rule``): training picks a run's loader by
+#: its kind's record, never by the kind's name (the records stay free of torch, so they name the rule, not
+#: the function). The run config supplies the seed and ``training.augment`` of an image run.
+LOADERS: dict[str, RunLoader] = {
+    "synthetic_data": lambda data_dir, device, run_cfg, patch_dir: load_synthetic(data_dir, device),
+    "image_data": lambda data_dir, device, run_cfg, patch_dir: load_images(
+        data_dir, device, int(run_cfg["seed"]), run_cfg["training"]["augment"], patch_dir),
+}

@@ -56,12 +56,12 @@ from torch import nn
 from torch.optim.swa_utils import update_bn
 
 from lrorder import (cli, cpu_kernels, devices, fileio, manifest, metric_rows, provenance, schedules, schema,
-                     seeding, study_kinds)
+                     seeding, study_data, study_kinds)
 from lrorder.errors import ConfigError, DataError
 from lrorder.params import check_finite
 from lrorder.columns import METRIC_COLUMNS
 from lrorder.models import build_model, set_preactivation_noise
-from lrorder.study_data import TrainingData, load_images, load_synthetic
+from lrorder.study_data import TrainingData
 
 
 
@@ -914,8 +914,14 @@ def check_run_config(run_cfg: Any) -> study_kinds.StudyKind:
     (``x-job-resource``: they arrive as flags). Defaults live in the schema
     only: the workflow fills them into each run config
     (``lrorder.plan.run_config``). Every number must be finite, and the
-    scored epochs within ``training.epochs``. A schedule may name epochs
-    beyond the run's (a pre-anneal run stops before its schedule's anneal).
+    scored epochs within ``training.epochs``. Each schedule must build
+    (:func:`lrorder.schedules.from_config`) and take a finite float32 value,
+    and the learning rate a value > 0, in every epoch the run trains
+    (:func:`lrorder.schedules.check_values`, as planning checks it). A
+    schedule may name epochs beyond the run's: a pre-anneal run stops before
+    its schedule's anneal, and the run config does not say whether a run is
+    one, so a milestone or cosine end past ``training.epochs`` is left to the
+    planner's check of the full study (values past the run are never used).
 
     Raises:
         ConfigError: one line naming the key, e.g. ``--run-config.training:
@@ -926,8 +932,7 @@ def check_run_config(run_cfg: Any) -> study_kinds.StudyKind:
     kind = study_kinds.KINDS[run_cfg["kind"]]
     training = schema.definition(kind.training_schema)
     resources = schema.job_resource_keys(kind.training_schema)
-    training["required"] = [key for key, spec in training["properties"].items()
-                            if "default" in spec and key not in resources]
+    training["required"] = list(schema.run_config_defaults(kind.training_schema))
     for key in resources:  # not part of a run's identity: a flag
         if key in run_cfg["training"]:
             raise ConfigError(f"--run-config.training.{key}: not allowed (a job resource: give it as a flag)")
@@ -936,6 +941,9 @@ def check_run_config(run_cfg: Any) -> study_kinds.StudyKind:
     late = [epoch for epoch in run_cfg["evaluation"]["epochs"] if epoch > epochs]
     if late:
         raise ConfigError(f"--run-config.evaluation.epochs: {late} beyond training.epochs = {epochs}")
+    for part in schedules.PARTS:
+        sched = schedules.from_config(run_cfg[part], f"--run-config.{part}")
+        schedules.check_values(sched, epochs, f"--run-config.{part}", positive=part == "lr")
     return kind
 
 
@@ -1013,10 +1021,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     started = dt.datetime.now(dt.timezone.utc)
     t0 = time.perf_counter()
-    if kind.data_rule == "synthetic_data":
-        data = load_synthetic(args.data, device)
-    else:
-        data = load_images(args.data, device, int(run_cfg["seed"]), run_cfg["training"]["augment"], args.patch)
+    data = study_data.LOADERS[kind.data_rule](args.data, device, run_cfg, args.patch)
     for out in (args.out_metrics, args.out_model, args.out_run):  # an unwritable output fails before training
         Path(out).parent.mkdir(parents=True, exist_ok=True)
     segments: list[dict[str, Any]] = []

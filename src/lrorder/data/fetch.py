@@ -151,6 +151,9 @@ def fetch_resources(cls: type, raw_dir: str | os.PathLike, *, label: str) -> dic
        :func:`resources_folder`: try torchvision's download (socket timeout
        :data:`DOWNLOAD_TIMEOUT_S`; it skips the download where the
        decompressed files are there already).
+       Where the download is impossible, the one line names the missing
+       files and any placed one whose md5 differs, so that one round of
+       placing files by hand suffices.
     2. Every gzip file must then be present with its md5; each is
        decompressed beside itself (again, so that a damaged decompressed file
        is replaced by the verified archive's content).
@@ -161,7 +164,8 @@ def fetch_resources(cls: type, raw_dir: str | os.PathLike, *, label: str) -> dic
     Raises:
         DataError: a gzip file's md5 differs (naming the file, the md5 found
             and the one expected); files missing and the download impossible
-            (one line naming each file to put in the folder with its md5).
+            (one line naming each file to put in the folder with its md5, and
+            each placed file that fails its md5).
     """
     from torchvision.datasets.utils import extract_archive  # noqa: PLC0415  (lazy: imports torch)
 
@@ -169,8 +173,12 @@ def fetch_resources(cls: type, raw_dir: str | os.PathLike, *, label: str) -> dic
     archives = [(folder / name, md5) for name, md5 in cls.resources]
     missing = [(path, md5) for path, md5 in archives if not path.exists()]
     if missing:
+        corrupt = [(path, md5, found) for path, md5 in archives
+                   if path.exists() and (found := md5_of(path)) != md5]
         files = ", ".join(f"{path.name} (md5 {md5})" for path, md5 in missing)
-        placed_by_hand = f"{label} not found and cannot be downloaded: put {files} in {folder}/ and rerun"
+        replace = "".join(f"; replace {path.name} (md5 {found}, expected {md5}: corrupt or partial)"
+                          for path, md5, found in corrupt)
+        placed_by_hand = f"{label} not found and cannot be downloaded: put {files} in {folder}/{replace} and rerun"
         _download(cls, Path(raw_dir), placed_by_hand, [path for path, _ in missing])
         if any(not path.exists() for path, _ in missing):
             raise DataError(placed_by_hand)
