@@ -22,7 +22,7 @@ from jsonschema.exceptions import ValidationError, best_match
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import update_config, validate
 
-from lrorder import schedules
+from lrorder import schedules, sweeps
 from lrorder.data import images
 from lrorder.data import patch as patch_arrays
 from lrorder.data.patch_params import PatchParams
@@ -327,7 +327,7 @@ def canonical_config(config: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _schedule(config: Mapping[str, Any], study: str, name: str, part: str) -> schedules.Schedule:
-    cfg = config["studies"][study]["schedules"][name][part]
+    cfg = sweeps.declaration(study, config["studies"][study], name)[part]
     return schedules.from_config(cfg, f"studies.{study}.schedules.{name}.{part}")
 
 
@@ -421,7 +421,7 @@ def check_config(config: Mapping[str, Any]) -> None:
     for study, study_cfg in config["studies"].items():
         names = list(study_cfg["schedules"])
         epochs = study_cfg["training"]["epochs"]
-        for name in names:
+        for name in sweeps.schedule_names(study, study_cfg):
             for part in schedules.PARTS:
                 sched = _schedule(config, study, name, part)
                 key = f"studies.{study}.schedules.{name}.{part}"
@@ -644,7 +644,8 @@ def evaluation(config: Mapping[str, Any], study: str, seed: int) -> dict[str, li
 def study_runs(config: Mapping[str, Any], study: str) -> list[tuple[str, int]]:
     """``(schedule, seed)`` of every full-length run of a study: each schedule x ``seeds``."""
     study_cfg = config["studies"][study]
-    return [(schedule, int(seed)) for schedule in study_cfg["schedules"] for seed in study_cfg["seeds"]]
+    return [(schedule, int(seed)) for schedule in sweeps.schedule_names(study, study_cfg)
+            for seed in study_cfg["seeds"]]
 
 
 def pre_anneal_runs(config: Mapping[str, Any], study: str) -> list[tuple[str, int]]:
@@ -670,10 +671,11 @@ def run_config(config: Mapping[str, Any], study: str, schedule: str, seed: int) 
     """
     config = canonical_config(config)
     study_cfg = config["studies"][study]
-    if schedule not in study_cfg["schedules"]:
-        raise ConfigError(f"studies.{study}.schedules: no schedule named {schedule!r}")
+    declaration = sweeps.declaration(study, study_cfg, schedule)
     training = {key: copy.deepcopy(value) for key, value in study_cfg["training"].items()
                 if key not in TRAIN_RESOURCE_KEYS}
+    if "weight_decay" in declaration:  # the schedule's own weight decay (a sweep's weight_decay axis)
+        training["weight_decay"] = declaration["weight_decay"]
     if int(seed) in pre_anneal_seeds(config, study):
         training["epochs"] = anneal_epoch(config, study) - 1
     model = {key: copy.deepcopy(value) for key, value in study_cfg["model"].items()

@@ -57,7 +57,8 @@ RAW = config["raw_dir"]
 
 wildcard_constraints:
     study="|".join(config["studies"]),
-    schedule="[A-Za-z][A-Za-z0-9_]*",
+    # a declared schedule, or a sweep's cell, whose numbers may hold a point (lrorder.sweeps.cell_name)
+    schedule="[A-Za-z][A-Za-z0-9_.]*",
     # one spelling per seed: seed7, never seed07
     seed="0|[1-9][0-9]*",
     # the dataset registry (lrorder.data.images.DATASETS) names every dataset a rule can build

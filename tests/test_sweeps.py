@@ -1,0 +1,187 @@
+"""Tests of lrorder.sweeps: grids expanded into schedules with canonical names, and what the workflow plans of them."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+import yaml
+
+from configs import load_config
+from lrorder import plan, sweeps
+from lrorder.errors import ConfigError
+from workflow_utils import SMOKE, make_workdir, planned_job_details, planned_jobs, snakemake
+
+
+def with_sweeps(sweep_specs: dict, study: str = "synthetic", **study_keys) -> dict:
+    """The smoke config with ``sweeps`` (and other keys) set on ``study``."""
+    return load_config({"studies": {study: {"sweeps": sweep_specs, **study_keys}}})
+
+
+def cell_names(config: dict, study: str = "synthetic") -> list[str]:
+    return [cell.name for cell in sweeps.cells(study, config["studies"][study])]
+
+
+# --------------------------------------------------------------------------- canonical names
+
+
+@pytest.mark.parametrize(("value", "integer", "text"), [
+    (0.1, False, "0.1"), (1e-1, False, "0.1"), (0.10, False, "0.1"), (1, False, "1"), (1.0, False, "1"),
+    (1e-4, False, "0.0001"), (2.5e6, False, "2500000"), (0.30000000000000004, False, "0.30000000000000004"),
+    (25, True, "25"), (25.0, True, "25"),
+])
+def test_canonical_value(value, integer: bool, text: str) -> None:
+    assert sweeps.canonical_value(value, integer) == text
+
+
+def test_cell_names_follow_the_fixed_axis_order_not_the_configs() -> None:
+    forward = with_sweeps({"map": {"base": "large_lr", "axes": {"lr": [0.4], "anneal": [3], "weight_decay": [1e-4]}}})
+    backward = with_sweeps({"map": {"base": "large_lr", "axes": {"weight_decay": [1e-4], "anneal": [3], "lr": [0.4]}}})
+    assert cell_names(forward) == cell_names(backward) == ["map_lr0.4_anneal3_wd0.0001"]
+
+
+def test_a_yaml_grid_in_every_spelling_gives_one_set_of_names() -> None:
+    """YAML reads ``1.0e-1`` and ``0.10`` as 0.1, and ``1`` as an int: the names are the same as for 0.1 and 1.0."""
+    a = with_sweeps(yaml.safe_load("map: {base: large_lr, axes: {lr: [1.0e-1, 1], anneal: [3]}}"))
+    b = with_sweeps(yaml.safe_load("map: {base: large_lr, axes: {lr: [0.10, 1.0], anneal: [3]}}"))
+    assert cell_names(a) == cell_names(b) == ["map_lr0.1_anneal3", "map_lr1_anneal3"]
+    assert plan.run_config(a, "synthetic", "map_lr1_anneal3", 0) == plan.run_config(b, "synthetic", "map_lr1_anneal3", 0)
+
+
+def test_a_mixed_int_float_grid_keeps_integers_integers() -> None:
+    """Snakemake's Paramspace has coerced int columns to float in mixed grids; here the anneal epoch stays an int
+    in the name and in the run config, and an integer LR is a float there."""
+    config = with_sweeps({"map": {"base": "large_lr", "axes": {"lr": [1, 0.5], "anneal": [3, 5]}}})
+    assert cell_names(config) == ["map_lr1_anneal3", "map_lr1_anneal5", "map_lr0.5_anneal3", "map_lr0.5_anneal5"]
+    run = plan.run_config(config, "synthetic", "map_lr1_anneal5", 0)
+    assert run["lr"] == {"initial": 1.0, "milestones": [5], "factors": [0.05]}
+    assert type(run["lr"]["initial"]) is float and type(run["lr"]["milestones"][0]) is int
+    cell = sweeps.cells("synthetic", config["studies"]["synthetic"])[1]
+    assert cell.axes == {"lr": 1.0, "anneal": 5} and type(cell.axes["anneal"]) is int and cell.anneal == 5
+    assert json.dumps(cell.as_dict()) == ('{"sweep": "map", "schedule": "map_lr1_anneal5", '
+                                          '"axes": {"lr": 1.0, "anneal": 5}, "anneal": 5}')
+
+
+def test_a_float_anneal_epoch_is_refused_by_the_schema() -> None:
+    with pytest.raises(ConfigError, match=r"^studies\.synthetic\.sweeps\.map\.axes\.anneal\.0: 3\.0 is not of type 'integer'"):
+        plan.check_integer_types(with_sweeps({"map": {"base": "large_lr", "axes": {"anneal": [3.0]}}}), plan.SCHEMA_PATH)
+
+
+# --------------------------------------------------------------------------- what a cell is
+
+
+def test_anneal_moves_every_milestone_of_the_lr_and_the_noise() -> None:
+    config = with_sweeps({"arm": {"base": "small_lr_noise", "axes": {"anneal": [3]}}},
+                         schedules={"small_lr_noise": {"lr": {"initial": 0.05, "milestones": [4, 5], "factors": [0.5, 0.5]},
+                                                       "preact_noise": {"initial": 1.0, "milestones": [4],
+                                                                        "factors": [0.0]}}})
+    run = plan.run_config(config, "synthetic", "arm_anneal3", 0)
+    assert run["lr"] == {"initial": 0.05, "milestones": [3, 4], "factors": [0.5, 0.5]}
+    assert run["preact_noise"] == {"initial": 1.0, "milestones": [3], "factors": [0.0]}
+
+
+def test_noise_axes_set_the_initial_std_and_keep_the_milestones() -> None:
+    config = with_sweeps({"noise": {"base": "small_lr_noise", "axes": {"preact_noise": [0.5], "grad_noise": [0.01]}}})
+    run = plan.run_config(config, "synthetic", "noise_preact0.5_grad0.01", 0)
+    assert run["preact_noise"] == {"initial": 0.5, "milestones": [4], "factors": [0.0]}
+    assert run["grad_noise"] == {"initial": 0.01, "milestones": [], "factors": []}
+    assert run["lr"] == {"initial": 0.05, "milestones": [], "factors": []}
+
+
+def test_weight_decay_axis_and_a_schedules_own_weight_decay_set_the_runs_weight_decay() -> None:
+    config = with_sweeps({"wd": {"base": "small_lr", "axes": {"weight_decay": [0, 0.002]}}})
+    assert plan.run_config(config, "synthetic", "wd_wd0.002", 0)["training"]["weight_decay"] == 0.002
+    assert plan.run_config(config, "synthetic", "wd_wd0", 0)["training"]["weight_decay"] == 0.0
+    assert plan.run_config(config, "synthetic", "small_lr", 0)["training"]["weight_decay"] == 1e-4
+    matched = load_config({"studies": {"synthetic": {"schedules": {"small_lr": {"lr": {"initial": 0.05},
+                                                                               "weight_decay": 0.002}}}}})
+    assert plan.run_config(matched, "synthetic", "small_lr", 0)["training"]["weight_decay"] == 0.002
+
+
+def test_cells_are_runs_of_every_seed_after_the_declared_schedules() -> None:
+    config = with_sweeps({"map": {"base": "large_lr", "axes": {"lr": [0.1, 0.2]}}})
+    assert plan.study_runs(config, "synthetic") == [
+        (name, seed) for name in ("large_lr", "small_lr", "small_lr_noise", "map_lr0.1", "map_lr0.2") for seed in (0, 1)]
+    plan.check_config(config)
+
+
+# --------------------------------------------------------------------------- refused grids
+
+
+@pytest.mark.parametrize(("specs", "message"), [
+    ({"map": {"base": "large_lr", "axes": {"lr": [0.1, 0.10]}}},
+     "studies.synthetic.sweeps.map.axes.lr: 0.1 and 0.1 are one value (0.1); list it once"),
+    ({"map": {"base": "large_lr", "axes": {"lr": [1, 1.0]}}},
+     "studies.synthetic.sweeps.map.axes.lr: 1.0 and 1 are one value (1); list it once"),
+    ({"map": {"base": "huge_lr", "axes": {"lr": [0.1]}}},
+     "studies.synthetic.sweeps.map.base: unknown schedule 'huge_lr' (defined: large_lr, small_lr, small_lr_noise)"),
+    ({"map": {"base": "small_lr", "axes": {"anneal": [3]}}},
+     "studies.synthetic.sweeps.map.axes.anneal: the base schedule's lr has no milestone to move (a constant or "
+     "cosine LR); give the base a piecewise lr with milestones"),
+    ({"m": {"base": "large_lr", "axes": {"lr": [1], "weight_decay": [0]}},
+      "m_lr1": {"base": "large_lr", "axes": {"weight_decay": [0]}}},
+     "studies.synthetic.sweeps.m_lr1: cell m_lr1_wd0 is also a cell of studies.synthetic.sweeps.m; rename one of "
+     "the sweeps"),
+    ({"map": {"base": "large_lr", "axes": {"anneal": [9]}}},
+     "studies.synthetic.schedules.map_anneal9.lr.milestones: [9] beyond studies.synthetic.training.epochs = 6"),
+    ({"map": {"base": "large_lr", "axes": {}}}, "studies.synthetic.sweeps.map.axes: {} should be non-empty"),
+    ({"map": {"base": "large_lr", "axes": {"momentum": [0.9]}}},
+     "studies.synthetic.sweeps.map.axes: Additional properties are not allowed ('momentum' was unexpected)"),
+])
+def test_bad_grids_are_one_line_naming_the_key(specs: dict, message: str) -> None:
+    with pytest.raises(ConfigError) as exc:
+        plan.check_config(with_sweeps(specs))
+    assert str(exc.value) == message
+
+
+def test_a_cell_named_like_a_declared_schedule_is_refused() -> None:
+    declared = load_config({"studies": {"synthetic": {
+        "schedules": {"map_lr0": {"lr": {"initial": 0.1}}},
+        "sweeps": {"map": {"base": "large_lr", "axes": {"lr": [1.0e-9]}}}}}})
+    plan.check_config(declared)  # map_lr0.000000001 is not map_lr0
+    assert cell_names(declared) == ["map_lr0.000000001"]
+    with pytest.raises(ConfigError) as exc:
+        plan.check_config(load_config({"studies": {"synthetic": {
+            "schedules": {"map_wd0": {"lr": {"initial": 0.1}}},
+            "sweeps": {"map": {"base": "map_wd0", "axes": {"weight_decay": [0.0]}}}}}}))
+    assert str(exc.value) == ("studies.synthetic.sweeps.map: cell map_wd0 is also a declared schedule "
+                              "(studies.synthetic.schedules.map_wd0); rename the sweep or the schedule")
+
+
+# --------------------------------------------------------------------------- staleness
+
+
+def test_adding_a_value_to_an_axis_adds_only_its_runs() -> None:
+    grid = {"map": {"base": "large_lr", "axes": {"lr": [0.1, 0.4], "anneal": [3, 5]}}}
+    before = with_sweeps(grid)
+    bigger = copy.deepcopy(grid)
+    bigger["map"]["axes"]["lr"] = [0.1, 0.2, 0.4]
+    after = with_sweeps(bigger)
+    old = {run: plan.run_config(before, "synthetic", *run) for run in plan.study_runs(before, "synthetic")}
+    new = {run: plan.run_config(after, "synthetic", *run) for run in plan.study_runs(after, "synthetic")}
+    assert {run: new[run] for run in old} == old
+    assert sorted(set(new) - set(old)) == [("map_lr0.2_anneal3", 0), ("map_lr0.2_anneal3", 1),
+                                           ("map_lr0.2_anneal5", 0), ("map_lr0.2_anneal5", 1)]
+
+
+@pytest.mark.workflow
+def test_snakemake_plans_only_the_added_cells_runs(tmp_path) -> None:
+    """Train a 2 x 1 grid of the smoke synthetic study, add an LR: ``snakemake -n`` plans the new cell's run only."""
+    work = make_workdir(tmp_path / "work")
+
+    def run(lrs: list[float], *flags: str):
+        layer = work / f"sweep{len(lrs)}.yaml"
+        layer.write_text(yaml.safe_dump({"studies": {"synthetic": {
+            "seeds": [0], "sweeps": {"map": {"base": "large_lr", "axes": {"lr": lrs, "anneal": [3]}}}}}}))
+        targets = [f"results/smoke/runs/synthetic/map_lr{sweeps.canonical_value(lr, False)}_anneal3/seed0/run.json"
+                   for lr in lrs]
+        return snakemake(work, *flags, *targets, *SMOKE, layer.name)
+
+    done = run([0.1, 0.4], "--cores", "2")
+    assert done.returncode == 0, done.stderr[-3000:]
+    again = run([0.1, 0.2, 0.4], "-n")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert planned_jobs(again) == {"train": 1}
+    assert [(rule, wildcards["schedule"]) for rule, wildcards, _ in planned_job_details(again)] == [
+        ("train", "map_lr0.2_anneal3")]
