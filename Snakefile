@@ -16,6 +16,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/aggregate.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/maps.smk"
 include: "workflow/rules/report.smk"
 
 
@@ -34,6 +35,17 @@ rule all:
         result_files(),
         dataset_files(),
     default_target: True
+
+
+# The learning-order maps of the studies with sweeps, and what they read
+# (`snakemake --cores 2 maps --configfile presets/maps.yaml`): no claims table.
+
+
+rule maps:
+    localrule: True
+    input:
+        [rules.map_table.output.table.format(study=study) for study in plan.map_studies(config)],
+        [path for study in plan.map_studies(config) for path in map_figures(study, "png")],
 
 
 # Before the first submission: a SLURM campaign whose job states could never be

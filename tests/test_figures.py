@@ -83,6 +83,17 @@ def test_diverged_runs_are_left_out_and_named_in_the_legend(df: pd.DataFrame) ->
     assert figures.schedule_label("x", 1, 1) == "x (1 of 1 run diverged, not shown)"
 
 
+def test_plot_curves_draws_only_the_schedules_asked(df: pd.DataFrame) -> None:
+    """A study with sweeps draws its declared schedules only (``--schedules``): the cells are drawn as maps."""
+    fig = figures.plot_curves(df, SETS, anneal_epoch=None, title="t", schedules=["small_lr"])
+    line = fig.axes[0].get_lines()[0]
+    assert len(fig.axes[0].get_lines()) == 1
+    np.testing.assert_allclose(line.get_ydata(), 0.51 + 0.05 * np.arange(1, 7))
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["small_lr"]
+    with pytest.raises(ConfigError, match=r"^--schedules: map_lr0.1 not in the metrics$"):
+        figures.plot_curves(df, SETS, None, "t", schedules=["small_lr", "map_lr0.1"])
+
+
 def test_plot_curves_errors(df: pd.DataFrame) -> None:
     with pytest.raises(ConfigError, match="--eval-sets: test_both not in the metrics"):
         figures.plot_curves(df, ["test_both"], None, "t")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -149,6 +150,46 @@ def test_a_cell_named_like_a_declared_schedule_is_refused() -> None:
                               "(studies.synthetic.schedules.map_wd0); rename the sweep or the schedule")
 
 
+# --------------------------------------------------------------------------- planning the maps
+
+
+def test_a_cell_scores_the_epochs_its_map_statistics_read() -> None:
+    config = with_sweeps({"map": {"base": "large_lr", "axes": {"anneal": [3, 5]}}})
+    declared = plan.evaluation(config, "synthetic", 0, "large_lr")["epochs"]
+    assert declared == plan.evaluation(config, "synthetic", 0)["epochs"] == [1, 3, 4, 5, 6]  # eval_every 4, claims
+    # presets/smoke.yaml: p_only_before_anneal [anneal-2, anneal-1], p_only_final [end-1, end], q_only_auc [1, 3]
+    assert plan.evaluation(config, "synthetic", 0, "map_anneal3")["epochs"] == [1, 2, 3, 4, 5, 6]
+    assert plan.map_windows(config, "synthetic", plan.map_cells(config, "synthetic")[1]) == {
+        "p_only_before_anneal": [3, 4], "p_only_final": [5, 6], "q_only_auc_early": [1, 3]}
+
+
+def test_a_window_using_anneal_is_undefined_in_a_constant_lr_cell() -> None:
+    config = with_sweeps({"const": {"base": "small_lr", "axes": {"lr": [0.1]}}})
+    (cell,) = plan.map_cells(config, "synthetic")
+    assert cell == {"sweep": "const", "schedule": "const_lr0.1", "axes": {"lr": 0.1}, "anneal": None}
+    assert plan.map_windows(config, "synthetic", cell) == {"p_only_final": [5, 6], "q_only_auc_early": [1, 3]}
+
+
+def test_map_statistics_are_checked_against_the_studys_sets_and_every_cells_windows() -> None:
+    bad_set = with_sweeps({"map": {"base": "large_lr", "axes": {"lr": [0.1]}}},
+                          map_statistics={"q": {"description": "d", "eval_set": "test_clean", "summary": "mean",
+                                                "window": [1, 2]}})
+    with pytest.raises(ConfigError) as exc:
+        plan.check_config(bad_set)
+    assert str(exc.value) == ("studies.synthetic.map_statistics.q.eval_set: 'test_clean' is not an evaluation set of "
+                              "the synthetic study (have: test, test_p_only, test_q_only, test_both, "
+                              "test_q_only_two_step)")
+    early = with_sweeps({"map": {"base": "large_lr", "axes": {"anneal": [2]}}})
+    with pytest.raises(ConfigError) as exc:
+        plan.check_config(early)
+    assert str(exc.value).startswith("map statistic p_only_before_anneal.window (cell map_anneal2 of sweep map): "
+                                     "['anneal-2', 'anneal-1'] resolves to [0, 1]")
+    no_sweep = load_config({"studies": {"synthetic": {"map_statistics": {"q": {
+        "description": "d", "eval_set": "test_clean", "summary": "mean", "window": [1, 2]}}}}})
+    plan.check_config(no_sweep)  # a study without sweeps draws no map: its statistics are not read
+    assert plan.map_studies(no_sweep) == [] and plan.map_studies(early) == ["synthetic"]
+
+
 # --------------------------------------------------------------------------- staleness
 
 
@@ -166,22 +207,33 @@ def test_adding_a_value_to_an_axis_adds_only_its_runs() -> None:
 
 
 @pytest.mark.workflow
-def test_snakemake_plans_only_the_added_cells_runs(tmp_path) -> None:
-    """Train a 2 x 1 grid of the smoke synthetic study, add an LR: ``snakemake -n`` plans the new cell's run only."""
+def test_maps_of_a_sweep_then_a_value_added_plans_only_its_run(tmp_path) -> None:
+    """``snakemake maps`` on a 2 x 1 grid of the smoke synthetic study writes the map table and one heatmap per
+    statistic; adding an LR plans the new cell's one run, and what reads it, and nothing else."""
     work = make_workdir(tmp_path / "work")
 
     def run(lrs: list[float], *flags: str):
         layer = work / f"sweep{len(lrs)}.yaml"
         layer.write_text(yaml.safe_dump({"studies": {"synthetic": {
             "seeds": [0], "sweeps": {"map": {"base": "large_lr", "axes": {"lr": lrs, "anneal": [3]}}}}}}))
-        targets = [f"results/smoke/runs/synthetic/map_lr{sweeps.canonical_value(lr, False)}_anneal3/seed0/run.json"
-                   for lr in lrs]
-        return snakemake(work, *flags, *targets, *SMOKE, layer.name)
+        return snakemake(work, *flags, "maps", *SMOKE, layer.name)
 
     done = run([0.1, 0.4], "--cores", "2")
     assert done.returncode == 0, done.stderr[-3000:]
+    maps_dir = work / "results" / "smoke" / "maps" / "synthetic"
+    table = pd.read_csv(maps_dir / "map.csv")
+    statistics = ["p_only_before_anneal", "p_only_final", "q_only_auc_early"]  # presets/smoke.yaml
+    assert table[["schedule", "statistic"]].values.tolist() == [
+        [cell, name] for cell in ("map_lr0.1_anneal3", "map_lr0.4_anneal3") for name in statistics]
+    assert (table["n"] == 1).all() and table["mean"].between(0, 1).all()
+    assert sorted(path.name for path in (maps_dir / "map").iterdir()) == sorted(
+        f"{name}.{ext}" for name in statistics for ext in ("pdf", "png"))
+    assert json.loads((maps_dir / "cells.json").read_text())[1] == {
+        "sweep": "map", "schedule": "map_lr0.4_anneal3", "axes": {"lr": 0.4, "anneal": 3}, "anneal": 3}
+
     again = run([0.1, 0.2, 0.4], "-n")
     assert again.returncode == 0, again.stderr[-3000:]
-    assert planned_jobs(again) == {"train": 1}
-    assert [(rule, wildcards["schedule"]) for rule, wildcards, _ in planned_job_details(again)] == [
-        ("train", "map_lr0.2_anneal3")]
+    assert planned_jobs(again) == {"train": 1, "aggregate": 1, "map_cells": 1, "map_table": 1, "map_figure": 3,
+                                   "maps": 1}
+    assert [wildcards["schedule"] for rule, wildcards, _ in planned_job_details(again) if rule == "train"] == [
+        "map_lr0.2_anneal3"]

@@ -86,6 +86,7 @@ def plot_curves(
     eval_sets: Sequence[str],
     anneal_epoch: int | None,
     title: str,
+    schedules: Sequence[str] | None = None,
 ) -> Figure:
     """Accuracy against epoch, one panel per evaluation set, one line per schedule.
 
@@ -106,13 +107,17 @@ def plot_curves(
         eval_sets: evaluation sets to draw, one panel each, in this order.
         anneal_epoch: 1-indexed epoch of the first anneal, or None.
         title: figure title.
+        schedules: the schedules to draw (a study with sweeps: its declared
+            ones; the cells are drawn as maps, :mod:`lrorder.maps`); None:
+            every schedule of ``df``.
 
     Returns:
         A matplotlib Figure not registered with pyplot (no global state).
 
     Raises:
         ConfigError: ``eval_sets`` is empty or names a set absent from ``df``,
-            or ``df`` holds more than one study.
+            ``schedules`` names one absent from ``df``, or ``df`` holds more
+            than one study.
     """
     if not eval_sets:
         raise ConfigError("--eval-sets: expected at least one evaluation set")
@@ -124,6 +129,11 @@ def plot_curves(
     if missing:
         raise ConfigError(f"--eval-sets: {', '.join(missing)} not in the metrics (have: {', '.join(sorted(have))})")
 
+    if schedules is not None:
+        absent = [s for s in schedules if s not in set(df["schedule"])]
+        if absent:
+            raise ConfigError(f"--schedules: {', '.join(absent)} not in the metrics")
+        df = df[df["schedule"].isin(schedules)]
     schedules = sorted(df["schedule"].unique())
     diverged = diverged_rows(df)
     runs = df.groupby("schedule")["seed"].nunique()
@@ -268,6 +278,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--eval-sets", nargs="+", required=True, metavar="SET")
     p.add_argument("--anneal-epoch", type=int, default=None, metavar="E")
     p.add_argument("--title", required=True, metavar="TEXT")
+    p.add_argument("--schedules", nargs="+", default=None, metavar="NAME",
+                   help="draw only these schedules (default: every schedule in the metrics)")
     p.add_argument("--out-png", required=True, metavar="X.png")
     p.add_argument("--out-pdf", required=True, metavar="X.pdf")
     p = sub.add_parser("patch-examples", help="clean, patched and patch-only training images (patch experiment)")
@@ -282,7 +294,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.command == "patch-examples":
         fig = _patch_examples_from_dirs(args.dataset_dir, args.patch_dir, args.epoch, args.n_per_kind)
     else:
-        fig = plot_curves(load_runs([args.metrics]), args.eval_sets, args.anneal_epoch, args.title)
+        fig = plot_curves(load_runs([args.metrics]), args.eval_sets, args.anneal_epoch, args.title, args.schedules)
     save_figure(fig, args.out_png, args.out_pdf)
 
 

@@ -2,12 +2,14 @@
 
 Usage::
 
-    python -m lrorder.maps table --metrics ALL.csv [ALL.csv ...] --cells JSON --statistics JSON --epochs N \\
-        [--confidence 0.9] --out MAP.csv --out-seeds MAP.seeds.csv
+    python -m lrorder.maps table --metrics ALL.csv [ALL.csv ...] --cells JSON|FILE --statistics JSON|FILE \\
+        --epochs N [--confidence 0.9] --out MAP.csv --out-seeds MAP.seeds.csv
     python -m lrorder.maps plot --map MAP.csv --sweep NAME --statistic NAME --out-png X.png --out-pdf X.pdf
 
-``--cells`` and ``--statistics`` are JSON text (as ``--spec`` of
-:mod:`lrorder.claims`), not file names.
+``--cells`` and ``--statistics`` are each JSON text (as ``--spec`` of
+:mod:`lrorder.claims`) when it starts with ``[`` (or ``{``), else the path of a file
+holding it (a grid of many cells is too long for one command-line
+argument; :func:`json_arg`).
 
 A study's *sweep* is a grid over some of the axes of :data:`AXES` (initial
 LR, first anneal epoch, pre-activation and gradient noise scales, weight
@@ -46,8 +48,11 @@ whether the interval includes 0, i.e. whether the *sign* of the cell's mean
 established at the stated confidence. It is computed cell by cell with no
 correction over the cells of a map, so about ``1 - confidence`` of the
 cells with a true mean of 0 still show an established sign: a map is
-descriptive, a picture of where an effect seems to lie, not a claim. The
-paper's claims are tested, with Holm's correction, by :mod:`lrorder.claims`.
+descriptive, a picture of where an effect seems to lie, not a claim. Nor
+does it test a difference between cells or a trend along an axis: two
+cells whose intervals overlap may still differ, and the seeds of two cells
+are not paired here. The paper's claims are tested, with Holm's correction,
+by :mod:`lrorder.claims`.
 For a level (no ``minus``) the mark is rarely of interest (an accuracy is
 >= 0), but it is computed the same way. With fewer than 2 seeds there is
 no interval: ``ci_includes_zero`` is then missing (``<NA>``), neither True
@@ -60,7 +65,6 @@ from __future__ import annotations
 import itertools
 import math
 import os
-import re
 from typing import Any, Mapping, Sequence
 
 import matplotlib
@@ -72,20 +76,21 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import Patch, Rectangle  # noqa: E402
+from seaborn.utils import relative_luminance  # noqa: E402
 
-from lrorder import cli, fileio  # noqa: E402
+from lrorder import cli, fileio, schema, sweeps  # noqa: E402
 from lrorder.aggregate import diverged_rows, load_runs  # noqa: E402
-from lrorder.claims import SUMMARIES, run_summary  # noqa: E402
+from lrorder.claims import run_summary  # noqa: E402
 from lrorder.errors import ConfigError, DataError  # noqa: E402
 from lrorder.fileio import atomic_path  # noqa: E402
 from lrorder.figures import save_figure  # noqa: E402
-from lrorder.plan import resolve_window  # noqa: E402
+from lrorder.plan import map_window  # noqa: E402
 from lrorder.stats import mean_ci  # noqa: E402
 
-#: Axes a sweep may vary (a cell's ``axes`` names some of them, in its own order).
-AXES: tuple[str, ...] = ("lr", "anneal", "preact_noise", "grad_noise", "weight_decay")
-#: Axes whose values are integers (epochs); the others are floats.
-INTEGER_AXES: frozenset[str] = frozenset({"anneal"})
+#: Axes a sweep may vary (:data:`lrorder.sweeps.AXES`; a cell's ``axes`` names some of them, in its own order).
+AXES: tuple[str, ...] = tuple(sweeps.AXES)
+#: Axes whose values are integers (``anneal``, an epoch); the others are floats.
+INTEGER_AXES: frozenset[str] = frozenset(axis for axis, (_, integer) in sweeps.AXES.items() if integer)
 #: Columns of :func:`per_seed_values`.
 SEED_COLUMNS: tuple[str, ...] = ("sweep", "schedule", "seed", "statistic", "value", "censored", "diverged")
 #: Columns of :func:`map_table` before the axis columns.
@@ -98,159 +103,73 @@ MAP_VALUE_COLUMNS: tuple[str, ...] = (
 #: Hatch of a cell whose interval includes 0, and of a cell with one seed (no interval), in :func:`plot_map`.
 HATCH_INCLUDES_ZERO = "///"
 HATCH_NO_CI = "..."
-_ANCHOR = re.compile(r"^(anneal|end)([+-][0-9]+)?$")
+#: Background of a heatmap cell without a value in :func:`plot_map` (no colour map used there reaches it).
+BLANK_COLOUR = "0.78"
 
 
 # --------------------------------------------------------------------------- inputs
 
 
 def validate_cells(cells: Any) -> list[dict[str, Any]]:
-    """Check ``--cells`` and return the cells normalised, grouped by sweep.
+    """Check ``--cells`` against the config schema's ``$defs/map_cells`` and return the cells normalised.
 
-    Each cell is an object with ``sweep`` (str), ``schedule`` (str), ``axes``
-    (non-empty object, axis -> value, axis names among :data:`AXES`; a value
-    is an int for ``anneal``, a number otherwise, returned as float) and
-    ``anneal`` (the cell's own first LR milestone, a positive int, or null
-    for a constant LR). Other keys are ignored.
+    Each cell has ``sweep``, ``schedule``, ``axes`` (axis -> value, in the
+    sweep's order; ``anneal`` an int, the others returned as floats) and
+    ``anneal`` (the cell's first LR milestone, or null for a constant LR),
+    as :func:`lrorder.plan.map_cells` writes them.
 
     Returns:
-        Copies of the cells with those four keys, ordered by sweep (sweeps in
-        order of first appearance), then in the given order within a sweep.
+        Copies of the cells, ordered by sweep (sweeps in order of first
+        appearance), then in the given order within a sweep.
 
     Raises:
-        ConfigError: ``--cells[i].<key>`` naming the bad key; also when the
-            cells of a sweep do not name the same axes in the same order,
-            two cells of a sweep share a schedule or axis values, or
-            ``cells`` is empty.
+        ConfigError: ``--cells.<i>.<key>`` naming the bad key (the schema's
+            message); also when the cells of a sweep do not name the same
+            axes in the same order, or two cells of a sweep share a schedule
+            or a point.
     """
-    if not isinstance(cells, list) or not cells:
-        raise ConfigError("--cells: expected a non-empty JSON list of cell objects")
-    out: list[dict[str, Any]] = []
-    for i, cell in enumerate(cells):
-        where = f"--cells[{i}]"
-        if not isinstance(cell, dict):
-            raise ConfigError(f"{where}: expected an object, got {type(cell).__name__}")
-        for key in ("sweep", "schedule"):
-            if not isinstance(cell.get(key), str) or not cell[key]:
-                raise ConfigError(f"{where}.{key}: expected a non-empty string, got {cell.get(key)!r}")
-        axes = cell.get("axes")
-        if not isinstance(axes, dict) or not axes:
-            raise ConfigError(f"{where}.axes: expected a non-empty object axis -> value, got {axes!r}")
-        norm: dict[str, int | float] = {}
-        for axis, value in axes.items():
-            if axis not in AXES:
-                raise ConfigError(f"{where}.axes.{axis}: unknown axis (expected one of {', '.join(AXES)})")
-            if axis in INTEGER_AXES:
-                if type(value) is not int:
-                    raise ConfigError(f"{where}.axes.{axis}: expected an integer, got {value!r}")
-                norm[axis] = value
-            else:
-                if type(value) not in (int, float) or not math.isfinite(value):
-                    raise ConfigError(f"{where}.axes.{axis}: expected a finite number, got {value!r}")
-                norm[axis] = float(value)
-        if "anneal" not in cell:
-            raise ConfigError(f"{where}.anneal: missing (the cell's first LR milestone, or null for a constant LR)")
-        anneal = cell["anneal"]
-        if anneal is not None and (type(anneal) is not int or anneal < 1):
-            raise ConfigError(f"{where}.anneal: expected a positive integer or null, got {anneal!r}")
-        out.append({"sweep": cell["sweep"], "schedule": cell["schedule"], "axes": norm, "anneal": anneal, "_i": i})
-    sweeps = list(dict.fromkeys(c["sweep"] for c in out))
-    ordered = [c for s in sweeps for c in out if c["sweep"] == s]
-    for sweep in sweeps:
-        members = [c for c in ordered if c["sweep"] == sweep]
-        first = list(members[0]["axes"])
-        seen_schedule: dict[str, int] = {}
-        seen_point: dict[tuple, int] = {}
-        for c in members:
-            where = f"--cells[{c['_i']}]"
-            if list(c["axes"]) != first:
-                raise ConfigError(f"{where}.axes: sweep {sweep} varies {', '.join(first)} (in this order) in "
-                                  f"--cells[{members[0]['_i']}], this cell {', '.join(c['axes'])}")
-            if c["schedule"] in seen_schedule:
-                raise ConfigError(f"{where}.schedule: {c['schedule']} is also cell --cells[{seen_schedule[c['schedule']]}] "
-                                  f"of sweep {sweep}")
-            point = tuple(c["axes"].values())
-            if point in seen_point:
-                raise ConfigError(f"{where}.axes: {c['axes']} is also the point of --cells[{seen_point[point]}] "
-                                  f"of sweep {sweep}")
-            seen_schedule[c["schedule"]] = c["_i"]
-            seen_point[point] = c["_i"]
-    return [{k: v for k, v in c.items() if k != "_i"} for c in ordered]
+    schema.check(cells, schema.definition("#/$defs/map_cells"), "--cells")
+    out = [{"sweep": cell["sweep"], "schedule": cell["schedule"], "anneal": cell["anneal"],
+            "axes": {axis: value if axis in INTEGER_AXES else float(value) for axis, value in cell["axes"].items()}}
+           for cell in cells]
+    index = {id(cell): i for i, cell in enumerate(out)}
+    ordered = [cell for sweep in dict.fromkeys(c["sweep"] for c in out) for cell in out if cell["sweep"] == sweep]
+    first: dict[str, dict[str, Any]] = {}
+    seen: dict[tuple[str, str, Any], int] = {}
+    for cell in ordered:
+        where = f"--cells.{index[id(cell)]}"
+        head = first.setdefault(cell["sweep"], cell)
+        if list(cell["axes"]) != list(head["axes"]):
+            raise ConfigError(f"{where}.axes: sweep {cell['sweep']} varies {', '.join(head['axes'])} (in this order) "
+                              f"in --cells.{index[id(head)]}, this cell {', '.join(cell['axes'])}")
+        for kind, key in (("schedule", cell["schedule"]), ("point", tuple(cell["axes"].values()))):
+            other = seen.setdefault((cell["sweep"], kind, key), index[id(cell)])
+            if other != index[id(cell)]:
+                raise ConfigError(f"{where}: its {kind} {key} is also that of --cells.{other} of sweep {cell['sweep']}")
+    return ordered
 
 
 def validate_statistics(statistics: Any) -> list[dict[str, Any]]:
-    """Check ``--statistics`` and return the records normalised, in order.
+    """Check ``--statistics`` against the config schema's ``$defs/map_statistics`` (a study's
+    ``map_statistics``, nulls dropped: :func:`lrorder.plan.map_statistics`) and return one record per statistic.
 
-    Each record is an object with ``name`` (str, unique), ``description``
-    (str, default ""), ``eval_set`` (str), ``minus`` (str or null, default
-    null; not ``eval_set``), ``summary`` (one of
-    :data:`lrorder.claims.SUMMARIES`), ``window`` (``[lo, hi]``, each an int
-    epoch or an anchor ``(anneal|end)([+-]N)?``) and, for ``first_passage``
-    only, ``threshold`` (number in [0, 1]). Other keys are ignored.
+    Returns:
+        ``[{"name", "description", "eval_set", "minus", "summary", "window"[, "threshold"]}, ...]`` in the
+        given order; ``minus`` None when not given.
 
     Raises:
-        ConfigError: ``--statistics[i].<key>`` (``statistic <name>.<key>``
-            once the name is known) naming the bad key, or a name used twice.
+        ConfigError: ``--statistics`` is not a non-empty object of records, or a record breaks
+            ``$defs/map_statistic`` (``--statistics.<name>.<key>``: the schema's message).
     """
-    if not isinstance(statistics, list) or not statistics:
-        raise ConfigError("--statistics: expected a non-empty JSON list of statistic objects")
-    out: list[dict[str, Any]] = []
-    names: set[str] = set()
-    for i, rec in enumerate(statistics):
-        where = f"--statistics[{i}]"
-        if not isinstance(rec, dict):
-            raise ConfigError(f"{where}: expected an object, got {type(rec).__name__}")
-        name = rec.get("name")
-        if not isinstance(name, str) or not name:
-            raise ConfigError(f"{where}.name: expected a non-empty string, got {name!r}")
-        if name in names:
-            raise ConfigError(f"{where}.name: statistic {name} is defined more than once")
-        names.add(name)
-        where = f"statistic {name}"
-        description = rec.get("description", "")
-        if not isinstance(description, str):
-            raise ConfigError(f"{where}.description: expected a string, got {description!r}")
-        eval_set = rec.get("eval_set")
-        if not isinstance(eval_set, str) or not eval_set:
-            raise ConfigError(f"{where}.eval_set: expected a non-empty string, got {eval_set!r}")
-        minus = rec.get("minus")
-        if minus is not None and (not isinstance(minus, str) or not minus or minus == eval_set):
-            raise ConfigError(f"{where}.minus: expected null or an evaluation set other than eval_set, got {minus!r}")
-        summary = rec.get("summary")
-        if summary not in SUMMARIES:
-            raise ConfigError(f"{where}.summary: expected one of {', '.join(SUMMARIES)}, got {summary!r}")
-        window = rec.get("window")
-        if (not isinstance(window, list) or len(window) != 2
-                or not all((type(e) is int and e >= 1) or (isinstance(e, str) and _ANCHOR.match(e)) for e in window)):
-            raise ConfigError(f"{where}.window: expected [lo, hi], each a positive integer epoch or an anchor "
-                              f"(anneal|end)([+-]N), got {window!r}")
-        norm = {"name": name, "description": description, "eval_set": eval_set, "minus": minus,
-                "summary": summary, "window": list(window)}
-        if summary == "first_passage":
-            threshold = rec.get("threshold")
-            if type(threshold) not in (int, float) or not 0.0 <= threshold <= 1.0:
-                raise ConfigError(f"{where}.threshold: expected a number in [0, 1] (first_passage), got {threshold!r}")
-            norm["threshold"] = float(threshold)
-        out.append(norm)
+    if not isinstance(statistics, dict) or not statistics:
+        raise ConfigError("--statistics: expected a non-empty JSON object, statistic name -> record")
+    schema.check(statistics, schema.definition("#/$defs/map_statistics"), "--statistics")
+    out = []
+    for name, record in statistics.items():
+        if record is None:
+            raise ConfigError(f"--statistics.{name}: null (the planner drops these); give a record")
+        out.append({"name": name, "minus": None, **record})
     return out
-
-
-def cell_window(statistic: Mapping[str, Any], cell: Mapping[str, Any], epochs: int) -> list[int] | None:
-    """The statistic's window ``[lo, hi]`` (1-indexed epochs, inclusive) in ``cell``, or None where undefined.
-
-    An end ``anneal[+-N]`` uses the cell's own ``anneal``; in a cell whose
-    LR never anneals (``anneal`` null) such a window is undefined (None).
-
-    Raises:
-        ConfigError: the window does not resolve to ``1 <= lo <= hi <= epochs``
-            in this cell (:func:`lrorder.plan.resolve_window`; the message
-            names the statistic and the cell).
-    """
-    window = statistic["window"]
-    if cell["anneal"] is None and any(isinstance(e, str) and e.startswith("anneal") for e in window):
-        return None
-    key = f"statistic {statistic['name']}.window (cell {cell['schedule']} of sweep {cell['sweep']})"
-    return resolve_window(window, key, epochs, cell["anneal"], cell["schedule"])
 
 
 # --------------------------------------------------------------------------- per-seed values
@@ -286,7 +205,7 @@ def per_seed_values(metrics: pd.DataFrame, cells: Any, statistics: Any, epochs: 
             metrics hold several studies; a cell's schedule has no run in the
             metrics; a statistic's ``eval_set`` or ``minus`` is not in the
             metrics of a cell; a window does not resolve in a cell
-            (:func:`cell_window`); or a run that did not diverge lacks an
+            (:func:`lrorder.plan.map_window`); or a run that did not diverge lacks an
             epoch of the window on one of the sets (the message names the
             statistic, the cell and the seed).
     """
@@ -321,7 +240,7 @@ def per_seed_values(metrics: pd.DataFrame, cells: Any, statistics: Any, epochs: 
                 if es is not None and es not in sets_of[sch]:
                     raise ConfigError(f"statistic {name}.{key}: {es!r} not in the metrics of cell {sch} of sweep "
                                       f"{sweep} (have: {', '.join(sorted(sets_of[sch]))})")
-            window = cell_window(stat, cell, epochs)
+            window = map_window(stat, cell, epochs)
             for seed in seeds_of[sch]:
                 if run_diverged[(sch, seed)]:
                     rows.append((sweep, sch, seed, name, math.nan, False, True))
@@ -470,7 +389,8 @@ def read_map(path: str | os.PathLike) -> pd.DataFrame:
     cols = list(table.columns)
     missing = [c for c in (*MAP_KEY_COLUMNS, *MAP_VALUE_COLUMNS) if c not in cols]
     if missing or cols[:2] != list(MAP_KEY_COLUMNS):
-        raise DataError(f"--map: {path}: not a map table (missing column(s) {', '.join(missing) or 'sweep, schedule first'})")
+        what = f"missing column(s) {', '.join(missing)}" if missing else "sweep, schedule not first"
+        raise DataError(f"--map: {path}: not a map table ({what})")
     axes = cols[2:cols.index("statistic")]
     bad = [a for a in axes if a not in AXES]
     if bad:
@@ -486,6 +406,22 @@ def _label(value: Any) -> str:
     return str(int(value)) if isinstance(value, (int, np.integer)) else f"{float(value):.6g}"
 
 
+def annotation_digits(means: np.ndarray) -> int:
+    """Decimals that show the largest ``|mean|`` with 3 significant digits (none from 100 up; 2 without a mean)."""
+    top = float(np.abs(means).max()) if means.size else 0.0
+    if not top > 0.0:
+        return 2
+    return max(0, 2 - math.floor(math.log10(top)))
+
+
+def format_mean(value: float, digits: int) -> str:
+    """A cell's annotation: ``value`` with ``digits`` decimals ("" for NaN; never "-0.00")."""
+    if not math.isfinite(value):
+        return ""
+    text = f"{value:.{digits}f}"
+    return text[1:] if text.startswith("-") and float(text) == 0.0 else text
+
+
 def plot_map(table: pd.DataFrame, sweep: str, statistic: str) -> Figure:
     """Heatmap of one statistic's cell means over one sweep (:func:`map_table` rows).
 
@@ -495,12 +431,13 @@ def plot_map(table: pd.DataFrame, sweep: str, statistic: str) -> Figure:
     combination of the others (ascending), titled ``"<axis> = <value>, ..."``;
     all panels share one colour scale and one colour bar. The colour map is
     diverging and centred at 0 when the finite means take both signs,
-    sequential otherwise. Each cell shows its mean with 3 significant
-    digits. A cell whose interval includes 0 is hatched ``///``
+    sequential otherwise. Each cell shows its mean, all cells with the
+    decimals that give the largest ``|mean|`` of the map 3 significant
+    digits (:func:`annotation_digits`). A cell whose interval includes 0 is hatched ``///``
     (:data:`HATCH_INCLUDES_ZERO`: the sign is not established at the table's
     confidence); a cell with one seed (no interval) is hatched ``...``
     (:data:`HATCH_NO_CI`); a cell with no value (``n`` 0), or a point not in
-    the grid, is left blank. The figure's legend says what each mark means;
+    the grid, is left blank (grey, :data:`BLANK_COLOUR`). The figure's legend says what each mark means;
     its title is the statistic's name and description, the sweep and the
     confidence.
 
@@ -536,15 +473,16 @@ def plot_map(table: pd.DataFrame, sweep: str, statistic: str) -> Figure:
     finite = means[np.isfinite(means)]
     if finite.size and finite.min() < 0.0 < finite.max():
         limit = float(np.abs(finite).max())
-        colour = {"cmap": "vlag", "center": 0.0, "vmin": -limit, "vmax": limit}
+        colour = {"cmap": "vlag", "vmin": -limit, "vmax": limit}  # symmetric: 0 at the colour map's centre
     elif finite.size:
         colour = {"cmap": "viridis", "vmin": float(finite.min()), "vmax": float(finite.max())}
     else:
         colour = {"cmap": "viridis", "vmin": 0.0, "vmax": 1.0}
 
+    digits = annotation_digits(finite)
     ncols = min(len(combos), 3)
     nrows = math.ceil(len(combos) / ncols)
-    fig = Figure(figsize=(ncols * (0.8 * len(xs) + 1.6) + 1.2, nrows * (0.55 * len(ys) + 1.4) + 1.6),
+    fig = Figure(figsize=(max(7.0, ncols * (0.8 * len(xs) + 1.6) + 1.2), nrows * (0.55 * len(ys) + 1.4) + 1.8),
                  layout="constrained")
     grid = fig.subplots(nrows, ncols, squeeze=False)
     panels = list(grid.flat)
@@ -564,19 +502,25 @@ def plot_map(table: pd.DataFrame, sweep: str, statistic: str) -> Figure:
             if d["n"] >= 1:
                 marks[i, j] = HATCH_NO_CI if pd.isna(d["ci_includes_zero"]) else (
                     HATCH_INCLUDES_ZERO if d["ci_includes_zero"] else "")
-        annot = np.where(np.isfinite(mean), np.vectorize(lambda v: f"{v:.3g}")(mean), "")
+        annot = np.vectorize(lambda v: format_mean(v, digits), otypes=[object])(mean)
         frame = pd.DataFrame(mean, index=[""] if y_axis is None else [_label(v) for v in ys],
                              columns=[_label(v) for v in xs])
         sns.heatmap(frame, ax=ax, annot=annot, fmt="", cbar=False, linewidths=0.5, linecolor="white",
                     square=False, **colour)
+        ax.set_facecolor(BLANK_COLOUR)
         mesh = ax.collections[0]
+        labels = {(int(t.get_position()[1]), int(t.get_position()[0])): t for t in ax.texts}  # (row, col)
         for (i, j), hatch in np.ndenumerate(marks):
             if hatch:
                 rgba = mesh.cmap(mesh.norm(mean[i, j]))
-                lum = 0.2126 * rgba[0] + 0.7152 * rgba[1] + 0.0722 * rgba[2]
+                # the colour seaborn gives the cell's annotation: dark on light cells, white on dark ones
                 ax.add_patch(Rectangle((j, i), 1, 1, fill=False, hatch=hatch, linewidth=0,
-                                       edgecolor=".15" if lum > 0.408 else "w"))
-        if y_axis is not None:
+                                       edgecolor=".15" if relative_luminance(rgba) > 0.408 else "w"))
+                if (i, j) in labels:  # the number stays readable on a patch of the cell's colour
+                    labels[(i, j)].set_bbox({"facecolor": rgba, "edgecolor": "none", "pad": 2.0})
+        if y_axis is None:
+            ax.set_yticks([])
+        else:
             ax.invert_yaxis()
         ax.set_xlabel(x_axis)
         ax.set_ylabel(y_axis or "")
@@ -587,7 +531,7 @@ def plot_map(table: pd.DataFrame, sweep: str, statistic: str) -> Figure:
         Patch(facecolor="white", edgecolor="0.3", hatch=HATCH_INCLUDES_ZERO,
               label=f"{pct} CI includes 0: sign not established (per cell, no correction over cells)"),
         Patch(facecolor="white", edgecolor="0.3", hatch=HATCH_NO_CI, label="one seed: no CI"),
-        Patch(facecolor="white", edgecolor="0.6", label="blank: no value (n = 0)"),
+        Patch(facecolor=BLANK_COLOUR, edgecolor="0.6", label="grey, blank: no value (n = 0, or not in the grid)"),
     ]
     fig.legend(handles=handles, loc="outside lower center", ncols=1, frameon=False, fontsize="small")
     head = f"{statistic}: {description}" if description else statistic
@@ -598,14 +542,37 @@ def plot_map(table: pd.DataFrame, sweep: str, statistic: str) -> Figure:
 # --------------------------------------------------------------------------- command line
 
 
+def json_arg(text: str, flag: str) -> Any:
+    """The JSON value given to ``flag``: ``text`` itself when it starts with ``[`` or ``{`` (after blanks), else
+    the content of the file at path ``text``.
+
+    Raises:
+        ConfigError: naming ``flag``: the text is not JSON, or the file is
+            missing, unreadable or not JSON.
+    """
+    if text.lstrip()[:1] in ("[", "{"):
+        return cli.parse_json_arg(text, flag)
+    try:
+        with open(text, encoding="utf-8") as fh:
+            content = fh.read()
+    except FileNotFoundError:
+        raise ConfigError(f"{flag}: {text}: file not found (expected JSON text starting with [, or a JSON "
+                          "file)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{flag}: {text}: cannot read ({type(exc).__name__})") from None
+    return cli.parse_json_arg(content, f"{flag} {text}")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Command line: see the module docstring."""
     parser = cli.ArgumentParser(prog="python -m lrorder.maps", description="Learning-order maps over sweeps.")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("table", help="per-cell mean and CI of each statistic, and the per-seed values")
-    p.add_argument("--metrics", required=True, nargs="+", metavar="ALL.csv", help="aggregated tidy metrics of one study")
-    p.add_argument("--cells", required=True, metavar="JSON", help="JSON list of grid cells")
-    p.add_argument("--statistics", required=True, metavar="JSON", help="JSON list of statistics")
+    p.add_argument("--metrics", required=True, nargs="+", metavar="ALL.csv",
+                   help="aggregated tidy metrics of one study (several files: their runs together)")
+    p.add_argument("--cells", required=True, metavar="JSON|FILE", help="JSON list of grid cells, or a file holding it")
+    p.add_argument("--statistics", required=True, metavar="JSON|FILE",
+                   help="JSON object, statistic name -> record (a study's map_statistics), or a file holding it")
     p.add_argument("--epochs", required=True, type=int, metavar="N", help="the study's training.epochs")
     p.add_argument("--confidence", type=float, default=0.9, metavar="C", help="CI coverage (default 0.9)")
     p.add_argument("--out", required=True, metavar="MAP.csv")
@@ -619,8 +586,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     if args.command == "table":
-        cells = cli.parse_json_arg(args.cells, "--cells")
-        statistics = cli.parse_json_arg(args.statistics, "--statistics")
+        cells = json_arg(args.cells, "--cells")
+        statistics = json_arg(args.statistics, "--statistics")
         validate_cells(cells)
         validate_statistics(statistics)
         if not 0.0 < args.confidence < 1.0:

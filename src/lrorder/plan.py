@@ -57,6 +57,7 @@ STEP_MODULES = {
     "aggregate": ["aggregate.py", "columns.py", "stats.py"],
     "claims": ["claims.py", "aggregate.py", "columns.py", "stats.py"],
     "figures": ["figures.py", "aggregate.py", "columns.py", "stats.py"],
+    "maps": ["maps.py", "plan.py", "sweeps.py", "claims.py", "figures.py", "aggregate.py", "columns.py", "stats.py"],
     "patch_examples": ["figures.py", "aggregate.py", "columns.py", "stats.py", "data/patch.py", "data/patch_params.py",
                        "data/patch_batches.py", "data/pipeline.py", "data/image_dataset.py", "seeding.py"],
     "provenance": ["provenance.py"],
@@ -442,6 +443,8 @@ def check_config(config: Mapping[str, Any]) -> None:
     for study in config["studies"]:
         claim_specs(config, study)
         _check_pre_anneal_seeds(config, study)
+    for study in map_studies(config):
+        _check_maps(config, study)
 
 
 def _check_study_names(config: Mapping[str, Any]) -> None:
@@ -598,8 +601,8 @@ def pre_anneal_claims(config: Mapping[str, Any], study: str) -> list[dict[str, A
     return [spec for spec in claim_specs(config, study) if anneal is not None and spec["window"][1] < anneal]
 
 
-def evaluation(config: Mapping[str, Any], study: str, seed: int) -> dict[str, list]:
-    """The epochs at which a run of ``seed`` scores its evaluation sets, and the sets it reports.
+def evaluation(config: Mapping[str, Any], study: str, seed: int, schedule: str | None = None) -> dict[str, list]:
+    """The epochs at which a run of ``seed`` (of ``schedule``) scores its evaluation sets, and the sets it reports.
 
     A full run (a seed of ``seeds``) reports every evaluation set of its kind
     (the kind's ``eval_sets``, then the ``<set>_two_step`` sets of
@@ -634,6 +637,12 @@ def evaluation(config: Mapping[str, Any], study: str, seed: int) -> dict[str, li
         epochs.add(anneal - 1)  # the summaries' pre-anneal accuracy (lrorder.aggregate)
     for spec in claims:
         epochs.update(range(spec["window"][0], min(spec["window"][1], last) + 1))
+    cell = map_cell(config, study, schedule) if schedule is not None and every is not None else None
+    if cell is not None:  # a sweep's cell: also the epochs its map statistics read, and the one before its anneal
+        if cell["anneal"] is not None and 1 < cell["anneal"] <= last + 1:
+            epochs.add(cell["anneal"] - 1)
+        for window in map_windows(config, study, cell).values():
+            epochs.update(range(window[0], window[1] + 1))
     reported = [*study_kind(config, study).eval_sets, *two_step_sets(config, study)]
     if every is None:
         read = {spec["eval_set"] for spec in claims}
@@ -689,7 +698,7 @@ def run_config(config: Mapping[str, Any], study: str, schedule: str, seed: int) 
         "seed": int(seed),
         "model": model,
         "training": training,
-        "evaluation": evaluation(config, study, seed),
+        "evaluation": evaluation(config, study, seed, schedule),
         **{part: _schedule(config, study, schedule, part).as_dict() for part in schedules.PARTS},
     }
 
@@ -737,6 +746,87 @@ def anneal_epoch(config: Mapping[str, Any], study: str) -> int | None:
     """First milestone of the LR of the schedule in role ``large`` (``None`` if it never anneals)."""
     large = config["studies"][study]["roles"]["large"]
     return _schedule(config, study, large, "lr").first_milestone
+
+
+# --------------------------------------------------------------------------- maps
+
+
+def map_cells(config: Mapping[str, Any], study: str) -> list[dict[str, Any]]:
+    """Every cell of the study's sweeps as the map step reads it (:meth:`lrorder.sweeps.Cell.as_dict`):
+    ``{"sweep", "schedule", "axes", "anneal"}``, in :func:`lrorder.sweeps.cells` order; [] without sweeps."""
+    config = canonical_config(config)
+    return [cell.as_dict() for cell in sweeps.cells(study, config["studies"][study])]
+
+
+def map_cell(config: Mapping[str, Any], study: str, schedule: str) -> dict[str, Any] | None:
+    """The cell named ``schedule`` (:func:`map_cells`), or ``None`` for a declared schedule."""
+    if schedule in config["studies"][study]["schedules"]:
+        return None
+    return next((cell for cell in map_cells(config, study) if cell["schedule"] == schedule), None)
+
+
+def map_studies(config: Mapping[str, Any]) -> list[str]:
+    """The studies with at least one sweep cell: those that draw maps."""
+    return [study for study, study_cfg in config["studies"].items() if sweeps.cells(study, study_cfg)]
+
+
+def map_statistics(config: Mapping[str, Any], study: str) -> dict[str, dict[str, Any]]:
+    """The study's map statistics (``studies.<study>.map_statistics``, nulls dropped): name -> record.
+
+    Raises:
+        ConfigError: ``studies.<study>.map_statistics.<name>.eval_set`` (or
+            ``.minus``) is not an evaluation set the study's runs report.
+    """
+    config = canonical_config(config)
+    have = [*study_kind(config, study).eval_sets, *two_step_sets(config, study)]
+    out = {}
+    for name, record in (config["studies"][study].get("map_statistics") or {}).items():
+        if record is None:
+            continue
+        for key in ("eval_set", "minus"):
+            if key in record and record[key] not in have:
+                raise ConfigError(f"studies.{study}.map_statistics.{name}.{key}: {record[key]!r} is not an evaluation "
+                                  f"set of the {study} study (have: {', '.join(have)})")
+        out[name] = record
+    return out
+
+
+def map_window(statistic: Mapping[str, Any], cell: Mapping[str, Any], epochs: int) -> list[int] | None:
+    """A map statistic's window ``[lo, hi]`` (1-indexed epochs, inclusive) in ``cell``, or None where undefined.
+
+    An end ``anneal[+-N]`` uses the cell's own ``anneal`` (its first LR
+    milestone); in a cell whose LR never anneals (``anneal`` null) such a
+    window is undefined (None).
+
+    Args:
+        statistic: a record of :func:`map_statistics` with its ``name``.
+        cell: a cell of :func:`map_cells`.
+        epochs: the study's ``training.epochs`` (the ``end`` anchor).
+
+    Raises:
+        ConfigError: the window does not resolve to ``1 <= lo <= hi <= epochs``
+            in this cell (:func:`resolve_window`; the message names the
+            statistic and the cell).
+    """
+    window = statistic["window"]
+    if cell["anneal"] is None and any(isinstance(end, str) and end.startswith("anneal") for end in window):
+        return None
+    key = f"map statistic {statistic['name']}.window (cell {cell['schedule']} of sweep {cell['sweep']})"
+    return resolve_window(window, key, epochs, cell["anneal"], cell["schedule"])
+
+
+def map_windows(config: Mapping[str, Any], study: str, cell: Mapping[str, Any]) -> dict[str, list[int]]:
+    """``{statistic name: [lo, hi]}`` of the study's map statistics defined in ``cell`` (:func:`map_window`)."""
+    epochs = int(config["studies"][study]["training"]["epochs"])
+    windows = {name: map_window({"name": name, **record}, cell, epochs)
+               for name, record in map_statistics(config, study).items()}
+    return {name: window for name, window in windows.items() if window is not None}
+
+
+def _check_maps(config: Mapping[str, Any], study: str) -> None:
+    """The map statistics of a study with sweeps read evaluation sets it has, over windows every cell holds."""
+    for cell in map_cells(config, study):
+        map_windows(config, study, cell)
 
 
 # --------------------------------------------------------------------------- claims

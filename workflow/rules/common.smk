@@ -122,7 +122,17 @@ def final_targets():
         targets += [path.format(study=study) for path in (rules.aggregate.output.summary,
                                                           rules.figure_accuracy.output.png)]
     targets += [patch_examples_target(study, "png") for study in plan.patch_studies(config)]
+    for study in plan.map_studies(config):
+        targets.append(rules.map_table.output.table.format(study=study))
+        targets += map_figures(study, "png")
     return targets
+
+
+def map_figures(study, extension):
+    """The heatmaps of a study with sweeps (``png`` or ``pdf``): one per sweep and map statistic."""
+    sweeps = dict.fromkeys(cell["sweep"] for cell in plan.map_cells(config, study))
+    return [getattr(rules.map_figure.output, extension).format(study=study, sweep=sweep, statistic=statistic)
+            for sweep in sweeps for statistic in plan.map_statistics(config, study)]
 
 
 def patch_examples_target(study, extension):
@@ -295,5 +305,8 @@ def result_files():
         if plan.pre_anneal_runs(config, study):
             files += [path.format(study=study) for path in rules.aggregate_pre_anneal.output]
     files += [patch_examples_target(study, "pdf") for study in plan.patch_studies(config)]
+    for study in plan.map_studies(config):
+        files += [rules.map_cells.output.cells.format(study=study), rules.map_table.output.seeds.format(study=study)]
+        files += map_figures(study, "pdf")
     files += final_targets()
     return list(dict.fromkeys(files))

@@ -20,13 +20,16 @@ rule figure_accuracy:
         eval_sets=lambda w: " ".join(plan.figure_sets(config, w.study)),
         anneal=anneal_flag,
         title=lambda w: f"{w.study} study: accuracy vs epoch (mean, 95% CI over seeds)",
+        # a study with sweeps: its declared schedules (the cells are drawn as maps)
+        schedules=lambda w: ("--schedules " + " ".join(config["studies"][w.study]["schedules"])
+                             if w.study in plan.map_studies(config) else ""),
     conda:
         ENV
     log:
         f"{LOGS}/figures/{{study}}.log",
     shell:
         "python -m lrorder.figures curves --metrics {input.metrics:q} --eval-sets {params.eval_sets}"
-        " {params.anneal} --title {params.title:q} --out-png {output.png:q} --out-pdf {output.pdf:q}"
+        " {params.anneal} --title {params.title:q} {params.schedules} --out-png {output.png:q} --out-pdf {output.pdf:q}"
         " > {log:q} 2>&1"
 
 
