@@ -195,3 +195,37 @@ def test_time_limit_kill_is_retried_with_more_time_and_resumes(campaigns):
     assert run["resumed_from_epoch"] > 0
     metrics = pd.read_csv(workdir / TIMEOUT_TARGET)
     assert metrics[metrics["eval_set"] == "train"]["epoch"].tolist() == list(range(1, 101))
+
+
+#: A sweep over the smoke preset's synthetic study: 3 LRs x 2 anneal epochs, one seed: 6 runs of cells.
+SWEEP_LAYER = {"studies": {"synthetic": {"seeds": [0], "sweeps": {
+    "map": {"base": "large_lr", "axes": {"lr": [0.1, 0.2, 0.4], "anneal": [3, 5]}}}}}}
+SWEEP_RUNS_PER_JOB = 4
+
+
+def test_sweep_runs_share_sbatch_jobs_and_equal_a_local_run(tmp_path):
+    """The runs of sweep cells go N to a sbatch job (the profile's group-components): 6 runs in ceil(6 / 4) = 2
+    jobs, beside one job per declared schedule's run, and their outputs are those of a local run, byte for byte."""
+    cluster = make_workdir(tmp_path / "cluster")
+    local = make_workdir(tmp_path / "local")
+    for workdir in (cluster, local):
+        (workdir / "sweep.yaml").write_text(yaml.safe_dump(SWEEP_LAYER))
+    on_slurm = snakemake(cluster, "maps", *LOCAL_CLUSTER, *CPU_TRAINING, "train_cell:mem_mb=200", "train_cell:runtime=10",
+                         "--group-components", f"sweep_runs={SWEEP_RUNS_PER_JOB}", *SMOKE, "sweep.yaml", timeout=900)
+    log = on_slurm.stdout + on_slurm.stderr
+    assert on_slurm.returncode == 0, log[-4000:]
+    here = snakemake(local, "--cores", "2", "maps", *SMOKE, "sweep.yaml", timeout=900)
+    assert here.returncode == 0, here.stderr[-3000:]
+
+    submitted = re.findall(r"submitted with SLURM jobid (\d+)", log)
+    assert len(submitted) == 3 + 2, log[-4000:]  # large_lr, small_lr, small_lr_noise; then the 6 cells in 2 groups
+    root = "results/smoke/runs/synthetic"
+    cells = sorted(p.parent.name for p in (cluster / root).glob("map_*/seed0"))
+    assert len(cells) == 6
+    jobs = {json.loads((cluster / root / cell / "seed0" / "run.json").read_text())["slurm_job_id"] for cell in cells}
+    assert len(jobs) == 2 and jobs <= set(submitted)
+    for cell in cells:
+        for name in ("metrics.csv", "model.pt"):
+            assert (cluster / root / cell / "seed0" / name).read_bytes() == (local / root / cell / "seed0" / name).read_bytes()
+    table = "results/smoke/maps/synthetic/map.csv"
+    assert (cluster / table).read_bytes() == (local / table).read_bytes()

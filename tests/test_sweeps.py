@@ -233,7 +233,7 @@ def test_maps_of_a_sweep_then_a_value_added_plans_only_its_run(tmp_path) -> None
 
     again = run([0.1, 0.2, 0.4], "-n")
     assert again.returncode == 0, again.stderr[-3000:]
-    assert planned_jobs(again) == {"train": 1, "aggregate": 1, "map_cells": 1, "map_table": 1, "map_figure": 3,
-                                   "maps": 1}
-    assert [wildcards["schedule"] for rule, wildcards, _ in planned_job_details(again) if rule == "train"] == [
+    assert planned_jobs(again) == {"train_cell": 1, "aggregate": 1, "map_cells": 1, "map_table": 1,
+                                   "map_figure": 3, "maps": 1}
+    assert [wildcards["schedule"] for rule, wildcards, _ in planned_job_details(again) if rule == "train_cell"] == [
         "map_lr0.2_anneal3"]

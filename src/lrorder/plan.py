@@ -770,6 +770,21 @@ def map_studies(config: Mapping[str, Any]) -> list[str]:
     return [study for study, study_cfg in config["studies"].items() if sweeps.cells(study, study_cfg)]
 
 
+def declared_schedule_names(config: Mapping[str, Any]) -> list[str]:
+    """The declared schedules of every study (not the sweeps' cells), each once, in config order."""
+    return list(dict.fromkeys(name for study_cfg in config["studies"].values() for name in study_cfg["schedules"]))
+
+
+def cell_name_pattern(config: Mapping[str, Any]) -> str:
+    """A regular expression matching the names of the sweeps' cells (:func:`lrorder.sweeps.cell_name`):
+    ``(<sweep>|...)_<axes>``; one that matches nothing when no study has a sweep. A declared schedule
+    never has a cell's name (:func:`lrorder.sweeps.cells` refuses it), so this and
+    :func:`declared_schedule_names` split the schedules of every study in two."""
+    names = list(dict.fromkeys(sweep for study_cfg in config["studies"].values()
+                               for sweep in study_cfg.get("sweeps") or {}))
+    return f"({'|'.join(names)})_[A-Za-z0-9_.]+" if names else "(?!)"
+
+
 def map_statistics(config: Mapping[str, Any], study: str) -> dict[str, dict[str, Any]]:
     """The study's map statistics (``studies.<study>.map_statistics``, nulls dropped): name -> record.
 

@@ -42,6 +42,8 @@ rule train:
         checkpoint_every=lambda w: plan.train_resources(config, w.study)["checkpoint_every"],
         checkpoint_minutes=lambda w: plan.train_resources(config, w.study)["checkpoint_minutes"],
     priority: lambda w: plan.train_priority(config, w.study)
+    wildcard_constraints:
+        schedule=study_constraint(plan.declared_schedule_names(config)),
     shell:
         "{params.cpu_kernels}python -m lrorder.train"
         " --data {params.data:q} {params.patch} --run-config {params.run_config:q}"
@@ -50,3 +52,17 @@ rule train:
         " --gpus {resources.gpu} --checkpoint-every {resources.checkpoint_every}"
         " --checkpoint-minutes {resources.checkpoint_minutes}"
         " 2>&1 | tee -a {params.attempts_log:q} > {log:q}"
+
+
+# The runs of sweep cells: the same job, in the job group `sweep_runs`, which a cluster profile
+# packs N to an allocation (profiles/slurm: group-components: sweep_runs=N), run side by side
+# there; locally, groups are ignored. A map holds thousands of short runs: one sbatch job each
+# would spend more time queued than training.
+ruleorder: train > train_cell  # a declared schedule of one study named like a cell of another's sweep
+
+
+use rule train as train_cell with:
+    group:
+        "sweep_runs"
+    wildcard_constraints:
+        schedule=plan.cell_name_pattern(config),
