@@ -104,14 +104,16 @@ def _fields(text: str) -> dict:
 
 def planned_job_details(result: subprocess.CompletedProcess) -> list[tuple[str, dict, dict]]:
     """``(rule, wildcards, resources)`` of every job a dry run lists, from its job blocks
-    (``rule train:`` ... ``    wildcards: study=clean, ...`` ... ``    resources: tmpdir=/tmp, gpu=1, ...``)."""
+    (``rule train:`` ... ``    wildcards: study=clean, ...`` ... ``    resources: tmpdir=/tmp, gpu=1, ...``;
+    indented once more inside a group job's listing)."""
     jobs: list[tuple[str, dict, dict]] = []
     for line in (result.stdout + result.stderr).splitlines():
+        line = line.strip()  # the jobs of a group job are listed indented
         match = re.fullmatch(r"(?:local)?rule (\w+):", line)
         if match:
             jobs.append((match[1], {}, {}))
-        elif jobs and line.startswith("    wildcards: "):
-            jobs[-1][1].update(_fields(line[len("    wildcards: "):]))
-        elif jobs and line.startswith("    resources: "):
-            jobs[-1][2].update(_fields(line[len("    resources: "):]))
+        elif jobs and line.startswith("wildcards: "):
+            jobs[-1][1].update(_fields(line[len("wildcards: "):]))
+        elif jobs and line.startswith("resources: "):
+            jobs[-1][2].update(_fields(line[len("resources: "):]))
     return jobs
