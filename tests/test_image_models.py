@@ -365,8 +365,8 @@ def test_build_model_wide_resnet() -> None:
     assert net(images((1, 28, 28), n=2)).shape == (2, 7)
 
 
-def test_build_model_wide_resnet_paper_defaults() -> None:
-    net = build_model({"name": "wide_resnet", "width": 400}, (3, 32, 32))  # other models' keys ignored
+def test_build_model_wide_resnet_paper_settings() -> None:
+    net = build_model({"name": "wide_resnet", "depth": 16, "widen_factor": 10, "width": 400}, (3, 32, 32))  # other models' keys ignored
     assert (net.depth, net.widen_factor, net.fc.out_features) == (16, 10, 10)
     assert n_params(net) == WRN_16_10_PARAMS
 
@@ -376,17 +376,16 @@ def test_build_model_small_cnn() -> None:
     assert isinstance(net, SmallCNN)
     assert net.widths == (32, 64, 128)
     assert net.stages[0].conv.in_channels == 3
-    assert build_model({"name": "small_cnn"}, (1, 28, 28)).widths == (32, 64, 128)
 
 
 @pytest.mark.parametrize("cfg,shape,message", [
     ({"name": "resnet"}, (3, 32, 32),
      "model.name: unknown model 'resnet' (expected one of: two_layer, wide_resnet, small_cnn)"),
-    ({"name": "wide_resnet", "depth": 15}, (3, 32, 32),
+    ({"name": "wide_resnet", "depth": 15, "widen_factor": 10}, (3, 32, 32),
      "model.depth: expected 6n + 4 with n >= 1 (e.g. 10, 16, 22, 28), got 15"),
-    ({"name": "wide_resnet", "depth": 4}, (3, 32, 32),
+    ({"name": "wide_resnet", "depth": 4, "widen_factor": 10}, (3, 32, 32),
      "model.depth: expected 6n + 4 with n >= 1 (e.g. 10, 16, 22, 28), got 4"),
-    ({"name": "wide_resnet", "widen_factor": 0}, (3, 32, 32),
+    ({"name": "wide_resnet", "depth": 16, "widen_factor": 0}, (3, 32, 32),
      "model.widen_factor: expected an integer >= 1, got 0"),
     ({"name": "small_cnn", "widths": []}, (1, 28, 28),
      "model.widths: expected a non-empty list of integers >= 1, got []"),
@@ -394,7 +393,7 @@ def test_build_model_small_cnn() -> None:
      "model.widths: expected a non-empty list of integers >= 1, got [8, 0]"),
     ({"name": "small_cnn", "widths": [4] * 6}, (1, 28, 28),
      "model.widths: 6 stages need images of at least 32x32, got 28x28"),
-    ({"name": "wide_resnet"}, (24,),
+    ({"name": "wide_resnet", "depth": 16, "widen_factor": 10}, (24,),
      "model.name: wide_resnet needs image inputs (C, H, W), got example shape (24,)"),
     ({"name": "two_layer", "width": 4, "activation": "relu", "negative_slope": 0.1, "split_at": None,
       "noise_shared_over_batch": False}, (1, 28, 28),

@@ -551,8 +551,8 @@ def test_cosine_lr_ending_before_the_run_at_zero_is_a_config_error() -> None:
     config = load_config(schedules_override(large_lr={"lr": {**COSINE_LR, "end": 4}}))
     with pytest.raises(ConfigError) as exc:
         plan.check_config(config)
-    assert str(exc.value) == ("studies.synthetic.schedules.large_lr.lr: the learning rate in epoch 5 is 0; expected > 0 "
-                              "in every epoch (an LR of 0 stops training)")
+    assert str(exc.value) == ("studies.synthetic.schedules.large_lr.lr: the learning rate in epoch 5 is 0, 0 in float32; "
+                              "expected > 0 in every epoch (an LR of 0 stops training)")
     noise = load_config(schedules_override(small_lr_noise={"preact_noise": {**COSINE_LR, "end": 4}}))
     plan.check_config(noise)  # a noise std of 0 turns the noise off: allowed
 
@@ -575,7 +575,7 @@ def test_factors_milestones_length_mismatch() -> None:
 def test_named_form_with_milestones_names_key() -> None:
     config = load_config(schedules_override(large_lr={"lr": {"form": "default", "milestones": [4],
                                                              "factors": [0.05]}}))
-    with pytest.raises(ConfigError, match=r"^studies\.synthetic\.schedules\.large_lr\.lr: form 'default'"):
+    with pytest.raises(ConfigError, match=r"^studies\.synthetic\.schedules\.large_lr\.lr\.milestones: form 'default'"):
         plan.check_config(config)
 
 
@@ -674,6 +674,27 @@ def test_study_and_schedule_names_differing_only_in_case_are_refused(smoke: dict
     with pytest.raises(ConfigError, match=r"^studies\.clean\.schedules\.Small_LR: differs from "
                                           r"studies\.clean\.schedules\.small_lr only in case"):
         plan.check_config(config)
+
+
+def test_the_reserved_study_name_is_refused_in_any_case(smoke: dict) -> None:
+    """Regression: ``Images`` was accepted, and is the image datasets' folder on a case-insensitive file system."""
+    config = copy.deepcopy(smoke)
+    config["studies"]["Images"] = copy.deepcopy(config["studies"]["clean"])
+    with pytest.raises(ConfigError, match=r"^studies\.Images: this study name is taken by the image datasets' folder"):
+        plan.check_config(config)
+
+
+def test_an_image_study_without_model_training_or_dataset_takes_the_schemas_defaults() -> None:
+    """Regression: the README's example of a CIFAR-10 study (no model, no training) ended in KeyError 'training':
+    the image kinds' sub-objects had no default of their own, so Snakemake never created them."""
+    config = load_config({"studies": {"cifar": {
+        "kind": "image", "schedules": {"large": {"lr": {"initial": 0.1, "milestones": [150], "factors": [0.1]}},
+                                       "small": {"lr": {"initial": 0.01}}},
+        "seeds": [0], "roles": {"large": "large", "small": "small"}}}})
+    study = config["studies"]["cifar"]
+    assert study["dataset"]["name"] == "mnist5k" and study["model"]["widths"] == [32, 64, 128]
+    assert study["training"]["epochs"] == 200 and study["training"]["bn_eval"] == "recalibrated"
+    plan.check_config(config)
 
 
 def test_split_settings_on_an_official_split_are_refused() -> None:

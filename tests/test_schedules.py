@@ -14,7 +14,7 @@ import torch
 import yaml
 
 from lrorder.errors import ConfigError
-from lrorder.schedules import FORMS, NAMED_FORMS, Cosine, PiecewiseConstant, from_config
+from lrorder.schedules import FORMS, NAMED_FORMS, Cosine, PiecewiseConstant, check_values, from_config
 
 SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "schemas" / "config.schema.yaml"
 
@@ -173,8 +173,11 @@ def test_check_epochs_names_the_key_of_each_form() -> None:
     ({"initial": 1.0}, "s.lr.end: required by form 'cosine' (the last epoch of the decay)"),
     ({"initial": 1.0, "start": 5, "end": 4}, "s.lr.end: expected an epoch >= start (5), got 4"),
     ({"initial": 1.0, "final": 2.0, "end": 4}, "s.lr.final: expected a value in [0, initial = 1], got 2"),
-    ({"initial": 1.0, "end": 4, "milestones": [2]}, "s.lr: form 'cosine' fixes its milestones and factors; use form "
-                                                    "'piecewise' to set them"),
+    # regression: a cosine layered over a piecewise schedule keeps its milestones; the message said cosine "fixes" them
+    ({"initial": 1.0, "end": 4, "milestones": [2]},
+     "s.lr.milestones: form 'cosine' has no milestones (its decay is set by start and end); set milestones: [] and "
+     "factors: [] (a --configfile layer over a piecewise schedule keeps its milestones), or use form 'piecewise' to "
+     "set them"),
 ])
 def test_cosine_errors_name_the_key(cfg: dict, message: str) -> None:
     with pytest.raises(ConfigError) as exc:
@@ -210,7 +213,7 @@ def test_unknown_form_names_key() -> None:
 def test_named_form_with_milestones_names_key(extra: dict) -> None:
     with pytest.raises(ConfigError) as exc:
         from_config({"form": "default", "initial": 1.0, **extra}, "s.lr")
-    assert str(exc.value).startswith("s.lr: form 'default' fixes its milestones and factors")
+    assert str(exc.value).startswith(f"s.lr.{next(iter(extra))}: form 'default' fixes its milestones and factors")
 
 
 def test_step_early_without_rate_names_key() -> None:
@@ -234,3 +237,17 @@ def test_a_key_of_another_form_is_refused(cfg: dict, message: str) -> None:
     with pytest.raises(ConfigError) as err:
         from_config(cfg, "lr")
     assert str(err.value).startswith(message)
+
+
+def test_an_lr_that_is_zero_in_float32_is_refused() -> None:
+    """Regression: an LR of 1e-50 (or factors whose product underflows float32) passed as > 0 in float64, and the run
+    trained nothing: SGD left the float32 weights unchanged."""
+    with pytest.raises(ConfigError) as exc:
+        check_values(from_config({"initial": 1.0e-50}, "s.lr"), 3, "s.lr", positive=True)
+    assert str(exc.value) == ("s.lr: the learning rate in epoch 1 is 1e-50, 0 in float32; expected > 0 in every epoch "
+                              "(an LR of 0 stops training)")
+    underflow = from_config({"initial": 1.0, "milestones": [2, 3], "factors": [1.0e-30, 1.0e-30]}, "s.lr")
+    with pytest.raises(ConfigError, match=r"^s\.lr: the learning rate in epoch 3 is 1e-60, 0 in float32"):
+        check_values(underflow, 3, "s.lr", positive=True)
+    check_values(from_config({"initial": 1.0e-40}, "s.lr"), 3, "s.lr", positive=True)  # a float32 subnormal: > 0
+    check_values(from_config({"initial": 1.0e-50}, "s.noise"), 3, "s.noise", positive=False)  # noise 0: allowed

@@ -800,6 +800,12 @@ def with_schedule(part: str, declaration: dict) -> dict:
     return cfg
 
 
+def without_model_key(key: str) -> dict:
+    cfg = run_cfg()
+    del cfg["model"][key]
+    return cfg
+
+
 def image_run_cfg(**training) -> dict:
     """``run_cfg`` of kind image, its training the image kind's schema defaults updated with ``training``."""
     return {**run_cfg(kind="image"), "training": {**training_defaults("image"), **training}}
@@ -830,7 +836,14 @@ def image_run_cfg(**training) -> dict:
          "--run-config.evaluation.epochs: [99] beyond training.epochs = 3"),
         # regressions: the planner's per-epoch schedule checks were not repeated on a run config given by hand
         (json.dumps(with_schedule("lr", {"form": "cosine", "initial": 0.1, "end": 2})),
-         "--run-config.lr: the learning rate in epoch 3 is 0; expected > 0 in every epoch (an LR of 0 stops training)"),
+         "--run-config.lr: the learning rate in epoch 3 is 0, 0 in float32; expected > 0 in every epoch"),
+        # regressions: the model was checked for its name only (KeyError, TypeError, or code defaults used)
+        (json.dumps(without_model_key("width")), "--run-config.model: 'width' is a required property"),
+        (json.dumps(run_cfg(model={"width": "400"})), "--run-config.model.width: '400' is not of type 'integer'"),
+        (json.dumps(run_cfg(model={"junk": 1})),
+         "--run-config.model: Additional properties are not allowed ('junk' was unexpected)"),
+        (json.dumps({**run_cfg(), "model": {"name": "wide_resnet", "depth": 16}}),
+         "--run-config.model: 'widen_factor' is a required property"),
         (json.dumps(with_schedule("preact_noise", {"initial": 1e39})),
          "--run-config.preact_noise: the value from epoch 1 is 1e+39, beyond the float32 maximum"),
         (json.dumps(with_schedule("lr", {"initial": 0.1, "milestones": [2], "factors": [0.5, 0.5]})),

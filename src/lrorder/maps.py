@@ -17,7 +17,7 @@ decay). Each grid *cell* is one schedule, trained for several seeds
 (``--cells``: :func:`validate_cells`). A *statistic* (``--statistics``:
 :func:`validate_statistics`) turns one run's accuracy curve into one number,
 exactly as a claim does (:func:`lrorder.claims.run_summary`), over an epoch
-window resolved per cell (:func:`lrorder.plan.resolve_window` with the
+window resolved per cell (:func:`lrorder.windows.resolve_window` with the
 cell's own first anneal, so ``[anneal, anneal+10]`` follows the anneal
 epoch across an anneal sweep):
 
@@ -84,7 +84,7 @@ from lrorder.claims import run_summary  # noqa: E402
 from lrorder.errors import ConfigError, DataError  # noqa: E402
 from lrorder.fileio import atomic_path  # noqa: E402
 from lrorder.figures import save_figure  # noqa: E402
-from lrorder.plan import map_window  # noqa: E402
+from lrorder.windows import map_window  # noqa: E402
 from lrorder.stats import mean_ci  # noqa: E402
 
 #: Axes a sweep may vary (:data:`lrorder.sweeps.AXES`; a cell's ``axes`` names some of them, in its own order).
@@ -205,7 +205,7 @@ def per_seed_values(metrics: pd.DataFrame, cells: Any, statistics: Any, epochs: 
             metrics hold several studies; a cell's schedule has no run in the
             metrics; a statistic's ``eval_set`` or ``minus`` is not in the
             metrics of a cell; a window does not resolve in a cell
-            (:func:`lrorder.plan.map_window`); or a run that did not diverge lacks an
+            (:func:`lrorder.windows.map_window`); or a run that did not diverge lacks an
             epoch of the window on one of the sets (the message names the
             statistic, the cell and the seed).
     """

@@ -12,7 +12,6 @@ import functools
 import hashlib
 import math
 import os
-import re
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -23,6 +22,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import update_config, validate
 
 from lrorder import schedules, sweeps
+from lrorder.windows import map_window, resolve_window
 from lrorder.data import images
 from lrorder.data import patch as patch_arrays
 from lrorder.data.patch_params import PatchParams
@@ -57,7 +57,7 @@ STEP_MODULES = {
     "aggregate": ["aggregate.py", "columns.py", "stats.py"],
     "claims": ["claims.py", "aggregate.py", "columns.py", "stats.py"],
     "figures": ["figures.py", "aggregate.py", "columns.py", "stats.py"],
-    "maps": ["maps.py", "plan.py", "sweeps.py", "claims.py", "figures.py", "aggregate.py", "columns.py", "stats.py"],
+    "maps": ["maps.py", "windows.py", "sweeps.py", "claims.py", "figures.py", "aggregate.py", "columns.py", "stats.py"],
     "patch_examples": ["figures.py", "aggregate.py", "columns.py", "stats.py", "data/patch.py", "data/patch_params.py",
                        "data/patch_batches.py", "data/pipeline.py", "data/image_dataset.py", "seeding.py"],
     "provenance": ["provenance.py"],
@@ -459,9 +459,11 @@ def _check_study_names(config: Mapping[str, Any]) -> None:
     Raises:
         ConfigError: naming the second of the two keys.
     """
-    if RESERVED_STUDY_NAME in config["studies"]:
-        raise ConfigError(f"studies.{RESERVED_STUDY_NAME}: this study name is taken by the image datasets' folder "
-                          f"(results/<tag>/data/{RESERVED_STUDY_NAME}/); pick another")
+    for study in config["studies"]:
+        if study.casefold() == RESERVED_STUDY_NAME:
+            raise ConfigError(f"studies.{study}: this study name is taken by the image datasets' folder "
+                              f"(results/<tag>/data/{RESERVED_STUDY_NAME}/; in any case, for case-insensitive file "
+                              f"systems); pick another")
     _check_case_distinct("studies", config["studies"])
     for study, study_cfg in config["studies"].items():
         _check_case_distinct(f"studies.{study}.schedules", study_cfg["schedules"])
@@ -806,30 +808,6 @@ def map_statistics(config: Mapping[str, Any], study: str) -> dict[str, dict[str,
     return out
 
 
-def map_window(statistic: Mapping[str, Any], cell: Mapping[str, Any], epochs: int) -> list[int] | None:
-    """A map statistic's window ``[lo, hi]`` (1-indexed epochs, inclusive) in ``cell``, or None where undefined.
-
-    An end ``anneal[+-N]`` uses the cell's own ``anneal`` (its first LR
-    milestone); in a cell whose LR never anneals (``anneal`` null) such a
-    window is undefined (None).
-
-    Args:
-        statistic: a record of :func:`map_statistics` with its ``name``.
-        cell: a cell of :func:`map_cells`.
-        epochs: the study's ``training.epochs`` (the ``end`` anchor).
-
-    Raises:
-        ConfigError: the window does not resolve to ``1 <= lo <= hi <= epochs``
-            in this cell (:func:`resolve_window`; the message names the
-            statistic and the cell).
-    """
-    window = statistic["window"]
-    if cell["anneal"] is None and any(isinstance(end, str) and end.startswith("anneal") for end in window):
-        return None
-    key = f"map statistic {statistic['name']}.window (cell {cell['schedule']} of sweep {cell['sweep']})"
-    return resolve_window(window, key, epochs, cell["anneal"], cell["schedule"])
-
-
 def map_windows(config: Mapping[str, Any], study: str, cell: Mapping[str, Any]) -> dict[str, list[int]]:
     """``{statistic name: [lo, hi]}`` of the study's map statistics defined in ``cell`` (:func:`map_window`)."""
     epochs = int(config["studies"][study]["training"]["epochs"])
@@ -850,7 +828,6 @@ def _check_maps(config: Mapping[str, Any], study: str) -> None:
 ROLES = ("large", "small", "noise")
 #: Keys of a claim record that name a role.
 ROLE_KEYS = ("a", "b", "reference")
-_ANCHOR = re.compile(r"^(anneal|end)([+-][0-9]+)?$")
 
 
 def default_claims(kind: str, schema_path: str | os.PathLike = SCHEMA_PATH) -> dict[str, dict[str, Any]]:
@@ -922,46 +899,6 @@ def merged_claims(config: Mapping[str, Any], study: str,
             raise ConfigError(schema_error_line(error, f"studies.{study}.claims.{cid}", claim_schema))
         records[cid] = canonical_numbers(record, claim_schema)
     return records
-
-
-def resolve_window(window: list[Any], key: str, epochs: int, anneal: int | None, large: str) -> list[int]:
-    """``[lo, hi]`` of a claim as integer epochs.
-
-    An end is an integer epoch (1-indexed) or an anchor expression
-    ``(anneal|end)([+-]N)?``: ``anneal`` is the first LR milestone of the
-    ``large`` role's schedule, ``end`` is ``training.epochs``.
-
-    Args:
-        window: the claim's ``window`` (already schema-checked).
-        key: dotted config key of the window, for messages.
-        epochs: ``training.epochs`` of the study.
-        anneal: :func:`anneal_epoch` of the study, or None.
-        large: the schedule in role ``large`` (for messages).
-
-    Raises:
-        ConfigError: naming ``key``: ``anneal`` used while the large LR never
-            anneals, or the window does not resolve to
-            ``1 <= lo <= hi <= epochs``.
-    """
-    out = []
-    for end in window:
-        if isinstance(end, int):
-            out.append(end)
-            continue
-        match = _ANCHOR.match(end)
-        if match is None:  # the schema admits only these forms
-            raise ConfigError(f"{key}: {end!r} is not an epoch or an anchor (anneal|end)([+-]N)")
-        anchor, offset = match.group(1), int(match.group(2) or 0)
-        if anchor == "anneal" and anneal is None:
-            claim_key = key.rsplit(".", 1)[0]
-            raise ConfigError(f"{key}: uses anneal, but schedule {large!r} (roles.large) never anneals; "
-                              f"set {claim_key} to null")
-        out.append((anneal if anchor == "anneal" else epochs) + offset)
-    lo, hi = out
-    if not 1 <= lo <= hi <= epochs:
-        raise ConfigError(f"{key}: {list(window)} resolves to [{lo}, {hi}]; expected 1 <= lo <= hi <= "
-                          f"training.epochs = {epochs}")
-    return out
 
 
 def claim_specs(config: Mapping[str, Any], study: str,

@@ -22,6 +22,7 @@ the same schedule with the same function.
 from __future__ import annotations
 
 import math
+import struct
 from dataclasses import dataclass
 from typing import Any, Mapping, Protocol
 
@@ -197,8 +198,13 @@ def from_config(cfg: Mapping[str, Any], key: str) -> Schedule:
 
 
 def _no_milestones(cfg: Mapping[str, Any], key: str, form: str) -> None:
-    if cfg.get("milestones") or cfg.get("factors"):
-        raise ConfigError(f"{key}: form {form!r} fixes its milestones and factors; use form 'piecewise' to set them")
+    given = [name for name in ("milestones", "factors") if cfg.get(name)]
+    if not given:
+        return
+    what = (f"form {form!r} has no milestones (its decay is set by start and end)" if form == "cosine"
+            else f"form {form!r} fixes its milestones and factors")
+    raise ConfigError(f"{key}.{given[0]}: {what}; set milestones: [] and factors: [] (a --configfile layer over a "
+                      f"piecewise schedule keeps its milestones), or use form 'piecewise' to set them")
 
 
 def _cosine(cfg: Mapping[str, Any], key: str, initial: float) -> Cosine:
@@ -217,14 +223,20 @@ def _cosine(cfg: Mapping[str, Any], key: str, initial: float) -> Cosine:
 FLOAT32_MAX = 3.4028234663852886e38
 
 
+def _float32(value: float) -> float:
+    """``value`` rounded to float32 (what the optimizer applies), with Python's float only."""
+    return struct.unpack("f", struct.pack("f", value))[0]
+
+
 def check_values(sched: Schedule, epochs: int, key: str, *, positive: bool) -> None:
     """Every value the schedule takes in epochs 1..``epochs`` is a finite float32 (and > 0 if ``positive``).
 
     A larger LR or noise std cannot be applied to float32 parameters: torch
     raises ``value cannot be converted to type float without overflow``
-    inside the optimizer step, mid-run. An LR of 0 (a cosine decayed to
-    ``final: 0`` before the last epoch, or factors whose product underflows)
-    would stop training without a word.
+    inside the optimizer step, mid-run. An LR of 0 in float32 (a cosine
+    decayed to ``final: 0`` before the last epoch, an LR below about 1e-45,
+    or factors whose product underflows) would stop training without a
+    word: the weights would never change.
 
     Raises:
         ConfigError: naming the key, the epoch and the value.
@@ -234,6 +246,6 @@ def check_values(sched: Schedule, epochs: int, key: str, *, positive: bool) -> N
         if not value <= FLOAT32_MAX:
             raise ConfigError(f"{key}: the value from epoch {epoch} is {value:g}, beyond the float32 maximum "
                               f"{FLOAT32_MAX:.4g} (training is in float32)")
-        if positive and not value > 0:
-            raise ConfigError(f"{key}: the learning rate in epoch {epoch} is {value:g}; expected > 0 in every "
-                              f"epoch (an LR of 0 stops training)")
+        if positive and not _float32(value) > 0:
+            raise ConfigError(f"{key}: the learning rate in epoch {epoch} is {value:g}, 0 in float32; expected > 0 "
+                              f"in every epoch (an LR of 0 stops training)")

@@ -32,9 +32,11 @@ def build_model(cfg: Mapping[str, Any], input_shape: tuple[int, ...], num_classe
     Args:
         cfg: the run's ``model`` config. ``two_layer``: ``width``,
             ``activation``, ``negative_slope``, ``split_at``,
-            ``noise_shared_over_batch``. ``wide_resnet``: ``depth`` (default
-            16), ``widen_factor`` (default 10). ``small_cnn``: ``widths``
-            (default ``[32, 64, 128]``). Keys of other models are ignored.
+            ``noise_shared_over_batch``. ``wide_resnet``: ``depth``,
+            ``widen_factor``. ``small_cnn``: ``widths``. Every key is given:
+            the defaults live in the config schema (``$defs/image_model``),
+            and a run config holds them all (``$defs/run_config``). Keys of
+            other models are ignored.
         input_shape: one example's shape: ``(D,)`` for ``two_layer``,
             ``(C, H, W)`` for the image models.
         num_classes: logits of the image models (``None``: 10); ignored by
@@ -65,12 +67,12 @@ def build_model(cfg: Mapping[str, Any], input_shape: tuple[int, ...], num_classe
         classes = 10 if num_classes is None else int(num_classes)
         if name == "wide_resnet":
             return WideResNet(
-                depth=cfg.get("depth", 16),
-                widen_factor=cfg.get("widen_factor", 10),
+                depth=cfg["depth"],
+                widen_factor=cfg["widen_factor"],
                 num_classes=classes,
                 in_channels=channels,
             )
-        model = SmallCNN(widths=cfg.get("widths", [32, 64, 128]), num_classes=classes, in_channels=channels)
+        model = SmallCNN(widths=cfg["widths"], num_classes=classes, in_channels=channels)
         smallest = 2 ** (len(model.widths) - 1)
         if min(height, width) < smallest:
             raise ConfigError(
