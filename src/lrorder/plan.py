@@ -312,19 +312,41 @@ def canonical_numbers(value: Any, schema: Mapping[str, Any]) -> Any:
     return out
 
 
-#: Canonical configs by the ``repr`` of the config (which keeps key order and
-#: tells 0 from 0.0): the workflow asks once per job.
-_CANONICAL: dict[str, dict[str, Any]] = {}
+#: Results of the planner's pure functions that the workflow asks once per job, by function and the
+#: ``repr`` of the arguments (which keeps key order and tells 0 from 0.0): :func:`_memoized`.
+_MEMO: dict[tuple[str, str], Any] = {}
+
+
+def _memoized(fn: Any, fresh: bool = True) -> Any:
+    """``fn`` (a pure function of its arguments) with its results kept, returned as fresh copies
+    (``fresh=False``: the kept object itself, for private lookups that never change it).
+
+    Planning a map of thousands of runs asks for the canonical config, the
+    claim specs and the cells once per job; computed afresh, planning time
+    grows with the square of the number of runs (``bench/map_dag_scaling.py``).
+    """
+
+    @functools.wraps(fn)
+    def kept(*args: Any) -> Any:
+        key = (fn.__name__, repr(args))
+        if key not in _MEMO:
+            if len(_MEMO) >= 64:
+                _MEMO.clear()
+            _MEMO[key] = fn(*args)
+        return copy.deepcopy(_MEMO[key]) if fresh else _MEMO[key]
+
+    return kept
 
 
 def canonical_config(config: Mapping[str, Any]) -> dict[str, Any]:
     """:func:`canonical_numbers` of a (validated) config against the config schema; a fresh copy."""
-    key = repr(config)
-    if key not in _CANONICAL:
-        if len(_CANONICAL) >= 8:
-            _CANONICAL.clear()
-        _CANONICAL[key] = canonical_numbers(config, load_schema())
-    return copy.deepcopy(_CANONICAL[key])
+    return copy.deepcopy(_canonical(config))
+
+
+@functools.partial(_memoized, fresh=False)
+def _canonical(config: Mapping[str, Any]) -> dict[str, Any]:
+    """:func:`canonical_config` itself, kept: for the planner's reads, which never change it."""
+    return canonical_numbers(config, load_schema())
 
 
 def _schedule(config: Mapping[str, Any], study: str, name: str, part: str) -> schedules.Schedule:
@@ -623,7 +645,7 @@ def evaluation(config: Mapping[str, Any], study: str, seed: int, schedule: str |
         ``{"epochs": [int, ...], "sets": [str, ...]}``: 1-indexed epochs,
         ascending; set names as in ``metrics.csv`` (``train`` not listed).
     """
-    config = canonical_config(config)
+    config = _canonical(config)
     study_cfg = config["studies"][study]
     anneal = anneal_epoch(config, study)
     if int(seed) in pre_anneal_seeds(config, study):
@@ -680,7 +702,7 @@ def run_config(config: Mapping[str, Any], study: str, schedule: str, seed: int) 
     not part of a run's identity and travels as a job resource
     (:func:`train_resources`).
     """
-    config = canonical_config(config)
+    config = _canonical(config)
     study_cfg = config["studies"][study]
     declaration = sweeps.declaration(study, study_cfg, schedule)
     training = {key: copy.deepcopy(value) for key, value in study_cfg["training"].items()
@@ -753,6 +775,7 @@ def anneal_epoch(config: Mapping[str, Any], study: str) -> int | None:
 # --------------------------------------------------------------------------- maps
 
 
+@_memoized
 def map_cells(config: Mapping[str, Any], study: str) -> list[dict[str, Any]]:
     """Every cell of the study's sweeps as the map step reads it (:meth:`lrorder.sweeps.Cell.as_dict`):
     ``{"sweep", "schedule", "axes", "anneal"}``, in :func:`lrorder.sweeps.cells` order; [] without sweeps."""
@@ -764,7 +787,12 @@ def map_cell(config: Mapping[str, Any], study: str, schedule: str) -> dict[str, 
     """The cell named ``schedule`` (:func:`map_cells`), or ``None`` for a declared schedule."""
     if schedule in config["studies"][study]["schedules"]:
         return None
-    return next((cell for cell in map_cells(config, study) if cell["schedule"] == schedule), None)
+    return copy.deepcopy(_cells_by_name(config, study).get(schedule))
+
+
+@functools.partial(_memoized, fresh=False)
+def _cells_by_name(config: Mapping[str, Any], study: str) -> dict[str, dict[str, Any]]:
+    return {cell["schedule"]: cell for cell in map_cells(config, study)}
 
 
 def map_studies(config: Mapping[str, Any]) -> list[str]:
@@ -794,7 +822,7 @@ def map_statistics(config: Mapping[str, Any], study: str) -> dict[str, dict[str,
         ConfigError: ``studies.<study>.map_statistics.<name>.eval_set`` (or
             ``.minus``) is not an evaluation set the study's runs report.
     """
-    config = canonical_config(config)
+    config = _canonical(config)
     have = [*study_kind(config, study).eval_sets, *two_step_sets(config, study)]
     out = {}
     for name, record in (config["studies"][study].get("map_statistics") or {}).items():
@@ -804,7 +832,7 @@ def map_statistics(config: Mapping[str, Any], study: str) -> dict[str, dict[str,
             if key in record and record[key] not in have:
                 raise ConfigError(f"studies.{study}.map_statistics.{name}.{key}: {record[key]!r} is not an evaluation "
                                   f"set of the {study} study (have: {', '.join(have)})")
-        out[name] = record
+        out[name] = copy.deepcopy(record)
     return out
 
 
@@ -901,6 +929,7 @@ def merged_claims(config: Mapping[str, Any], study: str,
     return records
 
 
+@_memoized
 def claim_specs(config: Mapping[str, Any], study: str,
                 schema_path: str | os.PathLike = SCHEMA_PATH) -> list[dict[str, Any]]:
     """Resolved claim specs of a study for :func:`lrorder.claims.check_claims` (``docs/paper-notes.md``, "Claims").
