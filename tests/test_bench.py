@@ -17,6 +17,7 @@ from workflow_utils import REPO
 
 sys.path.insert(0, str(REPO / "bench"))
 import common  # noqa: E402  (bench/common.py)
+import map_dag_scaling  # noqa: E402  (bench/map_dag_scaling.py)
 import perturbation  # noqa: E402  (bench/perturbation.py)
 import stability_rule  # noqa: E402  (bench/stability_rule.py)
 
@@ -100,3 +101,15 @@ def test_perturbation_targets_come_before_the_multi_value_flags() -> None:
     assert command == ["python", "-m", "snakemake", "--cores", "4", "-n", "-p",
                        "results/perturb2/claims/clean.csv", "results/perturb2/claims/patch.csv",
                        "--configfile", "presets/perturb.yaml", "--config", "tag=perturb2", "--set-threads", "train=2"]
+
+
+@pytest.mark.parametrize("runs", [500, 1000, 5000])
+def test_map_dag_scaling_plans_the_runs_it_says(runs: int) -> None:
+    """The scaling benchmark's maps hold exactly ``runs`` runs of cells (plus the preset's 4 declared schedules' 20)."""
+    from configs import load_config
+    from lrorder import plan
+
+    config = load_config(map_dag_scaling.grid_layer(runs), preset=None)
+    plan.check_config(config)
+    assert len(plan.map_cells(config, "grid")) * map_dag_scaling.SEEDS == runs
+    assert len(plan.study_runs(config, "grid")) == runs + 4 * map_dag_scaling.SEEDS
