@@ -190,6 +190,31 @@ def test_map_statistics_are_checked_against_the_studys_sets_and_every_cells_wind
     assert plan.map_studies(no_sweep) == [] and plan.map_studies(early) == ["synthetic"]
 
 
+def test_the_no_q_ablation_drops_the_sets_without_examples() -> None:
+    """p_only 1, q_only 0: no Q-only and no both-pattern examples; the runs, the figure, the claims and the map
+    statistics know it, and a claim still reading Q is one line saying why."""
+    ablation = {"data": {"p_only": 1.0, "q_only": 0.0}, "training": {"two_step_eval": []},
+                "claims": {"5a": None}, "map_statistics": {"q_only_auc_early": None},
+                "sweeps": {"map": {"base": "large_lr", "axes": {"lr": [0.1]}}}}
+    config = with_sweeps(ablation.pop("sweeps"), **ablation)
+    plan.check_config(config)
+    assert plan.absent_sets(config, "synthetic") == ["test_q_only", "test_both"]
+    assert plan.evaluation(config, "synthetic", 0, "map_lr0.1")["sets"] == ["test", "test_p_only"]
+    assert plan.figure_sets(config, "synthetic") == ["test", "test_p_only"]
+    assert list(plan.map_statistics(config, "synthetic")) == ["p_only_before_anneal", "p_only_final"]
+    reads_q = copy.deepcopy(config)
+    reads_q["studies"]["synthetic"]["claims"] = {}
+    with pytest.raises(ConfigError) as exc:
+        plan.check_config(reads_q)
+    assert str(exc.value) == ("studies.synthetic.claims.5a.eval_set: 'test_q_only_two_step' is not an evaluation set "
+                              "of the synthetic study (have: train, test, test_p_only; its pattern has no examples: "
+                              "data.p_only = 1, data.q_only = 0)")
+    two_step = copy.deepcopy(config)
+    two_step["studies"]["synthetic"]["training"]["two_step_eval"] = ["test_q_only"]
+    with pytest.raises(ConfigError, match=r"^studies\.synthetic\.training\.two_step_eval: test_q_only has no examples"):
+        plan.check_config(two_step)
+
+
 # --------------------------------------------------------------------------- staleness
 
 

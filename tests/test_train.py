@@ -870,6 +870,20 @@ def test_a_schedule_reaching_past_the_run_is_accepted() -> None:
     assert train.check_run_config(with_schedule("lr", {"form": "cosine", "initial": 1.0, "end": 9})).name == "synthetic"
 
 
+def test_the_no_q_ablation_trains_and_scores_the_sets_it_has(tmp_path: Path) -> None:
+    """Data without x2 (p_only 1, q_only 0: the no-Q ablation of the learning-order maps) trains, and its runs score
+    ``test`` and ``test_p_only`` only (``lrorder.plan.absent_sets``)."""
+    no_q = dataclasses.replace(PARAMS, p_only=1.0, q_only=0.0)
+    data = study_data.load_synthetic(make_synthetic_dataset(tmp_path, no_q, seed=0), CPU)
+    assert not data.train_x[:, no_q.p_dim:].any()  # x2 = 0 everywhere
+    assert list(data.eval_subsets) == ["test_p_only"]
+    cfg = run_cfg(evaluation={"epochs": [1, 2, 3], "sets": ["test", "test_p_only"]})
+    metrics, _, _ = train.train(cfg, data, CPU)
+    assert sorted(set(metrics["eval_set"])) == ["test", "test_p_only", "train"]
+    assert metrics.loc[metrics["eval_set"] == "test_p_only", "accuracy"].tolist() == \
+        metrics.loc[metrics["eval_set"] == "test", "accuracy"].tolist()  # every test example is P-only
+
+
 def test_enable_deterministic_algorithms_skips_the_compiler_import() -> None:
     # Regression: torch.use_deterministic_algorithms imports torch._inductor.config,
     # about 1 s of every training job's start-up.

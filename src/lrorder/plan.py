@@ -116,9 +116,40 @@ def two_step_sets(config: Mapping[str, Any], study: str) -> list[str]:
     return [f"{name}_two_step" for name in config["studies"][study]["training"].get("two_step_eval", [])]
 
 
+def absent_sets(config: Mapping[str, Any], study: str) -> list[str]:
+    """The pattern sets of a synthetic study whose pattern its data never draw (``test_<pattern>``, from
+    ``data.p_only`` and ``data.q_only``; e.g. ``test_q_only`` and ``test_both`` of the no-Q ablation,
+    ``p_only: 1, q_only: 0``); [] for other kinds. Its runs neither score nor report them."""
+    data = config["studies"][study].get("data")
+    if data is None:
+        return []
+    share = {"test_p_only": data["p_only"], "test_q_only": data["q_only"], "test_both": 1 - data["p_only"] - data["q_only"]}
+    return [name for name, p in share.items() if not p > 0]
+
+
+def study_eval_sets(config: Mapping[str, Any], study: str) -> list[str]:
+    """The evaluation sets a full run of the study reports: its kind's ``eval_sets`` but
+    :func:`absent_sets`, then its two-step sets."""
+    absent = absent_sets(config, study)
+    return [*(name for name in study_kind(config, study).eval_sets if name not in absent), *two_step_sets(config, study)]
+
+
+def eval_set_error(config: Mapping[str, Any], study: str, key: str, name: str) -> str:
+    """The one line for ``key`` naming ``name``, which is not an evaluation set of the study (:func:`study_eval_sets`)."""
+    why = ""
+    if name.removesuffix("_two_step") in absent_sets(config, study):
+        data = config["studies"][study]["data"]
+        why = f"; its pattern has no examples: data.p_only = {data['p_only']:g}, data.q_only = {data['q_only']:g}"
+    have = ["train", *study_eval_sets(config, study)]
+    return f"{key}: {name!r} is not an evaluation set of the {study} study (have: {', '.join(have)}{why})"
+
+
 def figure_sets(config: Mapping[str, Any], study: str) -> list[str]:
-    """Panels of a study's accuracy figure: the kind's ``figure_sets``, then its two-step sets."""
-    return [*study_kind(config, study).figure_sets, *two_step_sets(config, study)]
+    """Panels of a study's accuracy figure: the kind's ``figure_sets`` but :func:`absent_sets`, then its
+    two-step sets."""
+    absent = absent_sets(config, study)
+    return [*(name for name in study_kind(config, study).figure_sets if name not in absent),
+            *two_step_sets(config, study)]
 
 
 def train_modules(config: Mapping[str, Any], study: str) -> list[str]:
@@ -451,6 +482,11 @@ def check_config(config: Mapping[str, Any]) -> None:
                 sched.check_epochs(epochs, key, f"studies.{study}.training.epochs")
                 schedules.check_values(sched, epochs, key, positive=part == "lr")
         _check_roles(study, study_cfg["roles"], names)
+        for name in study_cfg["training"].get("two_step_eval", []):
+            if name in absent_sets(config, study):
+                raise ConfigError(f"studies.{study}.training.two_step_eval: {name} has no examples (data.p_only = "
+                                  f"{study_cfg['data']['p_only']:g}, data.q_only = {study_cfg['data']['q_only']:g}); "
+                                  f"remove it")
         model = study_cfg["model"]
         if model.get("split") and model["width"] % 2:
             raise ConfigError(f"studies.{study}.model.width: must be even when model.split is true")
@@ -667,7 +703,7 @@ def evaluation(config: Mapping[str, Any], study: str, seed: int, schedule: str |
             epochs.add(cell["anneal"] - 1)
         for window in map_windows(config, study, cell).values():
             epochs.update(range(window[0], window[1] + 1))
-    reported = [*study_kind(config, study).eval_sets, *two_step_sets(config, study)]
+    reported = study_eval_sets(config, study)
     if every is None:
         read = {spec["eval_set"] for spec in claims}
         reported = [name for name in reported if name in read]
@@ -823,15 +859,15 @@ def map_statistics(config: Mapping[str, Any], study: str) -> dict[str, dict[str,
             ``.minus``) is not an evaluation set the study's runs report.
     """
     config = _canonical(config)
-    have = [*study_kind(config, study).eval_sets, *two_step_sets(config, study)]
+    have = study_eval_sets(config, study)
     out = {}
     for name, record in (config["studies"][study].get("map_statistics") or {}).items():
         if record is None:
             continue
         for key in ("eval_set", "minus"):
             if key in record and record[key] not in have:
-                raise ConfigError(f"studies.{study}.map_statistics.{name}.{key}: {record[key]!r} is not an evaluation "
-                                  f"set of the {study} study (have: {', '.join(have)})")
+                raise ConfigError(eval_set_error(config, study, f"studies.{study}.map_statistics.{name}.{key}",
+                                                 record[key]))
         out[name] = copy.deepcopy(record)
     return out
 
@@ -961,14 +997,13 @@ def claim_specs(config: Mapping[str, Any], study: str,
     epochs = study_cfg["training"]["epochs"]
     anneal = anneal_epoch(config, study)
     extra = pre_anneal_seeds(config, study)
-    eval_sets = ["train", *study_kind(config, study).eval_sets, *two_step_sets(config, study)]
+    eval_sets = ["train", *study_eval_sets(config, study)]
     defaults = default_claims(config["studies"][study]["kind"], schema_path)
     specs = []
     for cid, record in merged_claims(config, study, schema_path).items():
         key = f"studies.{study}.claims.{cid}"
         if record["eval_set"] not in eval_sets:
-            raise ConfigError(f"{key}.eval_set: {record['eval_set']!r} is not an evaluation set of the {study} "
-                              f"study (have: {', '.join(eval_sets)})")
+            raise ConfigError(eval_set_error(config, study, f"{key}.eval_set", record["eval_set"]))
         used = [record[k] for k in ROLE_KEYS if k in record]
         if len(set(used)) < len(used):
             raise ConfigError(f"{key}: a, b and reference must name different roles, got {', '.join(used)}")
