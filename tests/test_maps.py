@@ -461,3 +461,20 @@ def test_cli_subprocess_unknown_statistic(tmp_path: Path, table: pd.DataFrame) -
     assert proc.stderr == ("error: --statistic: 'nope' not in the map of sweep const "
                            "(have: q_mean, q_minus_p, q_auc, q_pass, pass_gap)\n")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["map.csv"]
+
+
+def test_markdown_grid_of_a_two_axis_and_a_one_axis_sweep(table: pd.DataFrame) -> None:
+    lo, hi = t_interval([-.3, -.2, -.55])
+    lo4, hi4 = t_interval([-.35, -.25])
+    assert maps.markdown_grid(table, "map", "q_minus_p") == (
+        "| lr \\ anneal | anneal 3 | anneal 4 |\n"
+        "|---|---|---|\n"
+        f"| 0.1 | -0.350 [{lo:.3f}, {hi:.3f}] | -0.300 [{lo4:.3f}, {hi4:.3f}]* |\n"
+        f"| 0.4 | 0.333 [{t_interval([.35, .35, .3])[0]:.3f}, {t_interval([.35, .35, .3])[1]:.3f}] | 0.150 (n = 1) |\n")
+    assert maps.markdown_grid(table, "const", "q_mean") == "| lr | q_mean |\n|---|---|\n| 0.1 | – |\n"
+
+
+def test_show_prints_the_grid(tmp_path: Path, table: pd.DataFrame, capsys: pytest.CaptureFixture) -> None:
+    table.to_csv(tmp_path / "map.csv", index=False)
+    maps.main(["show", "--map", str(tmp_path / "map.csv"), "--sweep", "const", "--statistic", "q_auc"])
+    assert capsys.readouterr().out == "| lr | q_auc |\n|---|---|\n| 0.1 | 0.200 [0.200, 0.200] |\n"

@@ -5,6 +5,7 @@ Usage::
     python -m lrorder.maps table --metrics ALL.csv [ALL.csv ...] --cells JSON|FILE --statistics JSON|FILE \\
         --epochs N [--confidence 0.9] --out MAP.csv --out-seeds MAP.seeds.csv
     python -m lrorder.maps plot --map MAP.csv --sweep NAME --statistic NAME --out-png X.png --out-pdf X.pdf
+    python -m lrorder.maps show --map MAP.csv --sweep NAME --statistic NAME     # a Markdown grid, to stdout
 
 ``--cells`` and ``--statistics`` are each JSON text (as ``--spec`` of
 :mod:`lrorder.claims`) when it starts with ``[`` (or ``{``), else the path of a file
@@ -65,6 +66,7 @@ from __future__ import annotations
 import itertools
 import math
 import os
+import sys
 from typing import Any, Mapping, Sequence
 
 import matplotlib
@@ -422,6 +424,60 @@ def format_mean(value: float, digits: int) -> str:
     return text[1:] if text.startswith("-") and float(text) == 0.0 else text
 
 
+def sweep_rows(table: pd.DataFrame, sweep: str, statistic: str) -> tuple[pd.DataFrame, list[str]]:
+    """The rows of one sweep and statistic of a map table (:func:`map_table`), and the sweep's axes in order.
+
+    Raises:
+        ConfigError: ``sweep`` is not in ``table`` (``--sweep: ...``), or
+            ``statistic`` is not among the sweep's statistics (``--statistic: ...``).
+    """
+    sweeps = list(dict.fromkeys(table["sweep"]))
+    if sweep not in sweeps:
+        raise ConfigError(f"--sweep: {sweep!r} not in the map (have: {', '.join(sweeps)})")
+    rows = table[table["sweep"] == sweep]
+    names = list(dict.fromkeys(rows["statistic"]))
+    if statistic not in names:
+        raise ConfigError(f"--statistic: {statistic!r} not in the map of sweep {sweep} (have: {', '.join(names)})")
+    rows = rows[rows["statistic"] == statistic].reset_index(drop=True)
+    return rows, str(rows["sweep_axes"].iloc[0]).split()
+
+
+def markdown_grid(table: pd.DataFrame, sweep: str, statistic: str) -> str:
+    """One statistic over a one- or two-axis sweep as a Markdown table: rows the first axis, columns the second
+    (one column for a one-axis sweep), each cell ``mean [ci_low, ci_high]`` with 3 decimals, ``*`` after a
+    cell whose interval includes 0, ``(n = 1)`` for one seed, ``–`` for no value.
+
+    Raises:
+        ConfigError: as :func:`sweep_rows`; a sweep of more than two axes (``--sweep: ...``).
+    """
+    rows, axes = sweep_rows(table, sweep, statistic)
+    if len(axes) > 2:
+        raise ConfigError(f"--sweep: {sweep} has {len(axes)} axes ({', '.join(axes)}); a grid shows at most 2")
+    y_axis, x_axis = axes[0], (axes[1] if len(axes) == 2 else None)
+
+    def cell(row: pd.Series) -> str:
+        if row["n"] == 0:
+            return "–"
+        if row["n"] == 1:
+            return f"{row['mean']:.3f} (n = 1)"
+        mark = "*" if bool(row["ci_includes_zero"]) else ""
+        return f"{row['mean']:.3f} [{row['ci_low']:.3f}, {row['ci_high']:.3f}]{mark}"
+
+    ys = sorted(set(rows[y_axis].tolist()))
+    xs = sorted(set(rows[x_axis].tolist())) if x_axis else [None]
+    head = [f"{y_axis} \\ {x_axis}" if x_axis else y_axis,
+            *([f"{x_axis} {_label(x)}" for x in xs] if x_axis else [statistic])]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for y in ys:
+        found = rows[rows[y_axis] == y]
+        cells = []
+        for x in xs:
+            match = found if x is None else found[found[x_axis] == x]
+            cells.append(cell(match.iloc[0]) if len(match) else "")
+        lines.append("| " + " | ".join([_label(y), *cells]) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def plot_map(table: pd.DataFrame, sweep: str, statistic: str) -> Figure:
     """Heatmap of one statistic's cell means over one sweep (:func:`map_table` rows).
 
@@ -448,15 +504,7 @@ def plot_map(table: pd.DataFrame, sweep: str, statistic: str) -> Figure:
         ConfigError: ``sweep`` is not in ``table`` (``--sweep: ...``), or
             ``statistic`` is not among the sweep's statistics (``--statistic: ...``).
     """
-    sweeps = list(dict.fromkeys(table["sweep"]))
-    if sweep not in sweeps:
-        raise ConfigError(f"--sweep: {sweep!r} not in the map (have: {', '.join(sweeps)})")
-    rows = table[table["sweep"] == sweep]
-    names = list(dict.fromkeys(rows["statistic"]))
-    if statistic not in names:
-        raise ConfigError(f"--statistic: {statistic!r} not in the map of sweep {sweep} (have: {', '.join(names)})")
-    rows = rows[rows["statistic"] == statistic].reset_index(drop=True)
-    axes = str(rows["sweep_axes"].iloc[0]).split()
+    rows, axes = sweep_rows(table, sweep, statistic)
     confidence = float(rows["confidence"].iloc[0])
     description = str(rows["description"].iloc[0])
     if len(axes) == 1:
@@ -577,6 +625,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--confidence", type=float, default=0.9, metavar="C", help="CI coverage (default 0.9)")
     p.add_argument("--out", required=True, metavar="MAP.csv")
     p.add_argument("--out-seeds", required=True, metavar="MAP.seeds.csv")
+    p = sub.add_parser("show", help="one statistic over a one- or two-axis sweep as a Markdown table")
+    p.add_argument("--map", required=True, metavar="MAP.csv")
+    p.add_argument("--sweep", required=True, metavar="NAME")
+    p.add_argument("--statistic", required=True, metavar="NAME")
     p = sub.add_parser("plot", help="heatmap of one statistic over one sweep")
     p.add_argument("--map", required=True, metavar="MAP.csv")
     p.add_argument("--sweep", required=True, metavar="NAME")
@@ -602,6 +654,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             seeds.to_csv(tmp, index=False)
         with atomic_path(args.out) as tmp:
             table.to_csv(tmp, index=False)
+    elif args.command == "show":
+        sys.stdout.write(markdown_grid(read_map(args.map), args.sweep, args.statistic))
     else:
         fig = plot_map(read_map(args.map), args.sweep, args.statistic)
         save_figure(fig, args.out_png, args.out_pdf)
