@@ -52,7 +52,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from lrorder import schedules
+from lrorder import fileio, schedules
 from lrorder.errors import ConfigError
 
 #: The axes a sweep may vary, in the order cell names list them: axis -> (name token, integer axis).
@@ -218,3 +218,13 @@ def declaration(study: str, study_cfg: Mapping[str, Any], name: str) -> dict[str
     if cell is None:
         raise ConfigError(f"studies.{study}.schedules: no schedule named {name!r}")
     return copy.deepcopy(cell.declaration)
+
+
+def write_cells(cells: list[dict[str, Any]], out: str, log: str) -> None:
+    """Write the cells of :func:`lrorder.plan.map_cells` to ``out`` as JSON (atomically), a count to ``log``.
+
+    Keys keep their order (not :func:`lrorder.fileio.write_json`, which sorts
+    them): the order of a cell's axes is the maps' layout.
+    """
+    fileio.write_text(out, json.dumps(cells, indent=1) + "\n")
+    fileio.write_text(log, f"{len(cells)} cells\n")

@@ -1,6 +1,7 @@
 # Learning-order maps: for a study with sweeps, each map statistic per cell and
 # seed, aggregated over seeds into map.csv, and one heatmap per sweep and
 # statistic (lrorder.maps).
+from lrorder import sweeps
 
 
 # The cells as a file: a grid of thousands of cells is too long for one
@@ -14,13 +15,10 @@ rule map_cells:
         cells=lambda w: plan.map_cells(config, w.study),
     wildcard_constraints:
         study=study_constraint(plan.map_studies(config)),
+    log:
+        f"{LOGS}/maps/{{study}}.cells.log",
     run:
-        import json
-
-        from lrorder import fileio
-
-        # not write_json: that sorts keys, and the order of a cell's axes is the maps' layout
-        fileio.write_text(output.cells, json.dumps(params.cells, indent=1) + "\n")
+        sweeps.write_cells(params.cells, output.cells, log[0])
 
 
 rule map_table:
