@@ -177,7 +177,7 @@ def test_map_statistics_are_checked_against_the_studys_sets_and_every_cells_wind
     with pytest.raises(ConfigError) as exc:
         plan.check_config(bad_set)
     assert str(exc.value) == ("studies.synthetic.map_statistics.q.eval_set: 'test_clean' is not an evaluation set of "
-                              "the synthetic study (have: test, test_p_only, test_q_only, test_both, "
+                              "the synthetic study (have: train, test, test_p_only, test_q_only, test_both, "
                               "test_q_only_two_step)")
     early = with_sweeps({"map": {"base": "large_lr", "axes": {"anneal": [2]}}})
     with pytest.raises(ConfigError) as exc:

@@ -859,7 +859,7 @@ def map_statistics(config: Mapping[str, Any], study: str) -> dict[str, dict[str,
             ``.minus``) is not an evaluation set the study's runs report.
     """
     config = _canonical(config)
-    have = study_eval_sets(config, study)
+    have = ["train", *study_eval_sets(config, study)]
     out = {}
     for name, record in (config["studies"][study].get("map_statistics") or {}).items():
         if record is None:
