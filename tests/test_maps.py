@@ -285,7 +285,8 @@ def test_window_out_of_range_in_a_cell() -> None:
     (CELLS, stat("q_mean", summary="min"), r"^--statistics.q_mean.summary: 'min' is not one of \['mean'"),
     (CELLS, stat("q_pass", threshold=None), r"^--statistics.q_pass.threshold: None is not of type 'number'$"),
     (CELLS, stat("q_mean", window=["start", 3]), r"^--statistics.q_mean.window.0: 'start' does not match"),
-    (CELLS, stat("q_mean", threshold=0.5), r"^--statistics.q_mean.threshold: not allowed$"),
+    (CELLS, stat("q_mean", threshold=0.5), r"^--statistics.q_mean.threshold: not allowed \(threshold: required by "
+                                           r"summary first_passage, used by no other summary\)$"),
     (CELLS, stat("q_minus_p", minus="test_both"), r"statistic q_minus_p.minus: 'test_both' not in the metrics"),
     (CELLS, [_RECORDS[0]], r"^--statistics: expected a non-empty JSON object, statistic name -> record$"),
 ])

@@ -114,7 +114,10 @@ def test_cells_are_runs_of_every_seed_after_the_declared_schedules() -> None:
     ({"map": {"base": "large_lr", "axes": {"lr": [0.1, 0.10]}}},
      "studies.synthetic.sweeps.map.axes.lr: 0.1 and 0.1 are one value (0.1); list it once"),
     ({"map": {"base": "large_lr", "axes": {"lr": [1, 1.0]}}},
-     "studies.synthetic.sweeps.map.axes.lr: 1.0 and 1 are one value (1); list it once"),
+     "studies.synthetic.sweeps.map.axes.lr: 1 and 1.0 are one value (1); list it once"),
+    # regression: -0.0 made a cell grad-0 that no rule could build
+    ({"map": {"base": "small_lr", "axes": {"grad_noise": [0.0, -0.0]}}},
+     "studies.synthetic.sweeps.map.axes.grad_noise: 0.0 and -0.0 are one value (0); list it once"),
     ({"map": {"base": "huge_lr", "axes": {"lr": [0.1]}}},
      "studies.synthetic.sweeps.map.base: unknown schedule 'huge_lr' (defined: large_lr, small_lr, small_lr_noise)"),
     ({"map": {"base": "small_lr", "axes": {"anneal": [3]}}},
@@ -134,6 +137,18 @@ def test_bad_grids_are_one_line_naming_the_key(specs: dict, message: str) -> Non
     with pytest.raises(ConfigError) as exc:
         plan.check_config(with_sweeps(specs))
     assert str(exc.value) == message
+
+
+def test_an_anneal_moving_a_noise_milestone_below_2_is_refused() -> None:
+    """Regression: the base's noise milestone moved with the anneal to epoch 1 passed the config check and failed
+    in the training job."""
+    config = with_sweeps({"map": {"base": "early_noise", "axes": {"anneal": [3]}}}, schedules={"early_noise": {
+        "lr": {"initial": 1.0, "milestones": [5], "factors": [0.05]},
+        "preact_noise": {"initial": 1.0, "milestones": [3], "factors": [0.0]}}})
+    with pytest.raises(ConfigError) as exc:
+        plan.check_config(config)
+    assert str(exc.value) == ("studies.synthetic.sweeps.map.axes.anneal: 3 moves the base's preact_noise milestones "
+                              "by -2 epochs, to [1]; a milestone must be >= 2")
 
 
 def test_a_cell_named_like_a_declared_schedule_is_refused() -> None:
@@ -157,17 +172,22 @@ def test_a_cell_scores_the_epochs_its_map_statistics_read() -> None:
     config = with_sweeps({"map": {"base": "large_lr", "axes": {"anneal": [3, 5]}}})
     declared = plan.evaluation(config, "synthetic", 0, "large_lr")["epochs"]
     assert declared == plan.evaluation(config, "synthetic", 0)["epochs"] == [1, 3, 4, 5, 6]  # eval_every 4, claims
-    # presets/smoke.yaml: p_only_before_anneal [anneal-2, anneal-1], p_only_final [end-1, end], q_only_auc [1, 3]
+    # presets/smoke.yaml: p_only_before_anneal [anneal-2, anneal-1], p_only_final [end-1, end], q_only_auc and
+    # q_ahead [1, 3]; the schema's default q_learned_epoch [1, end]
     assert plan.evaluation(config, "synthetic", 0, "map_anneal3")["epochs"] == [1, 2, 3, 4, 5, 6]
     assert plan.map_windows(config, "synthetic", plan.map_cells(config, "synthetic")[1]) == {
-        "p_only_before_anneal": [3, 4], "p_only_final": [5, 6], "q_only_auc_early": [1, 3]}
+        "p_only_before_anneal": [3, 4], "p_only_final": [5, 6], "q_learned_epoch": [1, 6], "q_only_auc_early": [1, 3],
+        "q_ahead_early": [1, 3]}
 
 
 def test_a_window_using_anneal_is_undefined_in_a_constant_lr_cell() -> None:
     config = with_sweeps({"const": {"base": "small_lr", "axes": {"lr": [0.1]}}})
     (cell,) = plan.map_cells(config, "synthetic")
     assert cell == {"sweep": "const", "schedule": "const_lr0.1", "axes": {"lr": 0.1}, "anneal": None}
-    assert plan.map_windows(config, "synthetic", cell) == {"p_only_final": [5, 6], "q_only_auc_early": [1, 3]}
+    assert plan.map_windows(config, "synthetic", cell) == {"p_only_final": [5, 6], "q_learned_epoch": [1, 6],
+                                                           "q_only_auc_early": [1, 3], "q_ahead_early": [1, 3]}
+    assert plan.map_panels(config, "synthetic") == [("const", name) for name in (
+        "p_only_final", "q_learned_epoch", "q_only_auc_early", "q_ahead_early")]  # no heatmap that is all blank
 
 
 def test_map_statistics_are_checked_against_the_studys_sets_and_every_cells_windows() -> None:
@@ -194,7 +214,8 @@ def test_the_no_q_ablation_drops_the_sets_without_examples() -> None:
     """p_only 1, q_only 0: no Q-only and no both-pattern examples; the runs, the figure, the claims and the map
     statistics know it, and a claim still reading Q is one line saying why."""
     ablation = {"data": {"p_only": 1.0, "q_only": 0.0}, "training": {"two_step_eval": []},
-                "claims": {"5a": None}, "map_statistics": {"q_only_auc_early": None},
+                "claims": {"5a": None},
+                "map_statistics": {"q_learned_epoch": None, "q_only_auc_early": None, "q_ahead_early": None},
                 "sweeps": {"map": {"base": "large_lr", "axes": {"lr": [0.1]}}}}
     config = with_sweeps(ablation.pop("sweeps"), **ablation)
     plan.check_config(config)
@@ -213,6 +234,46 @@ def test_the_no_q_ablation_drops_the_sets_without_examples() -> None:
     two_step["studies"]["synthetic"]["training"]["two_step_eval"] = ["test_q_only"]
     with pytest.raises(ConfigError, match=r"^studies\.synthetic\.training\.two_step_eval: test_q_only has no examples"):
         plan.check_config(two_step)
+
+
+def test_map_statistics_merge_over_the_kinds_defaults_as_claims_do() -> None:
+    """Regression: a study's map_statistics replaced the defaults (one added statistic dropped the other five, and
+    the shipped no-Q study was left with none, failing only after training)."""
+    added = load_config({"studies": {"synthetic": {"map_statistics": {"train_final": {
+        "description": "training accuracy, last epoch", "eval_set": "train", "summary": "mean",
+        "window": ["end", "end"]}}}}}, preset=None)
+    assert list(plan.map_statistics(added, "synthetic")) == [
+        "p_only_before_anneal", "p_only_final", "q_learned_epoch", "q_only_auc_early", "q_ahead_early", "train_final"]
+    partial = load_config({"studies": {"synthetic": {"map_statistics": {"q_learned_epoch": {"threshold": 0.8}}}}},
+                          preset=None)
+    assert plan.map_statistics(partial, "synthetic")["q_learned_epoch"] == {
+        "description": "first epoch with two-step Q-only test accuracy >= 0.9 (censored at the last epoch + 1)",
+        "eval_set": "test_q_only_two_step", "summary": "first_passage", "threshold": 0.8, "window": [1, "end"]}
+    dropped = with_sweeps({"map": {"base": "large_lr", "axes": {"lr": [0.1]}}}, map_statistics={
+        name: None for name in ("p_only_before_anneal", "p_only_final", "q_learned_epoch", "q_only_auc_early",
+                                "q_ahead_early")})
+    with pytest.raises(ConfigError) as exc:
+        plan.check_config(dropped)
+    assert str(exc.value) == ("studies.synthetic.map_statistics: every statistic is dropped, and the study has "
+                              "sweeps; keep or add at least one")
+
+
+@pytest.mark.parametrize(("entry", "message"), [
+    ({"summary": "min"}, "studies.synthetic.map_statistics.q_only_auc_early.summary: 'min' is not one of ['mean'"),
+    ({"summary": "first_passage", "threshold": 2},
+     "studies.synthetic.map_statistics.q_only_auc_early.threshold: 2 is greater than the maximum"),
+    ({"threshold": 0.5}, "studies.synthetic.map_statistics.q_only_auc_early.threshold: not allowed (threshold: "
+                         "required by summary first_passage, used by no other summary)"),
+    ({"window": ["anneal", "start"]},
+     "studies.synthetic.map_statistics.q_only_auc_early.window.1: 'start' does not match"),
+    ({"summary": "first_passage"}, "studies.synthetic.map_statistics.q_only_auc_early: 'threshold' is a required"),
+])
+def test_a_bad_map_statistic_names_its_field(entry: dict, message: str) -> None:
+    """Regression: these gave the whole record and "is not valid under any of the given schemas"."""
+    config = load_config({"studies": {"synthetic": {"map_statistics": {"q_only_auc_early": entry}}}}, preset=None)
+    with pytest.raises(ConfigError) as exc:
+        plan.map_statistics(config, "synthetic")
+    assert str(exc.value).startswith(message)
 
 
 # --------------------------------------------------------------------------- staleness

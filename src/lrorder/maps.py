@@ -152,8 +152,8 @@ def validate_cells(cells: Any) -> list[dict[str, Any]]:
 
 
 def validate_statistics(statistics: Any) -> list[dict[str, Any]]:
-    """Check ``--statistics`` against the config schema's ``$defs/map_statistics`` (a study's
-    ``map_statistics``, nulls dropped: :func:`lrorder.plan.map_statistics`) and return one record per statistic.
+    """Check ``--statistics`` (a study's merged map statistics, :func:`lrorder.plan.map_statistics`: name ->
+    record) against the config schema's ``$defs/map_statistic`` and return one record per statistic.
 
     Returns:
         ``[{"name", "description", "eval_set", "minus", "summary", "window"[, "threshold"]}, ...]`` in the
@@ -166,10 +166,12 @@ def validate_statistics(statistics: Any) -> list[dict[str, Any]]:
     if not isinstance(statistics, dict) or not statistics:
         raise ConfigError("--statistics: expected a non-empty JSON object, statistic name -> record")
     schema.check(statistics, schema.definition("#/$defs/map_statistics"), "--statistics")
+    record_schema = schema.definition("#/$defs/map_statistic")
     out = []
     for name, record in statistics.items():
         if record is None:
             raise ConfigError(f"--statistics.{name}: null (the planner drops these); give a record")
+        schema.check(record, record_schema, f"--statistics.{name}")
         out.append({"name": name, "minus": None, **record})
     return out
 

@@ -852,24 +852,25 @@ def cell_name_pattern(config: Mapping[str, Any]) -> str:
 
 
 def map_statistics(config: Mapping[str, Any], study: str) -> dict[str, dict[str, Any]]:
-    """The study's map statistics (``studies.<study>.map_statistics``, nulls dropped): name -> record.
+    """The study's map statistics: the kind's defaults (``$defs/default_map_statistics/<kind>``) with
+    ``studies.<study>.map_statistics`` merged over them as :func:`merged_claims` merges claims (field by field;
+    ``null`` drops one; a new name is a full record, ``$defs/map_statistic``): name -> record.
 
     Raises:
-        ConfigError: ``studies.<study>.map_statistics.<name>.eval_set`` (or
-            ``.minus``) is not an evaluation set the study's runs report.
+        ConfigError: one line naming ``studies.<study>.map_statistics.<name>[.<key>]``: a record that fails
+            ``$defs/map_statistic``, ``null`` for a name that is not a default, or an ``eval_set`` (or
+            ``minus``) that is not an evaluation set the study's runs report.
     """
     config = _canonical(config)
     have = ["train", *study_eval_sets(config, study)]
-    out = {}
-    for name, record in (config["studies"][study].get("map_statistics") or {}).items():
-        if record is None:
-            continue
+    records = _merged_records(config, study, "map_statistics", "default_map_statistics", "map_statistic",
+                              "map statistic")
+    for name, record in records.items():
         for key in ("eval_set", "minus"):
             if key in record and record[key] not in have:
                 raise ConfigError(eval_set_error(config, study, f"studies.{study}.map_statistics.{name}.{key}",
                                                  record[key]))
-        out[name] = copy.deepcopy(record)
-    return out
+    return records
 
 
 def map_windows(config: Mapping[str, Any], study: str, cell: Mapping[str, Any]) -> dict[str, list[int]]:
@@ -881,9 +882,24 @@ def map_windows(config: Mapping[str, Any], study: str, cell: Mapping[str, Any]) 
 
 
 def _check_maps(config: Mapping[str, Any], study: str) -> None:
-    """The map statistics of a study with sweeps read evaluation sets it has, over windows every cell holds."""
+    """A study with sweeps has map statistics, which read evaluation sets it has, over windows every cell holds."""
+    if not map_statistics(config, study):
+        raise ConfigError(f"studies.{study}.map_statistics: every statistic is dropped, and the study has sweeps; "
+                          f"keep or add at least one")
     for cell in map_cells(config, study):
         map_windows(config, study, cell)
+
+
+def map_panels(config: Mapping[str, Any], study: str) -> list[tuple[str, str]]:
+    """``(sweep, statistic)`` of every heatmap of a study: each statistic of each sweep that is defined in at least
+    one of its cells (one whose window uses ``anneal`` has no value in a sweep whose cells never anneal)."""
+    defined: dict[tuple[str, str], None] = {}
+    for cell in map_cells(config, study):
+        for name in map_windows(config, study, cell):
+            defined[(cell["sweep"], name)] = None
+    order = list(map_statistics(config, study))
+    sweeps_order = list(dict.fromkeys(cell["sweep"] for cell in map_cells(config, study)))
+    return [(sweep, name) for sweep in sweeps_order for name in order if (sweep, name) in defined]
 
 
 # --------------------------------------------------------------------------- claims
@@ -931,37 +947,44 @@ def merged_claims(config: Mapping[str, Any], study: str,
             a record that fails ``$defs/claim``, two entries whose ids read
             the same, or ``null`` for an id that is not a default claim.
     """
+    return _merged_records(config, study, "claims", "default_claims", "claim", "claim", schema_path)
+
+
+def _merged_records(config: Mapping[str, Any], study: str, key: str, defaults_def: str, record_def: str,
+                    noun: str, schema_path: str | os.PathLike = SCHEMA_PATH) -> dict[str, dict[str, Any]]:
+    """``studies.<study>.<key>`` merged over the kind's ``$defs/<defaults_def>/<kind>`` (:func:`merged_claims`'s
+    rule: field by field, ``null`` drops a default, a new name is a full record), each record's schema defaults
+    filled, validated against ``$defs/<record_def>`` and its numbers made canonical."""
     schema = load_schema(schema_path)
-    claim_schema = {**schema["$defs"]["claim"], "$defs": schema["$defs"]}
-    records = default_claims(config["studies"][study]["kind"], schema_path)
+    record_schema = {**schema["$defs"][record_def], "$defs": schema["$defs"]}
+    kind = config["studies"][study]["kind"]
+    records = copy.deepcopy(schema["$defs"][defaults_def][kind])
     defaults = list(records)
     given: dict[str, Any] = {}
-    for cid, entry in (config["studies"][study].get("claims") or {}).items():
-        if str(cid) in given:
-            raise ConfigError(f"studies.{study}.claims.{cid}: claim id given twice (as {cid!r} and as text)")
-        given[str(cid)] = entry
-    for cid, entry in given.items():
+    for name, entry in (config["studies"][study].get(key) or {}).items():
+        if str(name) in given:
+            raise ConfigError(f"studies.{study}.{key}.{name}: {noun} id given twice (as {name!r} and as text)")
+        given[str(name)] = entry
+    for name, entry in given.items():
         if entry is None:
-            if cid not in records:
-                raise ConfigError(f"studies.{study}.claims.{cid}: null drops a default claim, but the "
-                                  f"{config['studies'][study]['kind']} kind has none with this id (its claims: "
-                                  f"{', '.join(records) or 'none'})")
-            records.pop(cid)
+            if name not in records:
+                raise ConfigError(f"studies.{study}.{key}.{name}: null drops a default {noun}, but the {kind} kind "
+                                  f"has none with this id (its {key}: {', '.join(records) or 'none'})")
+            records.pop(name)
         else:
-            records[cid] = _merge(records.get(cid, {}), entry)
-    for cid, record in records.items():
-        for key, prop in claim_schema["properties"].items():
+            records[name] = _merge(records.get(name, {}), entry)
+    for name, record in records.items():
+        for field, prop in record_schema["properties"].items():
             if "default" in prop:
-                record.setdefault(key, copy.deepcopy(prop["default"]))
-        error = best_match(StrictValidator(claim_schema).iter_errors(record))
-        if error is not None and cid not in defaults and error.validator == "required":
-            kind = config["studies"][study]["kind"]
-            raise ConfigError(f"studies.{study}.claims.{cid}: the {kind} kind has no claim {cid!r} (its claims: "
-                              f"{', '.join(defaults) or 'none'}), so this is a new claim and needs a full record: "
+                record.setdefault(field, copy.deepcopy(prop["default"]))
+        error = best_match(StrictValidator(record_schema).iter_errors(record))
+        if error is not None and name not in defaults and error.validator == "required":
+            raise ConfigError(f"studies.{study}.{key}.{name}: the {kind} kind has no {noun} {name!r} (its {key}: "
+                              f"{', '.join(defaults) or 'none'}), so this is a new {noun} and needs a full record: "
                               f"{error.message}")
         if error is not None:
-            raise ConfigError(schema_error_line(error, f"studies.{study}.claims.{cid}", claim_schema))
-        records[cid] = canonical_numbers(record, claim_schema)
+            raise ConfigError(schema_error_line(error, f"studies.{study}.{key}.{name}", record_schema))
+        records[name] = canonical_numbers(record, record_schema)
     return records
 
 

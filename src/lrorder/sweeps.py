@@ -111,12 +111,12 @@ def cell_name(sweep: str, axes: Mapping[str, int | float]) -> str:
 def _axis_values(sweep: str, axis: str, values: list[Any], key: str) -> list[int | float]:
     """The axis's values as ints or floats, duplicates (one canonical form) refused."""
     integer = AXES[axis][1]
-    typed = [int(v) if integer else float(v) for v in values]
+    typed = [int(v) if integer else float(v) + 0.0 for v in values]  # + 0.0: -0.0 is 0.0
     seen: dict[str, Any] = {}
     for given, value in zip(values, typed):
         text = canonical_value(value, integer)
         if text in seen:
-            raise ConfigError(f"{key}.axes.{axis}: {given!r} and {seen[text]!r} are one value ({text}); list it once")
+            raise ConfigError(f"{key}.axes.{axis}: {seen[text]!r} and {given!r} are one value ({text}); list it once")
         seen[text] = given
     return typed
 
@@ -138,6 +138,11 @@ def _cell_declaration(base: Mapping[str, Any], axes: Mapping[str, int | float], 
         delta = int(axes["anneal"]) - first
         parts = {part: _shifted(parts[part], delta) if isinstance(sched, schedules.PiecewiseConstant) else parts[part]
                  for part, sched in built.items()}
+        for part, value in parts.items():
+            early = [m for m in value.get("milestones", []) if m < 2]
+            if early:
+                raise ConfigError(f"{key}.axes.anneal: {axes['anneal']} moves the base's {part} milestones by {delta} "
+                                  f"epochs, to {value['milestones']}; a milestone must be >= 2")
         first = int(axes["anneal"])
     for axis in ("lr", "preact_noise", "grad_noise"):
         if axis in axes:

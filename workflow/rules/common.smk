@@ -129,10 +129,10 @@ def final_targets():
 
 
 def map_figures(study, extension):
-    """The heatmaps of a study with sweeps (``png`` or ``pdf``): one per sweep and map statistic."""
-    sweeps = dict.fromkeys(cell["sweep"] for cell in plan.map_cells(config, study))
+    """The heatmaps of a study with sweeps (``png`` or ``pdf``): one per sweep and map statistic defined in the
+    sweep (lrorder.plan.map_panels)."""
     return [getattr(rules.map_figure.output, extension).format(study=study, sweep=sweep, statistic=statistic)
-            for sweep in sweeps for statistic in plan.map_statistics(config, study)]
+            for sweep, statistic in plan.map_panels(config, study)]
 
 
 def patch_examples_target(study, extension):
