@@ -479,3 +479,17 @@ def test_show_prints_the_grid(tmp_path: Path, table: pd.DataFrame, capsys: pytes
     table.to_csv(tmp_path / "map.csv", index=False)
     maps.main(["show", "--map", str(tmp_path / "map.csv"), "--sweep", "const", "--statistic", "q_auc"])
     assert capsys.readouterr().out == "| lr | q_auc |\n|---|---|\n| 0.1 | 0.200 [0.200, 0.200] |\n"
+
+
+def test_censored_cells_are_marked_in_the_grid_and_the_heatmap(table: pd.DataFrame) -> None:
+    """Regression: a cell whose runs never reached a first-passage threshold read as a measured epoch."""
+    lo, hi = t_interval([4.0, 3.0, 7.0])
+    grid = maps.markdown_grid(table, "map", "q_pass")
+    assert f"| 0.1 | 4.667 [{lo:.3f}, {hi:.3f}] (1 of 3 censored) |" in grid
+    fig = maps.plot_map(table, "map", "q_pass")
+    (ax,) = panels(fig)
+    assert texts(ax)[0].endswith(maps.CENSORED_MARK) and not texts(ax)[1].endswith(maps.CENSORED_MARK)
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert legend[-1].startswith(f"{maps.CENSORED_MARK}: some runs never reached the threshold")
+    assert not any(maps.CENSORED_MARK in label for label in
+                   [t.get_text() for t in maps.plot_map(table, "map", "q_mean").legends[0].get_texts()])

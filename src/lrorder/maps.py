@@ -105,6 +105,8 @@ MAP_VALUE_COLUMNS: tuple[str, ...] = (
 #: Hatch of a cell whose interval includes 0, and of a cell with one seed (no interval), in :func:`plot_map`.
 HATCH_INCLUDES_ZERO = "///"
 HATCH_NO_CI = "..."
+#: Appended to a cell's number (heatmap and :func:`markdown_grid`) when some of its runs were censored.
+CENSORED_MARK = " (c)"
 #: Background of a heatmap cell without a value in :func:`plot_map` (no colour map used there reaches it).
 BLANK_COLOUR = "0.78"
 
@@ -447,7 +449,8 @@ def sweep_rows(table: pd.DataFrame, sweep: str, statistic: str) -> tuple[pd.Data
 def markdown_grid(table: pd.DataFrame, sweep: str, statistic: str) -> str:
     """One statistic over a one- or two-axis sweep as a Markdown table: rows the first axis, columns the second
     (one column for a one-axis sweep), each cell ``mean [ci_low, ci_high]`` with 3 decimals, ``*`` after a
-    cell whose interval includes 0, ``(n = 1)`` for one seed, ``–`` for no value.
+    cell whose interval includes 0, ``(n = 1)`` for one seed, ``(k of n censored)`` where some runs never
+    reached a first-passage threshold (their value is a bound), ``–`` for no value.
 
     Raises:
         ConfigError: as :func:`sweep_rows`; a sweep of more than two axes (``--sweep: ...``).
@@ -460,10 +463,11 @@ def markdown_grid(table: pd.DataFrame, sweep: str, statistic: str) -> str:
     def cell(row: pd.Series) -> str:
         if row["n"] == 0:
             return "–"
+        censored = f" ({row['n_censored']} of {row['n']} censored)" if row["n_censored"] > 0 else ""
         if row["n"] == 1:
-            return f"{row['mean']:.3f} (n = 1)"
+            return f"{row['mean']:.3f} (n = 1){censored}"
         mark = "*" if bool(row["ci_includes_zero"]) else ""
-        return f"{row['mean']:.3f} [{row['ci_low']:.3f}, {row['ci_high']:.3f}]{mark}"
+        return f"{row['mean']:.3f} [{row['ci_low']:.3f}, {row['ci_high']:.3f}]{mark}{censored}"
 
     ys = sorted(set(rows[y_axis].tolist()))
     xs = sorted(set(rows[x_axis].tolist())) if x_axis else [None]
@@ -544,15 +548,18 @@ def plot_map(table: pd.DataFrame, sweep: str, statistic: str) -> Figure:
             sel = sel[sel[axis] == value]
         mean = np.full((len(ys), len(xs)), np.nan)
         marks = np.full((len(ys), len(xs)), "", dtype=object)
+        censored = np.zeros((len(ys), len(xs)), dtype=bool)
         for r in sel.itertuples(index=False):
             d = r._asdict()
             i = 0 if y_axis is None else ys.index(d[y_axis])
             j = xs.index(d[x_axis])
             mean[i, j] = d["mean"]
+            censored[i, j] = d["n_censored"] > 0
             if d["n"] >= 1:
                 marks[i, j] = HATCH_NO_CI if pd.isna(d["ci_includes_zero"]) else (
                     HATCH_INCLUDES_ZERO if d["ci_includes_zero"] else "")
         annot = np.vectorize(lambda v: format_mean(v, digits), otypes=[object])(mean)
+        annot = np.where(censored & (annot != ""), annot + CENSORED_MARK, annot)
         frame = pd.DataFrame(mean, index=[""] if y_axis is None else [_label(v) for v in ys],
                              columns=[_label(v) for v in xs])
         sns.heatmap(frame, ax=ax, annot=annot, fmt="", cbar=False, linewidths=0.5, linecolor="white",
@@ -583,6 +590,10 @@ def plot_map(table: pd.DataFrame, sweep: str, statistic: str) -> Figure:
         Patch(facecolor="white", edgecolor="0.3", hatch=HATCH_NO_CI, label="one seed: no CI"),
         Patch(facecolor=BLANK_COLOUR, edgecolor="0.6", label="grey, blank: no value (n = 0, or not in the grid)"),
     ]
+    if rows["n_censored"].gt(0).any():
+        handles.append(Patch(facecolor="white", edgecolor="none", label=(
+            f"{CENSORED_MARK}: some runs never reached the threshold (counted at the window's end + 1: the mean is "
+            "a bound, not a measurement)")))
     fig.legend(handles=handles, loc="outside lower center", ncols=1, frameon=False, fontsize="small")
     head = f"{statistic}: {description}" if description else statistic
     fig.suptitle(f"{head}\nsweep {sweep}: mean over seeds, {pct} Student-t CI")
