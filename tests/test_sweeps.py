@@ -308,7 +308,8 @@ def test_maps_of_a_sweep_then_a_value_added_plans_only_its_run(tmp_path) -> None
     assert done.returncode == 0, done.stderr[-3000:]
     maps_dir = work / "results" / "smoke" / "maps" / "synthetic"
     table = pd.read_csv(maps_dir / "map.csv")
-    statistics = ["p_only_before_anneal", "p_only_final", "q_only_auc_early"]  # presets/smoke.yaml
+    # the rule passes the statistics as canonical JSON (sorted names): the table lists them in that order
+    statistics = ["p_only_before_anneal", "p_only_final", "q_ahead_early", "q_learned_epoch", "q_only_auc_early"]
     assert table[["schedule", "statistic"]].values.tolist() == [
         [cell, name] for cell in ("map_lr0.1_anneal3", "map_lr0.4_anneal3") for name in statistics]
     assert (table["n"] == 1).all() and table["mean"].between(0, 1).all()
@@ -320,6 +321,6 @@ def test_maps_of_a_sweep_then_a_value_added_plans_only_its_run(tmp_path) -> None
     again = run([0.1, 0.2, 0.4], "-n")
     assert again.returncode == 0, again.stderr[-3000:]
     assert planned_jobs(again) == {"train_cell": 1, "aggregate": 1, "map_cells": 1, "map_table": 1,
-                                   "map_figure": 3, "maps": 1}
+                                   "map_figure": 5, "maps": 1}
     assert [wildcards["schedule"] for rule, wildcards, _ in planned_job_details(again) if rule == "train_cell"] == [
         "map_lr0.2_anneal3"]
