@@ -312,7 +312,12 @@ def test_maps_of_a_sweep_then_a_value_added_plans_only_its_run(tmp_path) -> None
     statistics = ["p_only_before_anneal", "p_only_final", "q_ahead_early", "q_learned_epoch", "q_only_auc_early"]
     assert table[["schedule", "statistic"]].values.tolist() == [
         [cell, name] for cell in ("map_lr0.1_anneal3", "map_lr0.4_anneal3") for name in statistics]
-    assert (table["n"] == 1).all() and table["mean"].between(0, 1).all()
+    assert (table["n"] == 1).all()
+    accuracies = table[table["statistic"].isin(["p_only_before_anneal", "p_only_final", "q_only_auc_early"])]
+    assert accuracies["mean"].between(0, 1).all() and table["mean"].notna().all()
+    assert table.loc[table["statistic"] == "q_ahead_early", "mean"].between(-1, 1).all()
+    passage = table[table["statistic"] == "q_learned_epoch"]  # epochs 1..6, or 7 when censored (and counted)
+    assert passage["mean"].between(1, 7).all() and ((passage["mean"] == 7) == (passage["n_censored"] == 1)).all()
     assert sorted(path.name for path in (maps_dir / "map").iterdir()) == sorted(
         f"{name}.{ext}" for name in statistics for ext in ("pdf", "png"))
     assert json.loads((maps_dir / "cells.json").read_text())[1] == {
