@@ -257,9 +257,9 @@ def test_a_seed_has_one_spelling(tmp_path, seed: str, planned: bool) -> None:
 
 
 def test_only_training_is_submitted_to_a_cluster():
-    """Every rule but ``train`` is marked ``localrule: True`` (regression: ``aggregate_pre_anneal``, made by
-    ``use rule``, which does not inherit the mark, was missing, so a SLURM campaign submitted a seconds-long
-    aggregation as a cluster job)."""
+    """Every rule but ``train`` and ``train_cell`` (the train rule for sweep cells) is marked ``localrule: True``
+    (regression: ``aggregate_pre_anneal``, made by ``use rule``, which does not inherit the mark, was missing, so a
+    SLURM campaign submitted a seconds-long aggregation as a cluster job)."""
     from snakemake.api import SnakemakeApi
     from snakemake.settings.types import ConfigSettings, OutputSettings, ResourceSettings
 
@@ -268,7 +268,7 @@ def test_only_training_is_submitted_to_a_cluster():
                               config_settings=ConfigSettings(configfiles=[REPO / "presets" / "smoke.yaml"]))
         workflow = loaded._workflow
         remote = {rule.name for rule in workflow.rules} - workflow._localrules
-    assert remote == {"train"}
+    assert remote == {"train", "train_cell"}
 
 
 @pytest.fixture
