@@ -90,3 +90,36 @@ def test_cli_bad_input_is_one_line_and_exit_2(tmp_path, args, message) -> None:
                             cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 2
     assert result.stderr.startswith(message) and result.stderr.count("\n") == 1
+
+
+class _AllRows:
+    """A stand-in for numpy's Generator whose draw takes every row once, in order."""
+
+    @staticmethod
+    def integers(low: int, high: int, size: int) -> np.ndarray:
+        return np.arange(size) % high
+
+
+def test_claims_left_out_count_in_holms_family_as_p_1() -> None:
+    from lrorder import plan
+    from scipy import stats as scipy_stats
+
+    spec = next(s for s in plan.claim_specs(load_config(), "patch") if s["id"] == "3b")
+    spec = {k: v for k, v in spec.items() if k != "seeds"}
+    effect = np.array([0.1, 0.2, 0.3, 0.4])  # small - large, per seed
+    table = pd.DataFrame({"a": 0.5 + effect, "b": np.full(4, 0.5), "censored": False})
+    p = scipy_stats.ttest_1samp(effect, 0.0, alternative="greater").pvalue
+    assert 0.01 < p < 0.05 / 2  # significant alone, not once Holm counts a family of 6 (p x 6)
+    assert power.draw_verdicts([table], [spec], [4], _AllRows()) == ["reproduced"]
+    assert power.draw_verdicts([table], [spec], [4], _AllRows(), family=6) == ["inconclusive"]
+
+
+def test_a_subset_of_claims_needs_only_their_runs() -> None:
+    config = load_config()
+    pre = {k: {"patch_only": v["patch_only"]} for k, v in CURVES.items() if k != "act_noise"}
+    with pytest.raises(ConfigError, match="claim 2: no seed has runs"):
+        power.verdict_agreement(metrics(curves=pre), config, "patch", draws=2)
+    table = power.verdict_agreement(metrics(curves=pre), config, "patch", draws=2, claim_ids=["3b", "3d"])
+    assert table["claim"].tolist() == ["3b", "3d"]
+    with pytest.raises(ConfigError, match="--claims: '9' is not a claim of study 'patch'"):
+        power.verdict_agreement(metrics(curves=pre), config, "patch", draws=2, claim_ids=["9"])

@@ -27,7 +27,7 @@ Usage::
 
     python -m lrorder.power METRICS.csv [METRICS.csv ...] --study patch \\
         [--base config.yaml] [--configfile LAYER ...] [--seeds 5 8] [--pre-anneal-seeds 0 8 11] [--end EPOCH] \\
-        [--alias RUN_SCHEDULE=SCHEDULE ...] [--draws 2000] [--rng-seed 0]
+        [--alias RUN_SCHEDULE=SCHEDULE ...] [--claims ID ...] [--draws 2000] [--rng-seed 0]
 
 The campaign sizes default to the config's (``seeds`` and
 ``pre_anneal_seeds``); ``--seeds`` and ``--pre-anneal-seeds`` try others,
@@ -88,24 +88,32 @@ def run_summaries(metrics: pd.DataFrame, spec: Mapping[str, Any]) -> pd.DataFram
 
 
 def draw_verdicts(summaries: Sequence[pd.DataFrame], specs: Sequence[Mapping[str, Any]],
-                  sizes: Sequence[int], rng: np.random.Generator) -> list[str]:
+                  sizes: Sequence[int], rng: np.random.Generator, family: int | None = None) -> list[str]:
     """The verdicts of one simulated campaign, claim ``i`` on ``sizes[i]`` seeds drawn with replacement
-    from the rows of ``summaries[i]`` (:func:`run_summaries`), Holm-corrected together."""
+    from the rows of ``summaries[i]`` (:func:`run_summaries`), Holm-corrected together.
+
+    ``family`` (default ``len(specs)``) is the size of the Holm family; the
+    ``family - len(specs)`` claims not drawn count as p-values of 1, so the
+    drawn claims get the largest correction the family can give them
+    (for the smallest p-value, Bonferroni's).
+    """
     tests = []
     for table, spec, n in zip(summaries, specs, sizes):
         drawn = table.iloc[rng.integers(0, len(table), size=n)]
         drawn = drawn[~drawn["censored"].to_numpy()]
         x, _ = claims.contrast_values({role: drawn[role].to_numpy(float) for role in table.columns[:-1]}, spec)
         tests.append(stats.effect_tests(x, float(spec["min_effect"]), float(spec["alpha"]), spec["test"]))
-    p_holm = stats.holm(np.array([t.p_value for t in tests]))
-    p_below_holm = stats.holm(np.array([t.p_below for t in tests]))
+    pad = [1.0] * ((len(specs) if family is None else family) - len(specs))
+    p_holm = stats.holm(np.array([t.p_value for t in tests] + pad))
+    p_below_holm = stats.holm(np.array([t.p_below for t in tests] + pad))
     return [stats.verdict(p, q, float(spec["alpha"]), t.n, spec["min_seeds"])
             for p, q, spec, t in zip(p_holm, p_below_holm, specs, tests)]
 
 
 def verdict_agreement(metrics: pd.DataFrame, config: Mapping[str, Any], study: str,
                       seeds: Sequence[int] | None = None, pre_anneal_seeds: Sequence[int] | None = None,
-                      draws: int = 2000, rng_seed: int = 0) -> pd.DataFrame:
+                      draws: int = 2000, rng_seed: int = 0, claim_ids: Sequence[str] | None = None
+                      ) -> pd.DataFrame:
     """Per campaign size and claim: verdict frequencies over ``draws`` simulated campaigns, and their agreement.
 
     A campaign of ``(n, m)`` seeds reads ``n`` runs per role in every claim
@@ -123,6 +131,11 @@ def verdict_agreement(metrics: pd.DataFrame, config: Mapping[str, Any], study: s
             config's ``pre_anneal_seeds``).
         draws: simulated campaigns per ``n``.
         rng_seed: seed of the resampling (numpy ``default_rng``).
+        claim_ids: estimate only these claims of the study (default: all),
+            for calibration runs that cover only their windows and roles;
+            the study's other claims stay in the Holm family as p-values of
+            1 (:func:`draw_verdicts`), a correction at least as strict as
+            the report's.
 
     Returns:
         Columns :data:`COLUMNS`: ``seeds``, ``pre_anneal_seeds`` int (the
@@ -132,7 +145,8 @@ def verdict_agreement(metrics: pd.DataFrame, config: Mapping[str, Any], study: s
         ``agreement`` float in [0, 1].
 
     Raises:
-        ConfigError: ``n`` < 2, ``m`` < 0, ``draws`` < 1, or a claim's role without a covering run.
+        ConfigError: ``n`` < 2, ``m`` < 0, ``draws`` < 1, a claim id that is not the study's, or a
+            claim's role without a covering run.
     """
     study_cfg = config["studies"][study]
     seeds = [len(study_cfg["seeds"])] if seeds is None else list(seeds)
@@ -145,6 +159,13 @@ def verdict_agreement(metrics: pd.DataFrame, config: Mapping[str, Any], study: s
         raise ConfigError(f"--draws: expected at least 1, got {draws}")
     anneal = plan.anneal_epoch(config, study)
     specs = [{k: v for k, v in spec.items() if k != "seeds"} for spec in plan.claim_specs(config, study)]
+    family = len(specs)
+    if claim_ids is not None:
+        unknown = sorted(set(claim_ids) - {spec["id"] for spec in specs})
+        if unknown:
+            raise ConfigError(f"--claims: {unknown[0]!r} is not a claim of study {study!r} "
+                              f"(its claims: {', '.join(spec['id'] for spec in specs)})")
+        specs = [spec for spec in specs if spec["id"] in set(claim_ids)]
     early = [anneal is not None and spec["window"][1] < anneal for spec in specs]
     summaries = [run_summaries(metrics, spec) for spec in specs]
     rng = np.random.default_rng(rng_seed)
@@ -152,20 +173,21 @@ def verdict_agreement(metrics: pd.DataFrame, config: Mapping[str, Any], study: s
     # heap; thousands of calls here): objects that exist now are frozen, so collections skip them.
     gc.freeze()
     try:
-        rows = _simulate(summaries, specs, early, seeds, pre, draws, rng)
+        rows = _simulate(summaries, specs, early, seeds, pre, draws, rng, family)
     finally:
         gc.unfreeze()
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
 
 def _simulate(summaries: Sequence[pd.DataFrame], specs: Sequence[Mapping[str, Any]], early: Sequence[bool],
-              seeds: Sequence[int], pre: Sequence[int], draws: int, rng: np.random.Generator) -> list[dict]:
+              seeds: Sequence[int], pre: Sequence[int], draws: int, rng: np.random.Generator,
+              family: int) -> list[dict]:
     rows = []
     for n, m in itertools.product(seeds, pre):
         sizes = [n + m if before else n for before in early]
         counts = [Counter() for _ in specs]
         for _ in range(draws):
-            for count, label in zip(counts, draw_verdicts(summaries, specs, sizes, rng)):
+            for count, label in zip(counts, draw_verdicts(summaries, specs, sizes, rng, family)):
                 count[label] += 1
         for spec, s, count, size in zip(specs, summaries, counts, sizes):
             freq = {label: c / draws for label, c in count.most_common()}
@@ -201,6 +223,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                         help="resolve windows as if the study trained EPOCH epochs (default: its training.epochs)")
     parser.add_argument("--alias", nargs="*", default=[], metavar="RUN=NAME",
                         help="read the runs of schedule RUN as schedule NAME (e.g. a screen's large_lr_100=large_lr)")
+    parser.add_argument("--claims", nargs="+", metavar="ID",
+                        help="estimate only these claims; the study's others count in Holm's family as p = 1")
     parser.add_argument("--draws", type=int, default=2000, help="simulated campaigns per size (default: %(default)s)")
     parser.add_argument("--rng-seed", type=int, default=0)
     args = parser.parse_args(argv)
@@ -215,7 +239,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     metrics = pd.concat(frames, ignore_index=True)
     metrics["schedule"] = metrics["schedule"].replace(_aliases(args.alias))
     table = verdict_agreement(metrics, config, args.study, args.seeds, args.pre_anneal_seeds, args.draws,
-                              args.rng_seed)
+                              args.rng_seed, args.claims)
     with pd.option_context("display.width", 200, "display.max_colwidth", 80, "display.float_format", "{:.3f}".format):
         print(table.to_string(index=False))
 
