@@ -89,3 +89,16 @@ def test_number_from_config_flag_names_what_was_typed(tmp_path):
     assert lines == ["config error: tag: 20240601 is not of type 'string' (--config tag=2024_06_01 was read as "
                      "20240601: Snakemake's --config turns a value that reads as a number or True/False into one, "
                      "quoted or not; a --configfile layer with tag: \"2024_06_01\" works)"], result.stderr
+
+
+def test_a_key_twice_in_a_configfile_layer_is_one_line(tmp_path):
+    """YAML keeps the last of two equal keys; a study written twice in a layer would lose one silently."""
+    workdir = make_workdir(tmp_path / "wd")
+    (workdir / "layer.yaml").write_text("studies:\n  synthetic:\n    seeds: [0, 1]\n  synthetic:\n    seeds: [2]\n")
+    result = snakemake(workdir, "-n", "--configfile", "layer.yaml")
+    assert result.returncode != 0
+    lines = [line for line in result.stderr.splitlines() if line.strip() and not line.startswith("Using workflow specific profile")
+             and not line.startswith("Config file config.yaml is extended")]
+    assert len(lines) == 1 and lines[0].startswith("config error: config file "), result.stderr
+    assert lines[0].endswith("layer.yaml: key 'synthetic' is given twice in one mapping (lines 2 and 4); "
+                             "YAML would keep only the second, so write it once"), result.stderr

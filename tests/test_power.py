@@ -8,8 +8,9 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats as scipy_stats
 
-from lrorder import power
+from lrorder import plan, power
 from lrorder.errors import ConfigError
 
 from configs import ROOT, load_config
@@ -101,8 +102,6 @@ class _AllRows:
 
 
 def test_claims_left_out_count_in_holms_family_as_p_1() -> None:
-    from lrorder import plan
-    from scipy import stats as scipy_stats
 
     spec = next(s for s in plan.claim_specs(load_config(), "patch") if s["id"] == "3b")
     spec = {k: v for k, v in spec.items() if k != "seeds"}
@@ -123,3 +122,19 @@ def test_a_subset_of_claims_needs_only_their_runs() -> None:
     assert table["claim"].tolist() == ["3b", "3d"]
     with pytest.raises(ConfigError, match="--claims: '9' is not a claim of study 'patch'"):
         power.verdict_agreement(metrics(curves=pre), config, "patch", draws=2, claim_ids=["9"])
+
+
+def test_mean_and_sd_are_the_claims_per_seed_values_over_the_calibration_seeds() -> None:
+    config = load_config()
+    spec = next(s for s in plan.claim_specs(config, "patch") if s["id"] == "3b")
+    lo, hi = spec["window"]
+    frames = []
+    for seed, large in enumerate([0.1, 0.2, 0.4]):  # small_lr's patch-only accuracy 0.9: 3b = 0.8, 0.7, 0.5
+        curves = {"large_lr": {"patch_only": [large] * hi}, "small_lr": {"patch_only": [0.9] * hi}}
+        frames.append(metrics(seeds=[seed], curves=curves, epochs=hi))
+    table = power.verdict_agreement(pd.concat(frames), config, "patch", seeds=[2], pre_anneal_seeds=[0],
+                                    draws=2, claim_ids=["3b"])
+    row = table.iloc[0]
+    assert row["runs"] == 3
+    assert row["mean"] == pytest.approx(2.0 / 3.0)
+    assert row["sd"] == pytest.approx(np.std([0.8, 0.7, 0.5], ddof=1))

@@ -21,7 +21,7 @@ from jsonschema.exceptions import ValidationError, best_match
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import update_config, validate
 
-from lrorder import schedules, sweeps
+from lrorder import schedules, sweeps, yaml_files
 from lrorder.windows import map_window, resolve_window
 from lrorder.data import images
 from lrorder.data import patch as patch_arrays
@@ -204,10 +204,7 @@ def layered_config(base: Mapping[str, Any], layers: Sequence[Mapping[str, Any]] 
 
 
 def _read_yaml(path: str | os.PathLike, flag: str) -> dict[str, Any]:
-    try:
-        loaded = yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError) as err:
-        raise ConfigError(f"{flag} {path}: cannot read it as YAML ({err.__class__.__name__})") from None
+    loaded = yaml_files.read_yaml(path, flag)
     if not isinstance(loaded, dict):
         raise ConfigError(f"{flag} {path}: expected a YAML mapping of config keys")
     return loaded

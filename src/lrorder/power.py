@@ -49,7 +49,7 @@ from lrorder import claims, cli, fileio, plan, stats
 from lrorder.aggregate import diverged_rows
 from lrorder.errors import ConfigError, DataError
 
-COLUMNS = ("seeds", "pre_anneal_seeds", "claim", "n", "runs", "verdicts", "agreement")
+COLUMNS = ("seeds", "pre_anneal_seeds", "claim", "n", "runs", "mean", "sd", "verdicts", "agreement")
 
 
 def run_summaries(metrics: pd.DataFrame, spec: Mapping[str, Any]) -> pd.DataFrame:
@@ -141,6 +141,9 @@ def verdict_agreement(metrics: pd.DataFrame, config: Mapping[str, Any], study: s
         Columns :data:`COLUMNS`: ``seeds``, ``pre_anneal_seeds`` int (the
         campaign); ``claim`` str; ``n`` int (seeds the claim reads); ``runs`` int
         (seeds behind the estimate: with a covering run of every role);
+        ``mean``, ``sd`` float (the claim's per-seed values over those
+        seeds, oriented as the claim tests them: the population the
+        campaigns are drawn from; sd with ``ddof=1``);
         ``verdicts`` str (``"reproduced 0.93, inconclusive 0.07"``);
         ``agreement`` float in [0, 1].
 
@@ -168,15 +171,26 @@ def verdict_agreement(metrics: pd.DataFrame, config: Mapping[str, Any], study: s
         specs = [spec for spec in specs if spec["id"] in set(claim_ids)]
     early = [anneal is not None and spec["window"][1] < anneal for spec in specs]
     summaries = [run_summaries(metrics, spec) for spec in specs]
+    populations = [_population(table, spec) for table, spec in zip(summaries, specs)]
     rng = np.random.default_rng(rng_seed)
     # statsmodels' Holm correction runs gc.collect() on every call (0.15 s with torch's objects on the
     # heap; thousands of calls here): objects that exist now are frozen, so collections skip them.
     gc.freeze()
     try:
         rows = _simulate(summaries, specs, early, seeds, pre, draws, rng, family)
+        for row in rows:
+            row["mean"], row["sd"] = populations[[spec["id"] for spec in specs].index(row["claim"])]
     finally:
         gc.unfreeze()
     return pd.DataFrame(rows, columns=list(COLUMNS))
+
+
+def _population(table: pd.DataFrame, spec: Mapping[str, Any]) -> tuple[float, float]:
+    """Mean and sd (``ddof=1``) of a claim's per-seed values over every seed of ``table`` (:func:`run_summaries`)."""
+    kept = table[~table["censored"].to_numpy()]
+    x, _ = claims.contrast_values({role: kept[role].to_numpy(float) for role in table.columns[:-1]}, spec)
+    x = x[np.isfinite(x)]
+    return float(x.mean()) if len(x) else float("nan"), float(x.std(ddof=1)) if len(x) > 1 else float("nan")
 
 
 def _simulate(summaries: Sequence[pd.DataFrame], specs: Sequence[Mapping[str, Any]], early: Sequence[bool],

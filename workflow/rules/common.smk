@@ -31,7 +31,7 @@ shell.prefix(_JOB_ENV)
 PACKAGE = os.path.join(SRC, "lrorder")
 CODE_DIR = os.path.join("src", "lrorder") if os.path.samefile(os.getcwd(), workflow.basedir) else PACKAGE
 
-from lrorder import plan
+from lrorder import plan, yaml_files
 from lrorder.data import images
 from lrorder.errors import ConfigError
 
@@ -40,6 +40,9 @@ ENV = "../../envs/lrorder.yaml"
 CUDA_ENV = "../../envs/lrorder-cuda.yaml"
 
 try:
+    # every config file given (config.yaml, then each --configfile layer): a key written twice is an error
+    for _path in workflow.configfiles:
+        yaml_files.read_yaml(_path, "config file")
     validate(config, "../schemas/config.schema.yaml")
     plan.check_integer_types(config, os.path.join(workflow.basedir, "workflow", "schemas", "config.schema.yaml"))
     plan.check_config(config)
