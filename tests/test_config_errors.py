@@ -101,4 +101,4 @@ def test_a_key_twice_in_a_configfile_layer_is_one_line(tmp_path):
              and not line.startswith("Config file config.yaml is extended")]
     assert len(lines) == 1 and lines[0].startswith("config error: config file "), result.stderr
     assert lines[0].endswith("layer.yaml: key 'synthetic' is given twice in one mapping (lines 2 and 4); "
-                             "YAML would keep only the second, so write it once"), result.stderr
+                             "only the second would take effect, so write it once"), result.stderr

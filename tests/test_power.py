@@ -11,6 +11,7 @@ import pytest
 from scipy import stats as scipy_stats
 
 from lrorder import plan, power
+from lrorder.columns import METRIC_COLUMNS
 from lrorder.errors import ConfigError
 
 from configs import ROOT, load_config
@@ -77,14 +78,19 @@ def test_agreement_is_the_chance_two_campaigns_agree() -> None:
     np.testing.assert_allclose(sum(float(f) for f in freq.values()), 1.0, atol=0.011)
 
 
+def metrics_file(path, df: pd.DataFrame) -> str:
+    """``df`` written as a run's ``metrics.csv`` (every column of :data:`lrorder.columns.METRIC_COLUMNS`)."""
+    df.assign(lr=0.1, noise=0.0, loss=1.0)[list(METRIC_COLUMNS)].to_csv(path, index=False)
+    return str(path)
+
+
 @pytest.mark.parametrize("args, message", [
     (["--alias", "large_lr_100"], "error: --alias: expected RUN_SCHEDULE=SCHEDULE, got 'large_lr_100'"),
     (["--seeds", "1"], "error: --seeds: expected numbers of seeds of at least 2, got [1]"),
     (["--study", "nope"], "error: --study: 'nope' is not a study of the config"),
 ])
 def test_cli_bad_input_is_one_line_and_exit_2(tmp_path, args, message) -> None:
-    path = tmp_path / "metrics.csv"
-    metrics().to_csv(path, index=False)
+    path = metrics_file(tmp_path / "metrics.csv", metrics())
     study = [] if "--study" in args else ["--study", "patch"]
     result = subprocess.run([sys.executable, "-m", "lrorder.power", str(path), *study, "--configfile",
                              str(ROOT / "presets" / "smoke.yaml"), "--draws", "2", *args],
@@ -138,3 +144,28 @@ def test_mean_and_sd_are_the_claims_per_seed_values_over_the_calibration_seeds()
     assert row["runs"] == 3
     assert row["mean"] == pytest.approx(2.0 / 3.0)
     assert row["sd"] == pytest.approx(np.std([0.8, 0.7, 0.5], ddof=1))
+
+
+def _run_cli(tmp_path, *paths) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "lrorder.power", *map(str, paths), "--study", "patch", "--configfile",
+                           str(ROOT / "presets" / "smoke.yaml"), "--draws", "2"],
+                          cwd=ROOT, capture_output=True, text=True)
+
+
+def test_cli_refuses_a_run_passed_twice_and_rows_that_are_not_numbers(tmp_path) -> None:
+    one = metrics_file(tmp_path / "a.csv", metrics())
+    result = _run_cli(tmp_path, one, one)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1
+    assert result.stderr.startswith("error: METRICS.csv: two of the files hold the row {'study': 'patch', "
+                                    "'schedule': 'large_lr', 'seed': 0, 'eval_set': 'test_clean', 'epoch': 1}")
+    df = metrics()
+    df["accuracy"] = df["accuracy"].astype(object)
+    df.loc[3, "accuracy"] = "abc"
+    bad = metrics_file(tmp_path / "b.csv", df)
+    result = _run_cli(tmp_path, bad)
+    assert (result.returncode, result.stderr) == (2, f"error: {bad}: column accuracy must hold numbers in [0, 1]\n")
+    df = metrics()
+    df.loc[3, "accuracy"] = float("nan")
+    nan = metrics_file(tmp_path / "c.csv", df)
+    result = _run_cli(tmp_path, nan)
+    assert (result.returncode, result.stderr) == (2, f"error: {nan}: column accuracy must hold numbers in [0, 1]\n")

@@ -45,8 +45,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from lrorder import claims, cli, fileio, plan, stats
-from lrorder.aggregate import diverged_rows
+from lrorder import aggregate, claims, cli, plan, stats
 from lrorder.errors import ConfigError, DataError
 
 COLUMNS = ("seeds", "pre_anneal_seeds", "claim", "n", "runs", "mean", "sd", "verdicts", "agreement")
@@ -66,7 +65,7 @@ def run_summaries(metrics: pd.DataFrame, spec: Mapping[str, Any]) -> pd.DataFram
         ConfigError: no seed has covering runs of every role.
     """
     lo, hi = spec["window"]
-    rows = metrics[~diverged_rows(metrics) & (metrics["eval_set"] == spec["eval_set"])
+    rows = metrics[~aggregate.diverged_rows(metrics) & (metrics["eval_set"] == spec["eval_set"])
                    & metrics["epoch"].between(lo, hi)]
     roles = [role for role in ("a", "b", "reference") if role in spec]
     values: dict[str, pd.Series] = {}
@@ -245,13 +244,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     config = plan.config_from_files(args.base, args.configfile, args.study)
     if args.end is not None:
         config["studies"][args.study]["training"]["epochs"] = args.end
-    frames = [fileio.read_csv(path, "metrics") for path in args.metrics]
-    for path, frame in zip(args.metrics, frames):
-        missing = {"study", "schedule", "seed", "epoch", "eval_set", "accuracy"} - set(frame.columns)
-        if missing:
-            raise DataError(f"{path}: not a metrics table (no column {sorted(missing)[0]})")
+    # each file checked as aggregation checks it (columns, integer seeds and epochs, accuracies in [0, 1],
+    # no repeated or missing rows), then across files: a run passed twice would count once, silently
+    frames = [aggregate.read_metrics(path) for path in args.metrics]
     metrics = pd.concat(frames, ignore_index=True)
     metrics["schedule"] = metrics["schedule"].replace(_aliases(args.alias))
+    repeated = metrics.duplicated(aggregate.ROW_KEY)
+    if repeated.any():
+        row = metrics.loc[repeated, aggregate.ROW_KEY].iloc[0].to_dict()
+        raise DataError(f"METRICS.csv: two of the files hold the row {row} (after --alias); pass each run's "
+                        "metrics once")
     table = verdict_agreement(metrics, config, args.study, args.seeds, args.pre_anneal_seeds, args.draws,
                               args.rng_seed, args.claims)
     with pd.option_context("display.width", 200, "display.max_colwidth", 80, "display.float_format", "{:.3f}".format):

@@ -10,6 +10,7 @@ before validating the merged config.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -29,8 +30,12 @@ class _UniqueKeyLoader(yaml.SafeLoader):
     """PyYAML's safe loader, refusing a mapping that holds one key twice."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        # only the keys written in this mapping: a key it takes from a merge (<<: *anchor) and sets
+        # again is an override, as YAML defines merges, not a repeat
         lines: dict[Any, int] = {}
         for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
             key = self.construct_object(key_node, deep=True)
             try:
                 if key in lines:
@@ -41,8 +46,18 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+def _json_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [key for key, _ in pairs]
+    for key in keys:
+        if keys.count(key) > 1:
+            raise _DuplicateKey(key, 0, 0)
+    return dict(pairs)
+
+
 def read_yaml(path: str | os.PathLike, what: str) -> Any:
-    """The YAML document in ``path``, every mapping's keys unique.
+    """The YAML (or JSON) document in ``path``, every mapping's keys unique.
+
+    Read as Snakemake reads a config file: as JSON first, then as YAML.
 
     Args:
         path: the file.
@@ -57,9 +72,20 @@ def read_yaml(path: str | os.PathLike, what: str) -> Any:
             a key twice (message: the file, the key and both line numbers).
     """
     try:
-        return yaml.load(Path(path).read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506 (safe loader)
+        text = Path(path).read_text(encoding="utf-8")
+        try:
+            return json.loads(text, object_pairs_hook=_json_object)
+        except ValueError:
+            pass
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a safe loader)
     except _DuplicateKey as dup:
-        raise ConfigError(f"{what} {path}: key {dup.key!r} is given twice in one mapping (lines {dup.first} and "
-                          f"{dup.second}); YAML would keep only the second, so write it once") from None
+        where = f" (lines {dup.first} and {dup.second})" if dup.first else ""
+        raise ConfigError(f"{what} {path}: key {dup.key!r} is given twice in one mapping{where}; only the "
+                          "second would take effect, so write it once") from None
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        line = f", line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{what} {path}: cannot read it as YAML ({err.__class__.__name__}{line}: "
+                          f"{err.problem or err.context})") from None
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
         raise ConfigError(f"{what} {path}: cannot read it as YAML ({err.__class__.__name__})") from None
