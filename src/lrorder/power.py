@@ -98,9 +98,7 @@ def draw_verdicts(summaries: Sequence[pd.DataFrame], specs: Sequence[Mapping[str
     """
     tests = []
     for table, spec, n in zip(summaries, specs, sizes):
-        drawn = table.iloc[rng.integers(0, len(table), size=n)]
-        drawn = drawn[~drawn["censored"].to_numpy()]
-        x, _ = claims.contrast_values({role: drawn[role].to_numpy(float) for role in table.columns[:-1]}, spec)
+        x = _claim_values(table.iloc[rng.integers(0, len(table), size=n)], spec)
         tests.append(stats.effect_tests(x, float(spec["min_effect"]), float(spec["alpha"]), spec["test"]))
     pad = [1.0] * ((len(specs) if family is None else family) - len(specs))
     p_holm = stats.holm(np.array([t.p_value for t in tests] + pad))
@@ -170,7 +168,7 @@ def verdict_agreement(metrics: pd.DataFrame, config: Mapping[str, Any], study: s
         specs = [spec for spec in specs if spec["id"] in set(claim_ids)]
     early = [anneal is not None and spec["window"][1] < anneal for spec in specs]
     summaries = [run_summaries(metrics, spec) for spec in specs]
-    populations = [_population(table, spec) for table, spec in zip(summaries, specs)]
+    populations = {spec["id"]: _population(table, spec) for table, spec in zip(summaries, specs)}
     rng = np.random.default_rng(rng_seed)
     # statsmodels' Holm correction runs gc.collect() on every call (0.15 s with torch's objects on the
     # heap; thousands of calls here): objects that exist now are frozen, so collections skip them.
@@ -178,16 +176,22 @@ def verdict_agreement(metrics: pd.DataFrame, config: Mapping[str, Any], study: s
     try:
         rows = _simulate(summaries, specs, early, seeds, pre, draws, rng, family)
         for row in rows:
-            row["mean"], row["sd"] = populations[[spec["id"] for spec in specs].index(row["claim"])]
+            row["mean"], row["sd"] = populations[row["claim"]]
     finally:
         gc.unfreeze()
     return pd.DataFrame(rows, columns=list(COLUMNS))
 
 
+def _claim_values(rows: pd.DataFrame, spec: Mapping[str, Any]) -> np.ndarray:
+    """The claim's per-seed values (:func:`lrorder.claims.contrast_values`) of the uncensored ``rows`` of a
+    :func:`run_summaries` table."""
+    kept = rows[~rows["censored"].to_numpy()]
+    return claims.contrast_values({role: kept[role].to_numpy(float) for role in rows.columns[:-1]}, spec)[0]
+
+
 def _population(table: pd.DataFrame, spec: Mapping[str, Any]) -> tuple[float, float]:
     """Mean and sd (``ddof=1``) of a claim's per-seed values over every seed of ``table`` (:func:`run_summaries`)."""
-    kept = table[~table["censored"].to_numpy()]
-    x, _ = claims.contrast_values({role: kept[role].to_numpy(float) for role in table.columns[:-1]}, spec)
+    x = _claim_values(table, spec)
     x = x[np.isfinite(x)]
     return float(x.mean()) if len(x) else float("nan"), float(x.std(ddof=1)) if len(x) > 1 else float("nan")
 
