@@ -31,7 +31,6 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
@@ -39,17 +38,13 @@ sys.path.insert(0, str(REPO / "src"))
 from lrorder import plan  # noqa: E402
 from lrorder.study_data import load_images  # noqa: E402
 from lrorder.train import enable_deterministic_algorithms, evaluate, train  # noqa: E402
+from lrorder.yaml_files import read_yaml  # noqa: E402
 
 
 def resolved_config(configfiles: list[str]) -> dict:
     """config.yaml with the layers deep-merged and the schema defaults filled (as the Snakefile does)."""
-    from snakemake.utils import update_config, validate
-
-    config = yaml.safe_load((REPO / "config.yaml").read_text())
-    for layer in configfiles:
-        update_config(config, yaml.safe_load(Path(layer).read_text()))
-    validate(config, str(REPO / "workflow" / "schemas" / "config.schema.yaml"))
-    return config
+    return plan.layered_config(read_yaml(REPO / "config.yaml", "config"),
+                               [read_yaml(layer, "--configfile") for layer in configfiles])
 
 
 def build_data(config: dict, study: str, configfiles: list[str], seeds: list[int]) -> tuple[Path, dict[int, Path]]:

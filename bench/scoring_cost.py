@@ -1,17 +1,18 @@
 """What scoring only the evaluations a claim or figure reads saves: runs with and without the scoring plan.
 
-A run scores its evaluation sets at the epochs and sets of its scoring plan
-(``lrorder.plan.evaluation``: the synthetic study every
-``training.eval_every``-th epoch plus the claims' windows; a pre-anneal run
-only the set and window of its claims). Training is the same either way
-(tests/test_train.py, tests/test_study_data.py check the kept rows bitwise).
-This times, in one process and in alternating rounds, two runs of the
-default config:
+A run scores each evaluation set at the epochs of its scoring plan
+(``lrorder.plan.evaluation``: every set every ``training.eval_every``-th
+epoch, before the anneal and at the last epoch, and each set a claim reads
+over that claim's window; a pre-anneal run only the set and window of its
+claims). Training is the same either way (tests/test_train.py,
+tests/test_study_data.py check the kept rows bitwise). This times, in one
+process and in alternating rounds, runs of the default config, each with
+its plan vs scoring every set at every epoch:
 
-- ``synthetic/large_lr/seed0`` (200 epochs) with its plan vs scoring every
-  set at every epoch;
-- ``patch/small_lr/seed5``, a pre-anneal run (14 epochs) with its plan vs
-  scoring every set at every epoch;
+- ``synthetic/large_lr/seed0`` (200 epochs);
+- ``clean/large_lr/seed0`` and ``patch/large_lr/seed0``, full image runs
+  (20 epochs);
+- ``patch/small_lr/seed5``, a pre-anneal run (14 epochs);
 
 and prints each pair's training wall times (fastest of the rounds) and
 their ratio. The datasets are built first by Snakemake in a copy of the
@@ -31,13 +32,12 @@ import time
 from pathlib import Path
 
 import torch
-import yaml
 
 from common import positive_int
 
 REPO = Path(__file__).resolve().parents[1]
 FILES = ("Snakefile", "config.yaml", "workflow", "presets", "profiles", "envs", "src")
-RUNS = (("synthetic", "large_lr", 0), ("patch", "small_lr", 5))
+RUNS = (("synthetic", "large_lr", 0), ("clean", "large_lr", 0), ("patch", "large_lr", 0), ("patch", "small_lr", 5))
 
 
 def main() -> None:
@@ -47,8 +47,9 @@ def main() -> None:
     sys.path.insert(0, str(REPO / "src"))
     from lrorder import plan, train
     from lrorder.study_data import load_images, load_synthetic
+    from lrorder.yaml_files import read_yaml
 
-    config = plan.layered_config(yaml.safe_load((REPO / "config.yaml").read_text()))
+    config = plan.layered_config(read_yaml(REPO / "config.yaml"))
     torch.set_num_threads(1)
     cpu = torch.device("cpu")
     with tempfile.TemporaryDirectory() as tmp:
@@ -57,6 +58,7 @@ def main() -> None:
             (shutil.copytree if src.is_dir() else shutil.copy2)(src, Path(tmp) / name)
         data = Path(tmp) / "results" / "default" / "data"
         targets = ["results/default/data/synthetic/seed0/manifest.json",
+                   "results/default/data/patch/mnist5k/seed0/manifest.json",
                    "results/default/data/patch/mnist5k/seed5/manifest.json"]
         built = subprocess.run([sys.executable, "-m", "snakemake", *targets, "--cores", "2", "--quiet", "all"],
                                cwd=tmp, capture_output=True, text=True)
@@ -68,7 +70,8 @@ def main() -> None:
             if study == "synthetic":
                 loaded = load_synthetic(data / "synthetic" / "seed0", cpu)
             else:
-                loaded = load_images(data / "images" / "mnist5k", cpu, seed, False, data / "patch" / "mnist5k" / f"seed{seed}")
+                patch = data / "patch" / "mnist5k" / f"seed{seed}" if study == "patch" else None
+                loaded = load_images(data / "images" / "mnist5k", cpu, seed, False, patch)
             variants = {"scoring plan": run_cfg, "every set, every epoch": {
                 key: value for key, value in run_cfg.items() if key != "evaluation"}}
             best = {name: float("inf") for name in variants}
@@ -77,9 +80,8 @@ def main() -> None:
                     start = time.perf_counter()
                     train.train(cfg, loaded, cpu, threads=1)
                     best[name] = min(best[name], time.perf_counter() - start)
-            scored = run_cfg["evaluation"]
-            print(f"{study}/{schedule}/seed{seed} ({run_cfg['training']['epochs']} epochs; plan: "
-                  f"{len(scored['epochs'])} scored epochs, sets {', '.join(scored['sets'])})")
+            scored = ", ".join(f"{name} {len(epochs)}" for name, epochs in run_cfg["evaluation"]["sets"].items())
+            print(f"{study}/{schedule}/seed{seed} ({run_cfg['training']['epochs']} epochs; epochs scored: {scored})")
             for name, seconds in best.items():
                 print(f"  {name:24s} {seconds:7.2f} s")
             print(f"  speed-up: {best['every set, every epoch'] / best['scoring plan']:.2f}x")

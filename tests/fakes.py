@@ -55,6 +55,6 @@ def complete_run_config(cfg: dict, eval_sets: list[str]) -> dict:
     defaults = training_defaults(cfg["kind"]) if cfg["kind"] in study_kinds.KINDS else {}  # a bad kind stays bad
     training = {**defaults, "two_step_eval": [], **cfg["training"]}
     two_step = [f"{name}_two_step" for name in training["two_step_eval"]]
-    evaluation = cfg.get("evaluation") or {"epochs": list(range(1, training["epochs"] + 1)),
-                                           "sets": [*eval_sets, *two_step]}
+    every_epoch = list(range(1, training["epochs"] + 1))
+    evaluation = cfg.get("evaluation") or {"sets": {name: every_epoch for name in [*eval_sets, *two_step]}}
     return {**cfg, "training": training, "evaluation": evaluation}

@@ -150,27 +150,37 @@ def test_gap_inside_a_run_is_an_error(write_run) -> None:
     with pytest.raises(DataError) as err:
         aggregate.load_runs([no_epoch3], epochs=4)
     assert str(err.value) == (f"{no_epoch3}: run study=synthetic schedule=small_lr seed=1 has no test row for "
-                              "epoch 3 (expected train at every epoch 1-4, and every other evaluation set at each "
-                              "epoch the run scores, the last included)")
+                              "epoch 3 (expected every evaluation set at every epoch 1-4)")
     one_set = write_run("one.csv", metrics[~((metrics["epoch"] == 2) & (metrics["eval_set"] == "test_q_only"))])
     with pytest.raises(DataError, match=r"seed=1 has no test_q_only row for epoch 2 \(expected"):
         aggregate.load_runs([one_set], epochs=4)
 
 
-def test_run_scored_at_some_epochs_is_complete(write_run) -> None:
+def test_run_scored_at_some_epochs_is_complete(write_run, tmp_path: Path) -> None:
     """A run that scores its sets at epochs 2 and 4 only (``training.eval_every: 2``) aggregates; one that
-    lost a train row, a scored row or its last epoch's scores does not."""
+    lost a train row or its last epoch's scores does not, nor, given its run.json's scoring plan, one that
+    lost a row the plan scores."""
     metrics = run_metrics("small_lr", 1, {"train": [0.1, 0.2, 0.3, 0.4], "test": [0.1, 0.2, 0.3, 0.4],
                                           "test_q_only": [0.5, 0.6, 0.7, 0.8]})
     sparse = metrics[(metrics["eval_set"] == "train") | metrics["epoch"].isin([2, 4])]
     loaded = aggregate.load_runs([write_run("sparse.csv", sparse)], epochs=4)
     assert sorted(zip(loaded["eval_set"], loaded["epoch"])) == sorted(
         [("train", e) for e in range(1, 5)] + [(name, e) for name in ("test", "test_q_only") for e in (2, 4)])
-    for dropped, name, epoch in [(("train", 3), "train", 3), (("test_q_only", 2), "test_q_only", 2),
-                                 (("test", 4), "test", 4)]:
-        cut = sparse[~((sparse["eval_set"] == dropped[0]) & (sparse["epoch"] == dropped[1]))]
+    for name, epoch in [("train", 3), ("test", 4)]:
+        cut = sparse[~((sparse["eval_set"] == name) & (sparse["epoch"] == epoch))]
         with pytest.raises(DataError, match=rf"seed=1 has no {name} row for epoch {epoch} \(expected"):
             aggregate.load_runs([write_run("cut.csv", cut)], epochs=4)
+    # each set has its own epochs (lrorder.plan.evaluation): test_q_only at 4 only passes the file check, and
+    # against a plan that scores it at 2 and 4 it is one row short
+    no_q2 = write_run("no_q2.csv", sparse[~((sparse["eval_set"] == "test_q_only") & (sparse["epoch"] == 2))])
+    assert len(aggregate.load_runs([no_q2], epochs=4)) == len(sparse) - 1
+    run_json = tmp_path / "run.json"
+    run_json.write_text(json.dumps({"run_config": {"study": "synthetic", "schedule": "small_lr", "seed": 1,
+                                                   "evaluation": {"sets": {"test": [2, 4], "test_q_only": [2, 4]}}}}))
+    plans = {}
+    runs = aggregate.read_run_files([run_json], plans)
+    with pytest.raises(DataError, match=r"seed=1 has no test_q_only row for epoch 2 \(its run.json's scoring plan"):
+        aggregate.load_runs([no_q2], epochs=4, runs=runs, plans=plans)
 
 
 
@@ -182,11 +192,11 @@ def test_scored_epoch_lost_whole_is_caught_by_the_run_json_plan(write_run, tmp_p
     lost = write_run("lost.csv", metrics[(metrics["eval_set"] == "train") | (metrics["epoch"] != 3)])
     run_json = tmp_path / "run.json"
     run_json.write_text(json.dumps({"run_config": {"study": "synthetic", "schedule": "small_lr", "seed": 1,
-                                                   "evaluation": {"epochs": [1, 2, 3, 4], "sets": ["test"]}}}))
+                                                   "evaluation": {"sets": {"test": [1, 2, 3, 4]}}}}))
     assert len(aggregate.load_runs([lost], epochs=4)) == 7  # without the plan: looks like a sparse run
     plans = {}
     runs = aggregate.read_run_files([run_json], plans)
-    assert plans == {("synthetic", "small_lr", 1): {"epochs": [1, 2, 3, 4], "sets": ["test"]}}
+    assert plans == {("synthetic", "small_lr", 1): {"sets": {"test": [1, 2, 3, 4]}}}
     with pytest.raises(DataError) as err:
         aggregate.load_runs([lost], epochs=4, runs=runs, plans=plans)
     assert str(err.value) == (f"{lost}: run study=synthetic schedule=small_lr seed=1 has no test row for epoch 3 "

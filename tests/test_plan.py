@@ -79,8 +79,10 @@ def test_run_config_contents(smoke: dict) -> None:
         "training": {"epochs": 6, "batch_size": 50, "eval_batch_size": 1024, "eval_every": 4, "momentum": 0.0,
                      "nesterov": False, "weight_decay": 1e-4, "device": "cpu", "cpu_kernels": "native",
                      "two_step_eval": ["test_q_only"]},
-        "evaluation": {"epochs": [1, 3, 4, 5, 6],  # 5a's [1, 1], before the anneal, every 4th, 5b's and 4's [5, 6]
-                       "sets": ["test", "test_p_only", "test_q_only", "test_both", "test_q_only_two_step"]},
+        # every set before the anneal (3), every 4th epoch and the last; 5a's [1, 1] on the two-step Q-only set,
+        # 5b's and 4's [5, 6] on P-only
+        "evaluation": {"sets": {"test": [3, 4, 6], "test_p_only": [3, 4, 5, 6], "test_q_only": [3, 4, 6],
+                                "test_both": [3, 4, 6], "test_q_only_two_step": [1, 3, 4, 6]}},
         "lr": {"initial": 1.0, "milestones": [4], "factors": [0.05]},
         "preact_noise": {"initial": 0.0, "milestones": [], "factors": []},
         "grad_noise": {"initial": 0.0, "milestones": [], "factors": []},
@@ -312,26 +314,32 @@ def test_pre_anneal_runs_train_the_schedules_their_claims_read_up_to_the_anneal(
 
 
 
-def test_evaluation_scores_the_claims_epochs_and_every_kth():
+def test_evaluation_scores_every_set_every_kth_epoch_and_each_claims_set_over_its_window():
     config = load_config({"studies": {"synthetic": {"training": {"epochs": 12, "eval_every": 5},
                                                     "claims": {"5a": {"window": [2, 3]}, "5b": {"window": ["end-1", "end"]},
                                                                "4": {"window": [7, 7]}}}}})
     plan_ = plan.evaluation(config, "synthetic", 0)
-    assert plan_ == {"epochs": [2, 3, 5, 7, 10, 11, 12],
-                     "sets": ["test", "test_p_only", "test_q_only", "test_both", "test_q_only_two_step"]}
+    # every set: epochs 5 and 10 (eval_every), 3 (before the anneal at 4) and 12 (the last); besides, 5a's
+    # window [2, 3] on test_q_only_two_step, 4's [7, 7] and 5b's [11, 12] on test_p_only
+    base = [3, 5, 10, 12]
+    assert plan_ == {"sets": {"test": base, "test_p_only": [3, 5, 7, 10, 11, 12], "test_q_only": base,
+                              "test_both": base, "test_q_only_two_step": [2, 3, 5, 10, 12]}}
     assert plan.run_config(config, "synthetic", "large_lr", 0)["evaluation"] == plan_
     every = load_config()  # eval_every 1 (the default): every epoch
-    assert plan.evaluation(every, "clean", 1)["epochs"] == [1, 2, 3, 4]
+    assert plan.evaluation(every, "clean", 1) == {"sets": {"test": [1, 2, 3, 4]}}
+
 
 
 def test_pre_anneal_run_scores_only_its_claims_sets_and_windows():
     config = pre_anneal(claims={"3b": {"window": [2, 2]}, "3c": {"window": [2, 2]}, "3d": {"window": [1, 1]}})
-    assert plan.evaluation(config, "patch", 2) == {"epochs": [1, 2], "sets": ["patch_only"]}
-    assert plan.evaluation(config, "patch", 0) == {"epochs": [1, 2, 3, 4],
-                                                   "sets": ["test_clean", "test_patched", "patch_only"]}
+    assert plan.evaluation(config, "patch", 2) == {"sets": {"patch_only": [1, 2]}}
+    # a full run (eval_every 2, from config.yaml): every set at 2 (also the epoch before the anneal at 3) and 4
+    # (the last); test_clean over claims 2's and 4's window [3, 4], patch_only over 3a's [1, 4]
+    assert plan.evaluation(config, "patch", 0) == {"sets": {"test_clean": [2, 3, 4], "test_patched": [2, 4],
+                                                            "patch_only": [1, 2, 3, 4]}}
     reads_clean = pre_anneal(claims={"3b": {"window": [1, 1], "eval_set": "test_clean"}, "3c": {"window": [1, 1]},
                                      "3d": {"window": [1, 1]}})
-    assert plan.evaluation(reads_clean, "patch", 3) == {"epochs": [1, 2], "sets": ["test_clean", "patch_only"]}
+    assert plan.evaluation(reads_clean, "patch", 3) == {"sets": {"test_clean": [1, 2], "patch_only": [1, 2]}}
 
 @pytest.mark.parametrize("override, message", [
     ({"extra": (1, 2)}, "studies.patch.pre_anneal_seeds: seed 1 is also in studies.patch.seeds; expected disjoint"),

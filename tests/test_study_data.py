@@ -167,7 +167,7 @@ def test_pre_anneal_run_scores_only_what_its_claims_read(image_dirs) -> None:
     data = load_images(image_dirs[0], CPU, seed=0, patch_dir=image_dirs[1])
     full, _, _ = train.train(run_config("patch", epochs=3, bn_eval="recalibrated"), data, CPU)
     part, _, _ = train.train({**run_config("patch", epochs=3, bn_eval="recalibrated"),
-                              "evaluation": {"epochs": [2, 3], "sets": ["patch_only"]}}, data, CPU)
+                              "evaluation": {"sets": {"patch_only": [2, 3]}}}, data, CPU)
     kept = full[(full["eval_set"] == "train") | (full["epoch"].isin([2, 3]) & (full["eval_set"] == "patch_only"))]
     pd.testing.assert_frame_equal(part, kept.reset_index(drop=True), check_exact=True)
     assert len(part) == 3 + 2

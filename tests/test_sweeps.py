@@ -168,13 +168,31 @@ def test_a_cell_named_like_a_declared_schedule_is_refused() -> None:
 # --------------------------------------------------------------------------- planning the maps
 
 
+def test_a_cell_scores_a_map_statistics_minus_set_over_its_window() -> None:
+    config = with_sweeps({"map": {"base": "large_lr", "axes": {"lr": [0.1]}}}, map_statistics={
+        "p_only_before_anneal": None, "p_only_final": None, "q_learned_epoch": None, "q_only_auc_early": None,
+        "q_ahead_early": {"minus": "test_both", "window": [1, 2]}})
+    scored = plan.evaluation(config, "synthetic", 0, "map_lr0.1")["sets"]
+    # eval_every 4, the anneal at 4 and the last epoch 6 for every set; q_ahead_early reads both of its sets
+    # over [1, 2]; test has no window, and the claims' windows (5a [1, 1], 5b and 4 [5, 6]) are the declared ones
+    assert scored["test_both"] == scored["test_q_only_two_step"] == [1, 2, 3, 4, 6]
+    assert scored["test"] == scored["test_q_only"] == [3, 4, 6] and scored["test_p_only"] == [3, 4, 5, 6]
+
+
 def test_a_cell_scores_the_epochs_its_map_statistics_read() -> None:
     config = with_sweeps({"map": {"base": "large_lr", "axes": {"anneal": [3, 5]}}})
-    declared = plan.evaluation(config, "synthetic", 0, "large_lr")["epochs"]
-    assert declared == plan.evaluation(config, "synthetic", 0)["epochs"] == [1, 3, 4, 5, 6]  # eval_every 4, claims
-    # presets/smoke.yaml: p_only_before_anneal [anneal-2, anneal-1], p_only_final [end-1, end], q_only_auc and
-    # q_ahead [1, 3]; the schema's default q_learned_epoch [1, end]
-    assert plan.evaluation(config, "synthetic", 0, "map_anneal3")["epochs"] == [1, 2, 3, 4, 5, 6]
+    declared = plan.evaluation(config, "synthetic", 0, "large_lr")["sets"]
+    # every set at 4 (eval_every), 3 (before the anneal at 4) and 6 (the last); the claims' windows: 5a [1, 1]
+    # on test_q_only_two_step, 5b and 4 [5, 6] on test_p_only
+    assert declared == plan.evaluation(config, "synthetic", 0)["sets"] == {
+        "test": [3, 4, 6], "test_p_only": [3, 4, 5, 6], "test_q_only": [3, 4, 6], "test_both": [3, 4, 6],
+        "test_q_only_two_step": [1, 3, 4, 6]}
+    # presets/smoke.yaml: p_only_before_anneal [anneal-2, anneal-1] and p_only_final [end-1, end] on
+    # test_p_only, q_only_auc [1, 3] on test_q_only_two_step and q_ahead [1, 3] on both; the schema's default
+    # q_learned_epoch [1, end] on test_q_only_two_step; and every set at 2, the epoch before the cell's anneal
+    assert plan.evaluation(config, "synthetic", 0, "map_anneal3")["sets"] == {
+        "test": [2, 3, 4, 6], "test_p_only": [1, 2, 3, 4, 5, 6], "test_q_only": [2, 3, 4, 6],
+        "test_both": [2, 3, 4, 6], "test_q_only_two_step": [1, 2, 3, 4, 5, 6]}
     assert plan.map_windows(config, "synthetic", plan.map_cells(config, "synthetic")[1]) == {
         "p_only_before_anneal": [3, 4], "p_only_final": [5, 6], "q_learned_epoch": [1, 6], "q_only_auc_early": [1, 3],
         "q_ahead_early": [1, 3]}
@@ -220,7 +238,7 @@ def test_the_no_q_ablation_drops_the_sets_without_examples() -> None:
     config = with_sweeps(ablation.pop("sweeps"), **ablation)
     plan.check_config(config)
     assert plan.absent_sets(config, "synthetic") == ["test_q_only", "test_both"]
-    assert plan.evaluation(config, "synthetic", 0, "map_lr0.1")["sets"] == ["test", "test_p_only"]
+    assert list(plan.evaluation(config, "synthetic", 0, "map_lr0.1")["sets"]) == ["test", "test_p_only"]
     assert plan.figure_sets(config, "synthetic") == ["test", "test_p_only"]
     assert list(plan.map_statistics(config, "synthetic")) == ["p_only_before_anneal", "p_only_final"]
     reads_q = copy.deepcopy(config)

@@ -185,7 +185,7 @@ def test_run_scoring_some_epochs_and_sets_trains_the_same(data: train.TrainingDa
     two_step = {"two_step_eval": ["test_q_only"]}
     full, full_model, _ = train.train(run_cfg(training=two_step), data, CPU)
     part, part_model, _ = train.train(run_cfg(training=two_step, evaluation={
-        "epochs": [2, 3], "sets": ["test_p_only", "test_q_only_two_step"]}), data, CPU)
+        "sets": {"test_p_only": [2, 3], "test_q_only_two_step": [2, 3]}}), data, CPU)
     kept = full[(full["eval_set"] == "train") | (full["epoch"].isin([2, 3])
                                                  & full["eval_set"].isin(["test_p_only", "test_q_only_two_step"]))]
     pd.testing.assert_frame_equal(part, kept.reset_index(drop=True), check_exact=True)
@@ -196,7 +196,7 @@ def test_run_scoring_some_epochs_and_sets_trains_the_same(data: train.TrainingDa
 
 def test_unknown_reported_set_is_a_config_error(data: train.TrainingData) -> None:
     with pytest.raises(ConfigError, match=r"evaluation.sets: unknown evaluation set 'patch_only' \(have: test, "):
-        train.train(run_cfg(evaluation={"epochs": [1], "sets": ["patch_only"]}), data, CPU)
+        train.train(run_cfg(evaluation={"sets": {"patch_only": [1]}}), data, CPU)
 
 def test_lr_and_noise_columns_follow_schedules(baseline) -> None:
     metrics, _, _ = baseline
@@ -828,12 +828,12 @@ def image_run_cfg(**training) -> dict:
         (json.dumps(image_run_cfg(channels_last="yes")), "--run-config.training.channels_last: 'yes' is not one of ['auto', True, False]"),
         (json.dumps(run_cfg(training={"checkpoint_every": 2})),
          "--run-config.training.checkpoint_every: not allowed (a job resource: give it as a flag)"),
-        (json.dumps(run_cfg(evaluation={"epochs": [0], "sets": ["test"]})),
-         "--run-config.evaluation.epochs.0: 0 is less than the minimum of 1"),
+        (json.dumps(run_cfg(evaluation={"sets": {"test": [0]}})),
+         "--run-config.evaluation.sets.test.0: 0 is less than the minimum of 1"),
         # regressions: a NaN LR trained (and diverged); scored epochs past the end were silently skipped
         (json.dumps(run_cfg(lr={"initial": float("nan")})), "--run-config.lr.initial: expected a finite number, got nan"),
-        (json.dumps(run_cfg(evaluation={"epochs": [1, 99], "sets": ["test"]})),
-         "--run-config.evaluation.epochs: [99] beyond training.epochs = 3"),
+        (json.dumps(run_cfg(evaluation={"sets": {"test": [1], "test_p_only": [1, 99]}})),
+         "--run-config.evaluation.sets.test_p_only: epochs [99] beyond training.epochs = 3"),
         # regressions: the planner's per-epoch schedule checks were not repeated on a run config given by hand
         (json.dumps(with_schedule("lr", {"form": "cosine", "initial": 0.1, "end": 2})),
          "--run-config.lr: the learning rate in epoch 3 is 0, 0 in float32; expected > 0 in every epoch"),
@@ -877,7 +877,7 @@ def test_the_no_q_ablation_trains_and_scores_the_sets_it_has(tmp_path: Path) -> 
     data = study_data.load_synthetic(make_synthetic_dataset(tmp_path, no_q, seed=0), CPU)
     assert not data.train_x[:, no_q.p_dim:].any()  # x2 = 0 everywhere
     assert list(data.eval_subsets) == ["test_p_only"]
-    cfg = run_cfg(evaluation={"epochs": [1, 2, 3], "sets": ["test", "test_p_only"]})
+    cfg = run_cfg(evaluation={"sets": {"test": [1, 2, 3], "test_p_only": [1, 2, 3]}})
     metrics, _, _ = train.train(cfg, data, CPU)
     assert sorted(set(metrics["eval_set"])) == ["test", "test_p_only", "train"]
     assert metrics.loc[metrics["eval_set"] == "test_p_only", "accuracy"].tolist() == \

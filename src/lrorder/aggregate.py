@@ -61,12 +61,12 @@ def diverged_rows(df: pd.DataFrame) -> pd.Series:
 
 
 def read_run_files(paths: Sequence[str | os.PathLike],
-                   plans: dict[tuple[str, str, int], dict[str, list]] | None = None,
+                   plans: dict[tuple[str, str, int], dict[str, dict]] | None = None,
                    ) -> dict[tuple[str, str, int], int | None]:
     """The diverged epoch of each run, from its ``run.json`` (written by :mod:`lrorder.train`).
 
     ``plans``, if given, is filled with each run's scoring plan
-    (``run_config.evaluation``: ``{"epochs": [...], "sets": [...]}``,
+    (``run_config.evaluation``: ``{"sets": {name: [epoch, ...]}}``,
     :func:`lrorder.plan.evaluation`) where its ``run.json`` records one.
 
     Returns:
@@ -100,7 +100,7 @@ def read_run_files(paths: Sequence[str | os.PathLike],
         if key in owner:
             raise DataError(f"{path}: run study={key[0]} schedule={key[1]} seed={key[2]} is also in {owner[key]}")
         owner[key] = str(path)
-        if plans is not None and isinstance(cfg.get("evaluation"), dict):
+        if plans is not None and isinstance(cfg.get("evaluation"), dict) and isinstance(cfg["evaluation"].get("sets"), dict):
             plans[key] = cfg["evaluation"]
         recorded = info.get(manifest.RUN_OUTPUTS_KEY)
         if isinstance(recorded, dict) and isinstance(recorded.get("metrics.csv"), str):
@@ -154,14 +154,15 @@ def read_metrics(path: str | os.PathLike) -> pd.DataFrame:
 
 
 def check_complete(df: pd.DataFrame, path: str | os.PathLike) -> None:
-    """Every run of ``df`` has all its rows up to its last epoch.
+    """Every run of ``df`` has the rows every run records: ``train`` at each epoch, every set at the last.
 
-    A run scores its evaluation sets at some epochs (``lrorder.plan.evaluation``:
-    every ``eval_every``-th, the claims' windows, the last) and records
-    ``train`` at every epoch. So: ``train`` at every epoch from 1 to the
-    run's last, and each other evaluation set of the run at every epoch
-    where any of them was scored, the last included. A run without ``train``
-    rows must have each set at every epoch from 1 to its last.
+    A run scores each evaluation set at some epochs (``lrorder.plan.evaluation``:
+    every ``eval_every``-th, the windows of the claims that read it, the last)
+    and records ``train`` at every epoch. So: ``train`` at every epoch from 1
+    to the run's last, and each other evaluation set of the run at its last
+    epoch; which other epochs a set must have, only the run's own plan says
+    (:func:`check_scoring_plan`). A run without ``train`` rows must have each
+    set at every epoch from 1 to its last.
 
     Raises:
         DataError: naming the file, the run and the first missing (evaluation set, epoch).
@@ -169,24 +170,23 @@ def check_complete(df: pd.DataFrame, path: str | os.PathLike) -> None:
     for (study, schedule, seed), run in df.groupby(RUN_KEY, sort=True):
         last = int(run["epoch"].max())
         sets = list(dict.fromkeys(run["eval_set"]))
-        if "train" in sets:
-            scored = {*run.loc[run["eval_set"] != "train", "epoch"].astype(int), last}
-        else:
-            scored = set(range(1, last + 1))
         have = set(zip(run["eval_set"], run["epoch"]))
+        every_epoch = "train" not in sets
         missing = [(name, epoch) for epoch in range(1, last + 1) for name in sets
-                   if (name == "train" or epoch in scored) and (name, epoch) not in have]
+                   if (name == "train" or epoch == last or every_epoch) and (name, epoch) not in have]
         if missing:
             name, epoch = missing[0]
+            expected = (f"every evaluation set at every epoch 1-{last}" if every_epoch else
+                        f"train at every epoch 1-{last}, and every other evaluation set at the last")
             raise DataError(f"{path}: run study={study} schedule={schedule} seed={seed} has no {name} row for "
-                            f"epoch {epoch} (expected train at every epoch 1-{last}, and every other evaluation "
-                            "set at each epoch the run scores, the last included)")
+                            f"epoch {epoch} (expected {expected})")
+
 
 def load_runs(
     paths: Sequence[str | os.PathLike],
     epochs: int | None = None,
     runs: Mapping[tuple[str, str, int], int | None] | None = None,
-    plans: Mapping[tuple[str, str, int], Mapping[str, list]] | None = None,
+    plans: Mapping[tuple[str, str, int], Mapping[str, dict]] | None = None,
 ) -> pd.DataFrame:
     """Concatenate the metrics of several runs into one tidy table.
 
@@ -265,13 +265,13 @@ def load_runs(
     return out.sort_values(["study", "schedule", "seed", "eval_set", "epoch"], kind="stable").reset_index(drop=True)
 
 
-def check_scoring_plan(df: pd.DataFrame, plans: dict[tuple[str, str, int], dict[str, list]],
+def check_scoring_plan(df: pd.DataFrame, plans: dict[tuple[str, str, int], dict[str, dict]],
                        path: str | os.PathLike) -> None:
     """Each run of ``df`` with an entry in ``plans`` has every planned (set, epoch) row up to its last epoch.
 
-    :func:`check_complete` can only infer the scored epochs from the file; a
-    scored epoch whose rows are all gone would pass it. The run's own plan
-    (``run.json``) closes that gap.
+    :func:`check_complete` checks only what every run records (``train`` at
+    each epoch, every set at the last); which epochs each set was scored at,
+    and so which rows are missing, only the run's own plan (``run.json``) says.
 
     Raises:
         DataError: naming the file, the run and the first missing (set, epoch).
@@ -282,8 +282,8 @@ def check_scoring_plan(df: pd.DataFrame, plans: dict[tuple[str, str, int], dict[
             continue
         last = int(run["epoch"].max())
         have = set(zip(run["eval_set"], run["epoch"]))
-        missing = [(name, int(epoch)) for epoch in plan["epochs"] if int(epoch) <= last for name in plan["sets"]
-                   if (name, int(epoch)) not in have]
+        planned = [(name, int(epoch)) for name, epochs in plan["sets"].items() for epoch in epochs]
+        missing = sorted((pair for pair in planned if pair[1] <= last and pair not in have), key=lambda pair: pair[1])
         if missing:
             name, epoch = missing[0]
             raise DataError(f"{path}: run study={study} schedule={schedule} seed={seed} has no {name} row for "
@@ -395,7 +395,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--out-summary", required=True, metavar="SUMMARY.csv")
     args = parser.parse_args(argv)
 
-    plans: dict[tuple[str, str, int], dict[str, list]] = {}
+    plans: dict[tuple[str, str, int], dict[str, dict]] = {}
     runs = read_run_files(args.runs, plans) if args.runs is not None else None
     df = load_runs(args.metrics, args.epochs, runs, plans)
     summary = summarize(df, args.anneal_epoch)

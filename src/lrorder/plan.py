@@ -658,25 +658,29 @@ def pre_anneal_claims(config: Mapping[str, Any], study: str) -> list[dict[str, A
     return [spec for spec in claim_specs(config, study) if anneal is not None and spec["window"][1] < anneal]
 
 
-def evaluation(config: Mapping[str, Any], study: str, seed: int, schedule: str | None = None) -> dict[str, list]:
-    """The epochs at which a run of ``seed`` (of ``schedule``) scores its evaluation sets, and the sets it reports.
+def evaluation(config: Mapping[str, Any], study: str, seed: int, schedule: str | None = None) -> dict[str, dict]:
+    """The scoring plan of a run of ``seed`` (of ``schedule``): each evaluation set it reports, and the epochs it scores it.
 
     A full run (a seed of ``seeds``) reports every evaluation set of its kind
     (the kind's ``eval_sets``, then the ``<set>_two_step`` sets of
-    ``training.two_step_eval``) at every ``training.eval_every``-th epoch,
-    at every epoch inside a claim's window, at the epoch before the first
-    anneal and at the last epoch (the epochs the summaries read). A
+    ``training.two_step_eval``). Every set is scored at every
+    ``training.eval_every``-th epoch, at the epoch before the first anneal
+    and at the last epoch (the epochs the summaries and figures read); a set
+    that a claim or a map statistic reads (its ``eval_set`` or ``minus``) is
+    scored, besides, at every epoch of that statistic's window. A
     pre-anneal run (:func:`pre_anneal_seeds`) reports only the sets of the
     claims that read it (:func:`pre_anneal_claims`), at the epochs of their
     windows and at its last epoch. The ``train`` row (the running mean over
     the epoch's minibatches) is recorded at every epoch either way. Training
     does not depend on any of this (:func:`lrorder.train.train`): it decides
     only what is scored, which in a synthetic run is most of the arithmetic
-    (``bench/README.md``, "Batched seeds").
+    and in a full image run about a fifth (``bench/README.md``, "Scoring
+    plan").
 
     Returns:
-        ``{"epochs": [int, ...], "sets": [str, ...]}``: 1-indexed epochs,
-        ascending; set names as in ``metrics.csv`` (``train`` not listed).
+        ``{"sets": {name: [epoch, ...], ...}}``: set names as in
+        ``metrics.csv`` (``train`` not listed) in the study's order, each
+        with its 1-indexed epochs, ascending.
     """
     config = _canonical(config)
     study_cfg = config["studies"][study]
@@ -692,19 +696,23 @@ def evaluation(config: Mapping[str, Any], study: str, seed: int, schedule: str |
     epochs = {last, *(range(every, last + 1, every) if every else ())}
     if anneal is not None and 1 < anneal <= last + 1:
         epochs.add(anneal - 1)  # the summaries' pre-anneal accuracy (lrorder.aggregate)
-    for spec in claims:
-        epochs.update(range(spec["window"][0], min(spec["window"][1], last) + 1))
+    windows = [(spec[key], spec["window"]) for spec in claims for key in ("eval_set", "minus") if key in spec]
     cell = map_cell(config, study, schedule) if schedule is not None and every is not None else None
     if cell is not None:  # a sweep's cell: also the epochs its map statistics read, and the one before its anneal
         if cell["anneal"] is not None and 1 < cell["anneal"] <= last + 1:
             epochs.add(cell["anneal"] - 1)
-        for window in map_windows(config, study, cell).values():
-            epochs.update(range(window[0], window[1] + 1))
+        statistics = map_statistics(config, study)
+        windows += [(statistics[name][key], window) for name, window in map_windows(config, study, cell).items()
+                    for key in ("eval_set", "minus") if key in statistics[name]]
     reported = study_eval_sets(config, study)
     if every is None:
-        read = {spec["eval_set"] for spec in claims}
+        read = {name for name, _ in windows}
         reported = [name for name in reported if name in read]
-    return {"epochs": sorted(epochs), "sets": reported}
+    scored = {name: set(epochs) for name in reported}
+    for name, (lo, hi) in windows:
+        if name in scored:  # not train, recorded at every epoch
+            scored[name].update(range(lo, min(hi, last) + 1))
+    return {"sets": {name: sorted(scored[name]) for name in reported}}
 
 
 def study_runs(config: Mapping[str, Any], study: str) -> list[tuple[str, int]]:

@@ -61,6 +61,7 @@ from lrorder.errors import ConfigError, DataError
 from lrorder.params import check_finite
 from lrorder.columns import METRIC_COLUMNS
 from lrorder.models import build_model, set_preactivation_noise
+from lrorder.sgd import SGD
 from lrorder.study_data import TrainingData
 
 
@@ -285,16 +286,16 @@ def two_step_scores(
     return (now[0] + before[0]) / 2, (now[1] + before[1]) / 2
 
 
-def scoring(run_cfg: Mapping[str, Any], data: TrainingData) -> tuple[set[int], set[str]]:
-    """The epochs at which a run scores its evaluation sets, and the set names it reports.
+def scoring(run_cfg: Mapping[str, Any], data: TrainingData) -> dict[str, set[int]]:
+    """The run's scoring plan: each evaluation set it reports, and the epochs at which it scores that set.
 
     From ``run_cfg["evaluation"]`` (:func:`lrorder.plan.evaluation`); a run
     config without it scores every set of ``data`` (and every
     ``<set>_two_step`` of ``training.two_step_eval``) at every epoch.
 
     Returns:
-        ``(epochs, names)``: 1-indexed epochs; names of sets, subsets and
-        two-step sets as in ``metrics.csv``.
+        ``{name: {epoch, ...}}``: names of sets, subsets and two-step sets as
+        in ``metrics.csv``; 1-indexed epochs.
 
     Raises:
         ConfigError: ``evaluation.sets`` names a set that ``data`` does not have.
@@ -304,11 +305,12 @@ def scoring(run_cfg: Mapping[str, Any], data: TrainingData) -> tuple[set[int], s
              *(name + TWO_STEP_SUFFIX for name in training.get("two_step_eval", []))]
     plan = run_cfg.get("evaluation")
     if plan is None:
-        return set(range(1, int(training["epochs"]) + 1)), set(known)
+        every_epoch = set(range(1, int(training["epochs"]) + 1))
+        return {name: every_epoch for name in known}
     unknown = [name for name in plan["sets"] if name not in known]
     if unknown:
         raise ConfigError(f"evaluation.sets: unknown evaluation set {unknown[0]!r} (have: {', '.join(known)})")
-    return {int(epoch) for epoch in plan["epochs"]}, set(plan["sets"])
+    return {name: {int(epoch) for epoch in epochs} for name, epochs in plan["sets"].items()}
 
 
 def score_sets(
@@ -364,7 +366,7 @@ CHECKPOINT_FORMAT = "lrorder.train checkpoint v4"
 SEGMENT_KEYS = ("from_epoch", "to_epoch", "threads", "host", "slurm_job_id")
 
 
-def checkpoint_state(config_hash: str, epoch: int, model: nn.Module, optimizer: torch.optim.Optimizer,
+def checkpoint_state(config_hash: str, epoch: int, model: nn.Module, optimizer: SGD,
                      rows: Sequence[Mapping[str, Any]], threads: int = 1,
                      segments: Sequence[Mapping[str, Any]] = (),
                      hardware: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -540,8 +542,8 @@ def train(
 
     ``run_cfg`` is the resolved run config (:func:`lrorder.plan.run_config`).
     ``metrics`` has :data:`METRIC_COLUMNS`: the ``train`` row of every epoch,
-    and one row per reported evaluation set at each scored epoch
-    (``run_cfg["evaluation"]``, :func:`scoring`); ``resumed_from_epoch`` is the last epoch found in ``checkpoint``
+    and one row per evaluation set at each epoch the run's scoring plan
+    scores it (``run_cfg["evaluation"]``, :func:`scoring`); ``resumed_from_epoch`` is the last epoch found in ``checkpoint``
     (0 for a fresh start). The checkpoint (:func:`checkpoint_state`: format
     marker, model, optimiser, metrics so far, config hash, thread count,
     device type, precision and layout, segments) is written atomically after
@@ -571,7 +573,7 @@ def train(
     (non-finite) state; :func:`diverged_epoch` reads the epoch back from
     ``metrics``.
     ``before_eval``, if given, is called as ``before_eval(model, epoch)``
-    after the training steps of each scored epoch, before the BatchNorm statistics are
+    after the training steps of each epoch that scores a set, before the BatchNorm statistics are
     recalibrated and the evaluation sets scored (``bench/bn_eval.py`` scores
     the running statistics there); it must leave the model as it found it.
 
@@ -613,18 +615,20 @@ def train(
     recalibration_examples = (min(n, int(training.get("bn_recalibration_examples", n)))
                               if training.get("bn_eval", "running") == "recalibrated" else 0)
     ident = {"study": run_cfg["study"], "schedule": run_cfg["schedule"], "seed": seed}
-    scored_epochs, reported = scoring(run_cfg, data)
-    two_step = {name: eval_inputs(data, name) for name in training.get("two_step_eval", [])
-                if name + TWO_STEP_SUFFIX in reported}
+    plan = scoring(run_cfg, data)
+    two_step_inputs = {name: eval_inputs(data, name) for name in training.get("two_step_eval", [])
+                       if name + TWO_STEP_SUFFIX in plan}
     last_checkpoint = time.monotonic()
     for epoch in range(start.epoch + 1, int(training["epochs"]) + 1):
         lr = lr_schedule.value(epoch)
         sigma = noise_schedule.value(epoch)
+        reported = {name for name, epochs in plan.items() if epoch in epochs}
+        two_step = {name: inputs for name, inputs in two_step_inputs.items() if name + TWO_STEP_SUFFIX in reported}
         step = train_epoch(model, optimizer, params, data, device, precision, seed, epoch, lr, sigma,
                            grad_noise_schedule.value(epoch), int(training["batch_size"]), keep_previous=bool(two_step))
         epoch_row = {**ident, "epoch": epoch, "lr": lr, "noise": sigma}
         rows.append({**epoch_row, "eval_set": "train", "loss": step.loss, "accuracy": step.accuracy})
-        if epoch in scored_epochs:
+        if reported:
             if before_eval is not None:
                 before_eval(model, epoch)
             scores = evaluate_epoch(model, params, data, step, device, precision, seed, epoch, reported, two_step,
@@ -666,7 +670,7 @@ class Start:
     """
 
     model: nn.Module
-    optimizer: torch.optim.Optimizer
+    optimizer: SGD
     rows: list[dict[str, Any]]
     epoch: int
     threads: int
@@ -674,14 +678,14 @@ class Start:
 
 
 def fresh_model(run_cfg: Mapping[str, Any], data: TrainingData, device: torch.device,
-                precision: Precision) -> tuple[nn.Module, torch.optim.Optimizer]:
+                precision: Precision) -> tuple[nn.Module, SGD]:
     """The run's model, initialised from stream ``init`` of its seed, on ``device`` in its layout, and its SGD
     optimiser (momentum, Nesterov and weight decay of ``training``; the LR set per epoch)."""
     training = run_cfg["training"]
     model = build_model(run_cfg["model"], data.input_shape, data.num_classes)
     model.reset_parameters(seeding.torch_generator(int(run_cfg["seed"]), "init"))
     model.to(device, memory_format=precision.memory_format)
-    optimizer = torch.optim.SGD(
+    optimizer = SGD(
         model.parameters(),
         lr=schedules.from_config(run_cfg["lr"], "lr").initial,
         momentum=training["momentum"],
@@ -762,7 +766,7 @@ class EpochResult:
     previous: list[torch.Tensor] | None
 
 
-def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, params: list[torch.Tensor], data: TrainingData,
+def train_epoch(model: nn.Module, optimizer: SGD, params: list[torch.Tensor], data: TrainingData,
                 device: torch.device, precision: Precision, seed: int, epoch: int, lr: float, sigma: float, tau: float,
                 batch_size: int, keep_previous: bool) -> EpochResult:
     """One epoch of minibatch SGD.
@@ -774,8 +778,7 @@ def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, params: list
     ``(seed, stream, epoch)``: :mod:`lrorder.seeding`). With
     ``keep_previous``, the parameters before the last step are kept.
     """
-    for group in optimizer.param_groups:
-        group["lr"] = lr
+    optimizer.lr = lr
     set_preactivation_noise(model, sigma, seeding.torch_generator(seed, "preact_noise", epoch, device=device))
     grad_gen = seeding.torch_generator(seed, "grad_noise", epoch, device=device)
     n = len(data.train_y)
@@ -794,7 +797,7 @@ def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, params: list
         with precision.autocast():
             output = model(precision.layout(x))
         loss, correct = loss_and_correct(output.float(), y)
-        optimizer.zero_grad(set_to_none=True)
+        optimizer.zero_grad()
         loss.backward()
         if tau > 0:
             for p in params:
@@ -914,7 +917,7 @@ def check_run_config(run_cfg: Any) -> study_kinds.StudyKind:
     (``x-job-resource``: they arrive as flags). Defaults live in the schema
     only: the workflow fills them into each run config
     (``lrorder.plan.run_config``). Every number must be finite, and the
-    scored epochs within ``training.epochs``. Each schedule must build
+    epochs of each set's scoring plan within ``training.epochs``. Each schedule must build
     (:func:`lrorder.schedules.from_config`) and take a finite float32 value,
     and the learning rate a value > 0, in every epoch the run trains
     (:func:`lrorder.schedules.check_values`, as planning checks it). A
@@ -938,9 +941,10 @@ def check_run_config(run_cfg: Any) -> study_kinds.StudyKind:
             raise ConfigError(f"--run-config.training.{key}: not allowed (a job resource: give it as a flag)")
     schema.check(run_cfg["training"], training, "--run-config.training")
     epochs = run_cfg["training"]["epochs"]
-    late = [epoch for epoch in run_cfg["evaluation"]["epochs"] if epoch > epochs]
-    if late:
-        raise ConfigError(f"--run-config.evaluation.epochs: {late} beyond training.epochs = {epochs}")
+    for name, scored in run_cfg["evaluation"]["sets"].items():
+        late = [epoch for epoch in scored if epoch > epochs]
+        if late:
+            raise ConfigError(f"--run-config.evaluation.sets.{name}: epochs {late} beyond training.epochs = {epochs}")
     for part in schedules.PARTS:
         sched = schedules.from_config(run_cfg[part], f"--run-config.{part}")
         schedules.check_values(sched, epochs, f"--run-config.{part}", positive=part == "lr")
