@@ -40,8 +40,10 @@ def test_run_summaries_pair_the_seeds_that_cover_the_window() -> None:
     assert list(table.index) == [("patch", s) for s in range(4)]
     assert table["a"].tolist() == [0.9] * 4 and table["b"].tolist() == [0.1] * 4
     assert not table["censored"].any()
-    with pytest.raises(ConfigError, match="claim 3b: no seed has runs of small_lr, large_lr that cover epochs 3-4"):
+    with pytest.raises(ConfigError) as exc:
         power.run_summaries(metrics(epochs=2), {**spec, "window": [3, 4]})
+    assert str(exc.value) == ("claim 3b: no seed has runs of small_lr, large_lr that cover epochs 3-4 on patch_only "
+                              "(to estimate only the claims the runs cover, name them with --claims ID ...)")
 
 
 def test_claims_before_the_anneal_get_the_pre_anneal_seeds_too() -> None:

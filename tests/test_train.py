@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 import torch
 
-from lrorder import columns, fileio, manifest, metric_rows, study_data, train
+from lrorder import aggregate, columns, fileio, manifest, metric_rows, study_data, train
 from lrorder.data import synthetic
 
 from fakes import complete_run_config, make_synthetic_dataset, training_defaults
@@ -740,6 +740,26 @@ def test_blow_up_on_the_last_step_of_an_epoch_is_divergence(tmp_path: Path, data
     assert lines[-1].startswith("diverged: synthetic/large_lr/seed0 at epoch 2 (") and "training" not in lines[-1]
 
 
+@pytest.mark.parametrize("factor, one_step", [(1.0e30, False), (3.0e38, True)])
+def test_a_run_diverging_where_its_plan_scores_one_set_reports_every_set(data: train.TrainingData, factor: float,
+                                                                         one_step: bool) -> None:
+    """Regression: a run whose scoring plan scored only test_p_only at its divergence epoch (2) wrote that row
+    alone, and aggregation, which reads every set at a run's last epoch, refused the run. Both ways of
+    diverging: a non-finite training loss (LR x1e30 from epoch 2) and a blow-up on the epoch's last step
+    (one step per epoch, LR x3e38: only the evaluation losses are non-finite)."""
+    if one_step:
+        data = dataclasses.replace(data, train_x=data.train_x[:50], train_y=data.train_y[:50])
+    two_step = {"two_step_eval": ["test_q_only"]}
+    plan = {"sets": {"test": [3], "test_p_only": [2, 3], "test_q_only": [3], "test_both": [3],
+                     "test_q_only_two_step": [1, 3]}}
+    cfg = run_cfg(training=two_step, evaluation=plan, lr={"initial": 1.0, "milestones": [2], "factors": [factor]})
+    metrics, _, _ = train.train(cfg, data, CPU)
+    assert train.diverged_epoch(metrics) == 2 and metrics["epoch"].max() == 2
+    assert metrics.loc[metrics["epoch"] == 2, "eval_set"].tolist() == ["train", *EVAL_SETS, "test_q_only_two_step"]
+    assert metrics.loc[metrics["epoch"] == 1, "eval_set"].tolist() == ["train", "test_q_only_two_step"]
+    aggregate.check_complete(metrics, "metrics.csv")  # every set at the last epoch: no DataError
+
+
 def test_cli_diverged_run_exits_0_and_is_marked(tmp_path: Path, data_dir: Path) -> None:
     out = tmp_path / "run"
     ckpt = out / "checkpoint.pt"
@@ -832,8 +852,12 @@ def image_run_cfg(**training) -> dict:
          "--run-config.evaluation.sets.test.0: 0 is less than the minimum of 1"),
         # regressions: a NaN LR trained (and diverged); scored epochs past the end were silently skipped
         (json.dumps(run_cfg(lr={"initial": float("nan")})), "--run-config.lr.initial: expected a finite number, got nan"),
-        (json.dumps(run_cfg(evaluation={"sets": {"test": [1], "test_p_only": [1, 99]}})),
+        (json.dumps(run_cfg(evaluation={"sets": {"test": [3], "test_p_only": [1, 99]}})),
          "--run-config.evaluation.sets.test_p_only: epochs [99] beyond training.epochs = 3"),
+        # regression: a plan without the last epoch trained, and aggregation then refused the run
+        (json.dumps(run_cfg(evaluation={"sets": {"test": [2]}})),
+         "--run-config.evaluation.sets.test: expected the last epoch, training.epochs = 3, among the scored epochs "
+         "(aggregation reads every set there)"),
         # regressions: the planner's per-epoch schedule checks were not repeated on a run config given by hand
         (json.dumps(with_schedule("lr", {"form": "cosine", "initial": 0.1, "end": 2})),
          "--run-config.lr: the learning rate in epoch 3 is 0, 0 in float32; expected > 0 in every epoch"),

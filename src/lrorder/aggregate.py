@@ -201,8 +201,8 @@ def load_runs(
             its diverged epoch (``epochs`` does not apply to it), and the
             :data:`DIVERGED` column is set from it.
         plans: each run's scoring plan (:func:`read_run_files`), or None.
-            A run with a plan must have each of its ``sets`` at each of its
-            ``epochs`` up to the run's last epoch (:func:`check_scoring_plan`).
+            A run with a plan must have each set of its ``sets`` at each of
+            that set's epochs up to the run's last epoch (:func:`check_scoring_plan`).
 
     Returns:
         The rows of all files with the columns of :data:`METRIC_COLUMNS`

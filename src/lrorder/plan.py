@@ -53,11 +53,12 @@ STEP_MODULES = {
                    "seeding.py"],
     "patch_data": ["data/patch.py", "data/patch_params.py", "data/image_dataset.py", "seeding.py"],
     "train": ["train.py", "cpu_kernels.py", "study_data.py", "metric_rows.py", "columns.py", "models/__init__.py",
-              "models/noise.py", "schedules.py", "seeding.py"],
+              "models/noise.py", "schedules.py", "seeding.py", "sgd.py"],
     "aggregate": ["aggregate.py", "columns.py", "stats.py"],
     "claims": ["claims.py", "aggregate.py", "columns.py", "stats.py"],
     "figures": ["figures.py", "aggregate.py", "columns.py", "stats.py"],
-    "maps": ["maps.py", "windows.py", "sweeps.py", "claims.py", "figures.py", "aggregate.py", "columns.py", "stats.py"],
+    "maps": ["maps.py", "windows.py", "sweeps.py", "schedules.py", "claims.py", "figures.py", "aggregate.py", "columns.py",
+             "stats.py"],
     "patch_examples": ["figures.py", "aggregate.py", "columns.py", "stats.py", "data/patch.py", "data/patch_params.py",
                        "data/patch_batches.py", "data/pipeline.py", "data/image_dataset.py", "seeding.py"],
     "provenance": ["provenance.py"],
@@ -674,8 +675,7 @@ def evaluation(config: Mapping[str, Any], study: str, seed: int, schedule: str |
     the epoch's minibatches) is recorded at every epoch either way. Training
     does not depend on any of this (:func:`lrorder.train.train`): it decides
     only what is scored, which in a synthetic run is most of the arithmetic
-    and in a full image run about a fifth (``bench/README.md``, "Scoring
-    plan").
+    and in a full image run about a fifth (``bench/scoring_cost.py``).
 
     Returns:
         ``{"sets": {name: [epoch, ...], ...}}``: set names as in

@@ -81,7 +81,8 @@ def run_summaries(metrics: pd.DataFrame, spec: Mapping[str, Any]) -> pd.DataFram
     table = pd.concat(values, axis=1, join="inner")
     if table.empty:
         raise ConfigError(f"claim {spec['id']}: no seed has runs of {', '.join(spec[r] for r in roles)} that cover "
-                          f"epochs {lo}-{hi} on {spec['eval_set']}")
+                          f"epochs {lo}-{hi} on {spec['eval_set']} (to estimate only the claims the runs cover, "
+                          f"name them with --claims ID ...)")
     table["censored"] = pd.concat(censored, axis=1, join="inner").loc[table.index].all(axis=1) & (len(roles) > 1)
     return table
 

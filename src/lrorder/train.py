@@ -25,8 +25,9 @@ training minibatches or on any evaluation set, has diverged: it stops after
 that epoch with one log line (``diverged: <study>/<schedule>/seed<k> at
 epoch <e> (training loss nan); stopping``, or e.g. ``(test loss inf)`` when
 only an evaluation loss is: the last step of the epoch blew the weights up),
-still writes its outputs (metrics up to and including that epoch, the last
-weights) and exits 0; ``run.json``'s ``diverged`` is ``{"epoch": e,
+still writes its outputs (metrics up to and including that epoch, where
+every evaluation set of its scoring plan is scored as at a last epoch; the
+last weights) and exits 0; ``run.json``'s ``diverged`` is ``{"epoch": e,
 "training_loss": "nan", "nonfinite_losses": {"train": "nan", ...}}`` (losses
 as text: ``nan``, ``inf`` or ``-inf``), ``null`` for a run that trained all
 its epochs. Aggregation, claims and
@@ -618,23 +619,32 @@ def train(
     plan = scoring(run_cfg, data)
     two_step_inputs = {name: eval_inputs(data, name) for name in training.get("two_step_eval", [])
                        if name + TWO_STEP_SUFFIX in plan}
+    every_set = set(plan)
+
+    def score(step: EpochResult, epoch: int, names: set[str]) -> dict[str, tuple[float, float]]:
+        if before_eval is not None:
+            before_eval(model, epoch)
+        two_step = {name: inputs for name, inputs in two_step_inputs.items() if name + TWO_STEP_SUFFIX in names}
+        return evaluate_epoch(model, params, data, step, device, precision, seed, epoch, names, two_step,
+                              int(training["batch_size"]), eval_batch_size, recalibration_examples)
+
     last_checkpoint = time.monotonic()
     for epoch in range(start.epoch + 1, int(training["epochs"]) + 1):
         lr = lr_schedule.value(epoch)
         sigma = noise_schedule.value(epoch)
-        reported = {name for name, epochs in plan.items() if epoch in epochs}
-        two_step = {name: inputs for name, inputs in two_step_inputs.items() if name + TWO_STEP_SUFFIX in reported}
         step = train_epoch(model, optimizer, params, data, device, precision, seed, epoch, lr, sigma,
-                           grad_noise_schedule.value(epoch), int(training["batch_size"]), keep_previous=bool(two_step))
+                           grad_noise_schedule.value(epoch), int(training["batch_size"]),
+                           keep_previous=bool(two_step_inputs))
         epoch_row = {**ident, "epoch": epoch, "lr": lr, "noise": sigma}
         rows.append({**epoch_row, "eval_set": "train", "loss": step.loss, "accuracy": step.accuracy})
-        if reported:
-            if before_eval is not None:
-                before_eval(model, epoch)
-            scores = evaluate_epoch(model, params, data, step, device, precision, seed, epoch, reported, two_step,
-                                    int(training["batch_size"]), eval_batch_size, recalibration_examples)
-            rows.extend({**epoch_row, "eval_set": name, "loss": loss_value, "accuracy": accuracy}
-                        for name, (loss_value, accuracy) in scores.items())
+        # a run that diverges stops after this epoch and reports every set there, as at a last epoch
+        reported = every_set if not math.isfinite(step.loss) else {
+            name for name, epochs in plan.items() if epoch in epochs}
+        scores = score(step, epoch, reported) if reported else {}
+        if reported != every_set and not all(math.isfinite(loss) for loss, _ in scores.values()):
+            scores = score(step, epoch, every_set)
+        rows.extend({**epoch_row, "eval_set": name, "loss": loss_value, "accuracy": accuracy}
+                    for name, (loss_value, accuracy) in scores.items())
         segment["to_epoch"] = epoch
         nonfinite = nonfinite_losses([row for row in rows if row["epoch"] == epoch])
         diverged = bool(nonfinite)
@@ -917,7 +927,8 @@ def check_run_config(run_cfg: Any) -> study_kinds.StudyKind:
     (``x-job-resource``: they arrive as flags). Defaults live in the schema
     only: the workflow fills them into each run config
     (``lrorder.plan.run_config``). Every number must be finite, and the
-    epochs of each set's scoring plan within ``training.epochs``. Each schedule must build
+    epochs of each set's scoring plan within ``training.epochs`` and
+    including it. Each schedule must build
     (:func:`lrorder.schedules.from_config`) and take a finite float32 value,
     and the learning rate a value > 0, in every epoch the run trains
     (:func:`lrorder.schedules.check_values`, as planning checks it). A
@@ -945,6 +956,9 @@ def check_run_config(run_cfg: Any) -> study_kinds.StudyKind:
         late = [epoch for epoch in scored if epoch > epochs]
         if late:
             raise ConfigError(f"--run-config.evaluation.sets.{name}: epochs {late} beyond training.epochs = {epochs}")
+        if epochs not in scored:
+            raise ConfigError(f"--run-config.evaluation.sets.{name}: expected the last epoch, training.epochs = "
+                              f"{epochs}, among the scored epochs (aggregation reads every set there)")
     for part in schedules.PARTS:
         sched = schedules.from_config(run_cfg[part], f"--run-config.{part}")
         schedules.check_values(sched, epochs, f"--run-config.{part}", positive=part == "lr")
