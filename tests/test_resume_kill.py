@@ -55,7 +55,7 @@ RUN_CONFIG = complete_run_config({
 DRIVER = r'''
 import contextlib, os, signal, sys
 import torch
-from lrorder import fileio, train
+from lrorder import fileio, sgd, train
 
 point, argv = sys.argv[1], sys.argv[2:]
 calls = {"n": 0}
@@ -64,13 +64,13 @@ def die():
     os.kill(os.getpid(), signal.SIGKILL)
 
 if point == "step":  # in the middle of epoch 3: after 2 epochs + 2 SGD steps
-    real_step = torch.optim.SGD.step
+    real_step = sgd.SGD.step
     def step(self, *args, **kwargs):
         calls["n"] += 1
         if calls["n"] == 2 * {steps} + 3:
             die()
         return real_step(self, *args, **kwargs)
-    torch.optim.SGD.step = step
+    sgd.SGD.step = step
 elif point == "checkpoint":  # writing the 4th checkpoint: half its bytes on disk, then killed
     real_write = fileio.write_bytes
     def write_bytes(path, data, durable=True):

@@ -43,10 +43,11 @@ def test_smoke_outputs(smoke_run):
     assert set(full["seed"]) == {0, 1}  # summaries and figures read the full-length runs only
 
     metrics = pd.read_csv(results / "aggregate" / "synthetic" / "metrics.csv")
-    # 3 schedules x 2 seeds x (train at 6 epochs + 4 test sets and the two-step Q-only set at the 5
-    # scored epochs: eval_every 4, 5a's window [1, 1], the epoch before the anneal, 5b's and 4's [5, 6])
-    assert len(metrics) == 3 * 2 * (6 + 5 * 5)
-    assert set(metrics.loc[metrics["eval_set"] == "test_q_only_two_step", "epoch"]) == {1, 3, 4, 5, 6}
+    # 3 schedules x 2 seeds x (train at 6 epochs + every set at 3 (before the anneal), 4 (eval_every) and 6
+    # (the last): 5 x 3; + P-only at 5 (5b's and 4's window [5, 6]); + two-step Q-only at 1 (5a's [1, 1]))
+    assert len(metrics) == 3 * 2 * (6 + 5 * 3 + 1 + 1)
+    assert set(metrics.loc[metrics["eval_set"] == "test_q_only_two_step", "epoch"]) == {1, 3, 4, 6}
+    assert set(metrics.loc[metrics["eval_set"] == "test_p_only", "epoch"]) == {3, 4, 5, 6}
     summary = pd.read_csv(results / "aggregate" / "synthetic" / "summary.csv")
     pre = summary[summary["statistic"] == "pre_anneal_accuracy"]
     assert set(pre["epoch"]) == {3}  # smoke anneals at epoch 4
@@ -77,7 +78,9 @@ def test_image_studies_outputs(smoke_run):
     assert sorted(clean["eval_set"].unique()) == ["test", "train"]
     patch = pd.read_csv(results / "aggregate" / "patch" / "metrics.csv")
     assert sorted(patch["eval_set"].unique()) == ["patch_only", "test_clean", "test_patched", "train"]
-    assert len(patch) == 3 * 2 * 4 * 4  # schedules x seeds x epochs x sets
+    # schedules x seeds x (train at 4 epochs + test_clean at 2 (eval_every, before the anneal), 3-4 (claims 2
+    # and 4) + test_patched at 2 and 4 (the last) + patch_only at 1-4 (claim 3a))
+    assert len(patch) == 3 * 2 * (4 + 3 + 2 + 4)
     arrays, meta = manifest.load_dataset(results / "data" / "images" / "mnist5k")
     assert arrays["train_x"].shape == (4000, 28, 28, 1) and meta["params"]["dataset"] == "mnist5k"
     draws = {}
