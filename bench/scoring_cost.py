@@ -40,16 +40,23 @@ FILES = ("Snakefile", "config.yaml", "workflow", "presets", "profiles", "envs", 
 RUNS = (("synthetic", "large_lr", 0), ("clean", "large_lr", 0), ("patch", "large_lr", 0), ("patch", "small_lr", 5))
 
 
+def default_config() -> dict:
+    """This repository's ``config.yaml``, validated and with the schema's defaults filled, as Snakemake reads it."""
+    sys.path.insert(0, str(REPO / "src"))
+    from lrorder import plan
+    from lrorder.yaml_files import read_yaml
+
+    return plan.layered_config(read_yaml(REPO / "config.yaml", "config"))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=positive_int, default=2, help="timed rounds per variant (default 2)")
     args = parser.parse_args()
-    sys.path.insert(0, str(REPO / "src"))
     from lrorder import plan, train
     from lrorder.study_data import load_images, load_synthetic
-    from lrorder.yaml_files import read_yaml
 
-    config = plan.layered_config(read_yaml(REPO / "config.yaml"))
+    config = default_config()
     torch.set_num_threads(1)
     cpu = torch.device("cpu")
     with tempfile.TemporaryDirectory() as tmp:

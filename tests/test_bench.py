@@ -19,6 +19,7 @@ sys.path.insert(0, str(REPO / "bench"))
 import common  # noqa: E402  (bench/common.py)
 import map_dag_scaling  # noqa: E402  (bench/map_dag_scaling.py)
 import perturbation  # noqa: E402  (bench/perturbation.py)
+import scoring_cost  # noqa: E402  (bench/scoring_cost.py)
 import stability_rule  # noqa: E402  (bench/stability_rule.py)
 
 sys.path.remove(str(REPO / "bench"))
@@ -32,8 +33,17 @@ def test_gpu_check_says_it_needs_a_gpu() -> None:
     assert result.stdout.strip() == "no CUDA device: this check needs a GPU"
 
 
+def test_scoring_cost_reads_the_default_config() -> None:
+    # regression: the script called lrorder.yaml_files.read_yaml without its second argument and stopped
+    config = scoring_cost.default_config()
+    assert config["tag"] == "default"
+    assert config["studies"]["patch"]["training"]["eval_every"] == 2  # filled and merged as Snakemake does
+    assert config["studies"]["patch"]["training"]["bn_eval"] == "recalibrated"  # a schema default
+
+
 @pytest.mark.parametrize("script", ["data_path.py", "epoch_overhead.py", "job_overhead.py", "batched_seeds.py",
-                                    "dag_overhead.py", "gpu_check.py", "perturbation.py", "stability_rule.py"])
+                                    "dag_overhead.py", "gpu_check.py", "perturbation.py", "stability_rule.py",
+                                    "scoring_cost.py", "bn_eval.py"])
 def test_bench_help(script: str) -> None:
     result = subprocess.run([sys.executable, str(REPO / "bench" / script), "--help"], capture_output=True, text=True,
                             timeout=120)
