@@ -100,8 +100,9 @@ def read_run_files(paths: Sequence[str | os.PathLike],
         if key in owner:
             raise DataError(f"{path}: run study={key[0]} schedule={key[1]} seed={key[2]} is also in {owner[key]}")
         owner[key] = str(path)
-        if plans is not None and isinstance(cfg.get("evaluation"), dict) and isinstance(cfg["evaluation"].get("sets"), dict):
-            plans[key] = cfg["evaluation"]
+        evaluation = cfg.get("evaluation")
+        if plans is not None and isinstance(evaluation, dict) and isinstance(evaluation.get("sets"), dict):
+            plans[key] = evaluation
         recorded = info.get(manifest.RUN_OUTPUTS_KEY)
         if isinstance(recorded, dict) and isinstance(recorded.get("metrics.csv"), str):
             for problem in manifest.check_files(Path(path).parent, {"metrics.csv": recorded["metrics.csv"]}):
