@@ -10,7 +10,10 @@ and the loss and accuracy bookkeeping. Bare: the same model and optimiser
 stepping through the same batches, already normalised and held in a list.
 Both run in channels-last layout, as the default config asks. Target: at
 most 1.15x. Also printed: the epoch of ``train`` in NCHW layout
-(``channels_last: false``), as a ratio to the channels-last epoch.
+(``channels_last: false``), and the epoch of ``train`` with torch's NaN fill
+of new tensors on (``torch.utils.deterministic.fill_uninitialized_memory``,
+which :func:`lrorder.train.enable_deterministic_algorithms` turns off), each
+as a ratio to the channels-last epoch.
 
 Usage: python bench/epoch_overhead.py [--rounds 4]
 """
@@ -76,12 +79,15 @@ def main() -> None:
         return train_epoch_times(config, data, torch.device("cpu"))[0]
 
     # The sides take turns, so that a slow spell of a shared machine hits them alike.
-    times: dict[str, list[float]] = {"ours": [], "bare": [], "nchw": []}
+    times: dict[str, list[float]] = {"ours": [], "bare": [], "nchw": [], "filled": []}
     for _ in range(args.rounds):
         times["ours"].append(second_epoch(cfg))
         times["bare"].append(bare_epoch(data, batches, 2))
         times["nchw"].append(second_epoch(nchw_cfg))
-    ours, bare, nchw = (min(times[side]) for side in ("ours", "bare", "nchw"))
+        torch.utils.deterministic.fill_uninitialized_memory = True
+        times["filled"].append(second_epoch(cfg))
+        torch.utils.deterministic.fill_uninitialized_memory = False
+    ours, bare, nchw, filled = (min(times[side]) for side in ("ours", "bare", "nchw", "filled"))
 
     print(f"mnist5k train split ({len(data.train_y)} images), small CNN 16/32/64, batch 128, 1 CPU thread")
     print(f"fastest warm epoch of {args.rounds} interleaved rounds, each side")
@@ -89,6 +95,8 @@ def main() -> None:
     print(f"bare forward + backward + step, per epoch: {bare:.3f} s")
     print(f"lrorder.train.train in NCHW layout (channels_last: false), per epoch: {nchw:.3f} s"
           f" = {nchw / ours:.2f}x the channels-last epoch")
+    print(f"lrorder.train.train with torch's NaN fill of new tensors, per epoch: {filled:.3f} s"
+          f" = {filled / ours:.2f}x the epoch without it")
     ok = report("epoch time / bare time", ours / bare, 1.15, higher_is_better=False)
     sys.exit(0 if ok else 1)
 

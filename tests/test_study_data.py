@@ -150,6 +150,32 @@ def test_train_on_patched_images_is_deterministic(image_dirs) -> None:
     assert first["accuracy"].between(0, 1).all()
 
 
+@pytest.mark.parametrize("channels_last", [True, False])
+def test_runs_are_bitwise_the_same_without_the_nan_fill_of_new_tensors(image_dirs, channels_last: bool) -> None:
+    # train.enable_deterministic_algorithms turns off torch's NaN fill of uninitialised memory (a fifth of an
+    # image job): no kernel of a run reads memory it did not write, so metrics and weights keep every bit.
+    data = load_images(image_dirs[0], CPU, seed=0, patch_dir=image_dirs[1])
+    cfg = run_config("patch", epochs=3, channels_last=channels_last, bn_eval="recalibrated",
+                     bn_recalibration_examples=32)
+    was_deterministic = torch.are_deterministic_algorithms_enabled()
+    was_filling = torch.utils.deterministic.fill_uninitialized_memory
+    runs = []
+    try:
+        for fill in (True, False):
+            torch.use_deterministic_algorithms(True)
+            torch.utils.deterministic.fill_uninitialized_memory = fill
+            metrics, model, _ = train.train(cfg, data, CPU)
+            runs.append((metrics, {k: v.clone() for k, v in model.state_dict().items()}))
+    finally:
+        torch.use_deterministic_algorithms(was_deterministic)
+        torch.utils.deterministic.fill_uninitialized_memory = was_filling
+    (filled, filled_state), (unfilled, unfilled_state) = runs
+    pd.testing.assert_frame_equal(filled, unfilled, check_exact=True)
+    assert filled_state.keys() == unfilled_state.keys()
+    assert all(torch.equal(filled_state[k], unfilled_state[k]) for k in filled_state)
+    assert filled["accuracy"].notna().all()
+
+
 def test_run_stopped_before_the_anneal_repeats_the_full_runs_first_epochs(image_dirs) -> None:
     # A pre-anneal seed's run (lrorder.plan.run_config: epochs = anneal - 1) stands in for the first
     # epochs of a full run of that seed: the claims read both kinds of run as one sample.

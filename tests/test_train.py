@@ -908,13 +908,16 @@ def test_the_no_q_ablation_trains_and_scores_the_sets_it_has(tmp_path: Path) -> 
         metrics.loc[metrics["eval_set"] == "test", "accuracy"].tolist()  # every test example is P-only
 
 
-def test_enable_deterministic_algorithms_skips_the_compiler_import() -> None:
+def test_enable_deterministic_algorithms_skips_the_compiler_import_and_the_nan_fill() -> None:
     # Regression: torch.use_deterministic_algorithms imports torch._inductor.config,
     # about 1 s of every training job's start-up.
+    # Regression: torch's NaN fill of every new tensor under deterministic algorithms took about a fifth of an
+    # image job (tests/test_study_data.py pins that results are the same without it).
     code = ("import sys, torch; from lrorder import train; train.enable_deterministic_algorithms(); "
-            "print(torch.are_deterministic_algorithms_enabled(), 'torch._inductor.config' in sys.modules)")
+            "print(torch.are_deterministic_algorithms_enabled(), 'torch._inductor.config' in sys.modules, "
+            "torch.utils.deterministic.fill_uninitialized_memory)")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
-    assert res.stdout.split() == ["True", "False"]
+    assert res.stdout.split() == ["True", "False", "False"]
 
 
 def test_checkpoints_are_not_flushed_to_disk_and_pack_the_metrics(tmp_path: Path, data: train.TrainingData,
