@@ -46,6 +46,7 @@ rule maps:
     input:
         [rules.map_table.output.table.format(study=study) for study in plan.map_studies(config)],
         [path for study in plan.map_studies(config) for path in map_figures(study, "png")],
+        [rules.curvature_table.output.table.format(study=study) for study in plan.curvature_studies(config)],
 
 
 # Before the first submission: a SLURM campaign whose job states could never be

@@ -313,13 +313,15 @@ def test_adding_a_value_to_an_axis_adds_only_its_runs() -> None:
 @pytest.mark.workflow
 def test_maps_of_a_sweep_then_a_value_added_plans_only_its_run(tmp_path) -> None:
     """``snakemake maps`` on a 2 x 1 grid of the smoke synthetic study writes the map table and one heatmap per
-    statistic; adding an LR plans the new cell's one run, and what reads it, and nothing else."""
+    statistic, and the curvature table of the one cell it lists; adding an LR plans the new cell's one run, and
+    what reads it, and nothing else."""
     work = make_workdir(tmp_path / "work")
 
     def run(lrs: list[float], *flags: str):
         layer = work / f"sweep{len(lrs)}.yaml"
         layer.write_text(yaml.safe_dump({"studies": {"synthetic": {
-            "seeds": [0], "sweeps": {"map": {"base": "large_lr", "axes": {"lr": lrs, "anneal": [3]}}}}}}))
+            "seeds": [0], "sweeps": {"map": {"base": "large_lr", "axes": {"lr": lrs, "anneal": [3]}}},
+            "curvature": ["map_lr0.4_anneal3"]}}}))
         return snakemake(work, *flags, "maps", *SMOKE, layer.name)
 
     done = run([0.1, 0.4], "--cores", "2")
@@ -338,6 +340,13 @@ def test_maps_of_a_sweep_then_a_value_added_plans_only_its_run(tmp_path) -> None
     assert passage["mean"].between(1, 7).all() and ((passage["mean"] == 7) == (passage["n_censored"] == 1)).all()
     assert sorted(path.name for path in (maps_dir / "map").iterdir()) == sorted(
         f"{name}.{ext}" for name in statistics for ext in ("pdf", "png"))
+    curve = pd.read_csv(work / "results" / "smoke" / "curvature" / "synthetic" / "map_lr0.4_anneal3" / "seed0.csv")
+    assert curve["epoch"].tolist() == [e for e in range(7) for _ in ("p", "q")]  # init, then the smoke study's 6
+    assert curve.loc[curve["epoch"] == 1, "lr"].tolist() == [0.4, 0.4]
+    curvature_table = pd.read_csv(maps_dir / "curvature.csv")
+    assert curvature_table[["schedule", "direction", "n_seeds", "window_first", "window_last"]].values.tolist() == [
+        ["map_lr0.4_anneal3", "p", 1, 1, 2], ["map_lr0.4_anneal3", "q", 1, 1, 2]]
+    assert (maps_dir / "curvature.png").stat().st_size > 0
     assert json.loads((maps_dir / "cells.json").read_text())[1] == {
         "sweep": "map", "schedule": "map_lr0.4_anneal3", "axes": {"lr": 0.4, "anneal": 3}, "anneal": 3}
 

@@ -61,6 +61,7 @@ STEP_MODULES = {
              "stats.py"],
     "patch_examples": ["figures.py", "aggregate.py", "columns.py", "stats.py", "data/patch.py", "data/patch_params.py",
                        "data/patch_batches.py", "data/pipeline.py", "data/image_dataset.py", "seeding.py"],
+    "curvature_table": ["curvature.py", "figures.py", "aggregate.py", "columns.py", "stats.py"],
     "provenance": ["provenance.py"],
     "report_tables": ["report_tables.py"],
     "results_manifest": ["manifest.py"],
@@ -501,6 +502,8 @@ def check_config(config: Mapping[str, Any]) -> None:
         _check_pre_anneal_seeds(config, study)
     for study in map_studies(config):
         _check_maps(config, study)
+    for study in config["studies"]:
+        curvature_schedules(config, study)
 
 
 def _check_study_names(config: Mapping[str, Any]) -> None:
@@ -884,6 +887,36 @@ def map_windows(config: Mapping[str, Any], study: str, cell: Mapping[str, Any]) 
     windows = {name: map_window({"name": name, **record}, cell, epochs)
                for name, record in map_statistics(config, study).items()}
     return {name: window for name, window in windows.items() if window is not None}
+
+
+def curvature_schedules(config: Mapping[str, Any], study: str) -> list[str]:
+    """``studies.<study>.curvature``: the schedules (declared or sweep cells) whose runs read their curvature along
+    the P and Q directions (:mod:`lrorder.curvature`); [] when unset.
+
+    Raises:
+        ConfigError: one line naming ``studies.<study>.curvature``: a name that is not a schedule or a sweep cell
+            of the study, or a study that is not synthetic (the curvature is the two-layer network's).
+    """
+    study_cfg = config["studies"][study]
+    names = list(study_cfg.get("curvature") or [])
+    if names and study_kind(config, study).name != "synthetic":
+        raise ConfigError(f"studies.{study}.curvature: only a synthetic study's runs (the two-layer network) "
+                          f"have a curvature along P and Q; this study is of kind {study_kind(config, study).name!r}")
+    known = set(sweeps.schedule_names(study, _canonical(config)["studies"][study])) if names else set()
+    for name in names:
+        if name not in known:
+            raise ConfigError(f"studies.{study}.curvature: {name!r} is not a schedule or a sweep cell of the study")
+    return names
+
+
+def curvature_studies(config: Mapping[str, Any]) -> list[str]:
+    """The studies whose ``curvature`` lists at least one schedule."""
+    return [study for study in config["studies"] if curvature_schedules(config, study)]
+
+
+def curvature_modules(config: Mapping[str, Any], study: str) -> list[str]:
+    """Package modules whose code decides a curvature curve of ``study``: its training's and ``curvature.py``."""
+    return [*train_modules(config, study), "curvature.py"]
 
 
 def _check_maps(config: Mapping[str, Any], study: str) -> None:

@@ -73,3 +73,54 @@ rule map_figure:
     shell:
         "python -m lrorder.maps plot --map {input.table:q} --sweep {wildcards.sweep} --statistic {wildcards.statistic}"
         " --out-png {output.png:q} --out-pdf {output.pdf:q} > {log:q} 2>&1"
+
+
+# The curvature along the P and Q directions (lrorder.curvature): each run of a study's `curvature`
+# schedules retrained, reading it after every epoch (same training, step for step), then one table and
+# one figure per study.
+rule curvature:
+    input:
+        unpack(train_inputs),
+        arrays=train_arrays,
+        code=lambda w: [os.path.join(CODE_DIR, m) for m in plan.curvature_modules(config, w.study)],
+    output:
+        curve=f"{RESULTS}/curvature/{{study}}/{{schedule}}/seed{{seed}}.csv",
+    params:
+        code_sha256=lambda w: _code_sha256(tuple(plan.curvature_modules(config, w.study))),
+        run_config=lambda w: json_param(plan.run_config(config, w.study, w.schedule, int(w.seed))),
+        data=lambda w, input: os.path.dirname(input.manifest),
+    wildcard_constraints:
+        study=study_constraint(plan.curvature_studies(config)),
+    threads: 1
+    conda:
+        ENV
+    log:
+        f"{LOGS}/curvature/{{study}}/{{schedule}}/seed{{seed}}.log",
+    shell:
+        "python -m lrorder.curvature curve --data {params.data:q} --run-config {params.run_config:q}"
+        " --out {output.curve:q} > {log:q} 2>&1"
+
+
+rule curvature_table:
+    localrule: True
+    input:
+        curves=lambda w: [rules.curvature.output.curve.format(study=w.study, schedule=schedule, seed=seed)
+                          for schedule in plan.curvature_schedules(config, w.study)
+                          for seed in config["studies"][w.study]["seeds"]],
+        code=code("curvature_table"),
+    output:
+        table=f"{RESULTS}/maps/{{study}}/curvature.csv",
+        png=report(f"{RESULTS}/maps/{{study}}/curvature.png", caption="../report/curvature.rst", category="Maps",
+                   subcategory="{study}", labels=lambda w: {"sweep": "curvature", "statistic": "LR x curvature"}),
+        pdf=f"{RESULTS}/maps/{{study}}/curvature.pdf",
+    params:
+        code_sha256=code_sha256("curvature_table"),
+    wildcard_constraints:
+        study=study_constraint(plan.curvature_studies(config)),
+    conda:
+        ENV
+    log:
+        f"{LOGS}/maps/{{study}}.curvature.log",
+    shell:
+        "python -m lrorder.curvature table --curves {input.curves:q} --out-table {output.table:q}"
+        " --out-png {output.png:q} --out-pdf {output.pdf:q} > {log:q} 2>&1"
