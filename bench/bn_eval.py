@@ -77,7 +77,7 @@ def measure(config: dict, study: str, seeds: list[int], images: Path, patches: d
 
             def score_running(model: torch.nn.Module, epoch: int) -> None:
                 for name, (x, y) in data.eval_sets.items():
-                    _, acc = evaluate(model, x, y, eval_batch)
+                    acc = evaluate(model, x, y, eval_batch).accuracy
                     running.append({"epoch": epoch, "eval_set": name, "accuracy": acc})
                 model.train()
 

@@ -37,7 +37,7 @@ ANNEALS = list(range(6, 26))
 
 def grid_layer(runs: int) -> dict:
     """A layer over ``config.yaml``: the study of ``presets/maps.yaml`` as ``grid``, its sweeps replaced by one grid
-    of ``runs / 5`` cells (initial LRs x anneal epochs), 5 seeds. The default studies stay in the config but not in
+    of ``runs / 5`` cells (initial LRs x anneal epochs), 5 seeds, without its curvature runs. The default studies stay in the config but not in
     the DAG of the ``maps`` target."""
     cells = runs // SEEDS
     n_anneal = min(len(ANNEALS), cells)
@@ -48,6 +48,7 @@ def grid_layer(runs: int) -> dict:
     study = yaml.safe_load((REPO / "presets" / "maps.yaml").read_text())["studies"]["map"]
     study.update(seeds=list(range(SEEDS)),
                  sweeps={"grid": {"base": "large_lr", "axes": {"lr": lrs, "anneal": ANNEALS[:n_anneal]}}})
+    study.pop("curvature", None)  # names cells of the preset's own sweep; the planning of runs is what is timed
     return {"tag": "scaling", "studies": {"grid": study}}
 
 

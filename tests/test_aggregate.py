@@ -16,7 +16,8 @@ def run_metrics(schedule: str, seed: int, acc: dict[str, list[float]], study: st
     """Tidy metrics of one run: ``acc[eval_set][epoch - 1]`` is the accuracy at that epoch."""
     rows = [
         {"study": study, "schedule": schedule, "seed": seed, "epoch": e, "lr": 0.1, "noise": 0.0,
-         "eval_set": es, "loss": 1.0 - a, "accuracy": a}
+         "eval_set": es, "loss": 1.0 - a, "accuracy": a,
+         "margin": a - 0.5}
         for es, accs in acc.items() for e, a in enumerate(accs, start=1)
     ]
     return pd.DataFrame(rows)

@@ -25,7 +25,8 @@ def metrics(curves: dict[tuple[str, int], dict[str, list[float]]], study: str = 
     """Tidy metrics from ``{(schedule, seed): {eval_set: [accuracy at epoch 1, 2, ...]}}``."""
     rows = [
         {"study": study, "schedule": sch, "seed": seed, "epoch": e, "lr": 0.1, "noise": 0.0,
-         "eval_set": es, "loss": 1.0 - a, "accuracy": a}
+         "eval_set": es, "loss": 1.0 - a, "accuracy": a,
+         "margin": a - 0.5}
         for (sch, seed), sets in curves.items()
         for es, accs in sets.items()
         for e, a in enumerate(accs, start=1)

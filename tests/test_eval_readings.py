@@ -80,8 +80,9 @@ def test_two_step_scores_average_both_weights_and_restore_them() -> None:
     y = torch.tensor([1.0, 1.0, 1.0, 1.0])
     # current weights: margins 1, 0, 2, 0 -> 2 of 4 correct; previous weights [0, 1]: margins 0, 1, 0, -1 -> 1 of 4
     params = list(model.parameters())
-    loss, accuracy = train.two_step_scores(model, params, [torch.tensor([0.0, 1.0])], (x, y), batch_size=3)
+    loss, accuracy, margin = train.two_step_scores(model, params, [torch.tensor([0.0, 1.0])], (x, y), batch_size=3)
     assert accuracy == pytest.approx((0.5 + 0.25) / 2)
+    assert margin == pytest.approx((3 / 4 + 0 / 4) / 2)  # mean margins 3/4 now, 0 before
     now = torch.nn.functional.softplus(-torch.tensor([1.0, 0.0, 2.0, 0.0])).mean()
     before = torch.nn.functional.softplus(-torch.tensor([0.0, 1.0, 0.0, -1.0])).mean()
     assert loss == pytest.approx(float(now + before) / 2, rel=1e-6)

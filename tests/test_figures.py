@@ -21,7 +21,8 @@ def df() -> pd.DataFrame:
     """Two schedules x 3 seeds x 6 epochs x 3 eval sets; accuracy = base + 0.05 * epoch + seed / 100."""
     rows = [
         {"study": "synthetic", "schedule": sch, "seed": seed, "epoch": e, "lr": 0.1, "noise": 0.0,
-         "eval_set": es, "loss": 0.5, "accuracy": base + 0.05 * e + seed / 100}
+         "eval_set": es, "loss": 0.5, "accuracy": base + 0.05 * e + seed / 100,
+         "margin": 0.1}
         for sch, base in (("large_lr", 0.3), ("small_lr", 0.5))
         for seed in range(3) for e in range(1, 7) for es in SETS
     ]

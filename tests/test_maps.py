@@ -80,7 +80,8 @@ def metrics(curves: dict = CURVES) -> pd.DataFrame:
     """Tidy aggregated metrics of :data:`CURVES`, with the ``diverged`` column of ``load_runs``."""
     rows = [
         {"study": "synthetic", "schedule": sch, "seed": seed, "epoch": e, "lr": 0.1, "noise": 0.0,
-         "eval_set": es, "loss": 1.0 - a, "accuracy": a, "diverged": len(p) < EPOCHS}
+         "eval_set": es, "loss": 1.0 - a, "accuracy": a, "margin": a - 0.5,
+         "diverged": len(p) < EPOCHS}
         for (sch, seed), (p, q) in curves.items()
         for es, accs in ((P, p), (Q, q))
         for e, a in enumerate(accs, start=1)

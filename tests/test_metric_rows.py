@@ -12,11 +12,14 @@ from lrorder import columns, metric_rows
 
 ROWS = [
     {"study": "patch", "schedule": "large_lr", "seed": 7, "epoch": 1, "lr": 1.0, "noise": 0.0,
-     "eval_set": "train", "loss": 0.1 + 0.2, "accuracy": 1 / 3},
+     "eval_set": "train", "loss": 0.1 + 0.2, "accuracy": 1 / 3,
+     "margin": -0.25},
     {"study": "patch", "schedule": "large_lr", "seed": 7, "epoch": 1, "lr": 1.0, "noise": 0.0,
-     "eval_set": "test_clean", "loss": math.inf, "accuracy": 0.9},
+     "eval_set": "test_clean", "loss": math.inf, "accuracy": 0.9,
+     "margin": 1e300},
     {"study": "patch", "schedule": "large_lr", "seed": 7, "epoch": 2, "lr": 0.04, "noise": 1e-300,
-     "eval_set": "train", "loss": math.nan, "accuracy": 5e-324},
+     "eval_set": "train", "loss": math.nan, "accuracy": 5e-324,
+     "margin": math.nan},
 ]
 
 

@@ -18,6 +18,9 @@ from jsonschema.exceptions import ValidationError
 from lrorder import claims, plan, study_kinds
 from lrorder.errors import ConfigError
 
+#: The synthetic study's pattern-reliance sets, scored like every set (lrorder.study_data).
+RELIANCE = ("train_both_p_alone", "train_both_q_alone", "test_both_p_alone", "test_both_q_alone")
+
 from configs import load_config
 
 def schedules_override(**schedules) -> dict:
@@ -82,7 +85,8 @@ def test_run_config_contents(smoke: dict) -> None:
         # every set before the anneal (3), every 4th epoch and the last; 5a's [1, 1] on the two-step Q-only set,
         # 5b's and 4's [5, 6] on P-only
         "evaluation": {"sets": {"test": [3, 4, 6], "test_p_only": [3, 4, 5, 6], "test_q_only": [3, 4, 6],
-                                "test_both": [3, 4, 6], "test_q_only_two_step": [1, 3, 4, 6]}},
+                                "test_both": [3, 4, 6], **{name: [3, 4, 6] for name in RELIANCE},
+                                "test_q_only_two_step": [1, 3, 4, 6]}},
         "lr": {"initial": 1.0, "milestones": [4], "factors": [0.05]},
         "preact_noise": {"initial": 0.0, "milestones": [], "factors": []},
         "grad_noise": {"initial": 0.0, "milestones": [], "factors": []},
@@ -323,7 +327,8 @@ def test_evaluation_scores_every_set_every_kth_epoch_and_each_claims_set_over_it
     # window [2, 3] on test_q_only_two_step, 4's [7, 7] and 5b's [11, 12] on test_p_only
     base = [3, 5, 10, 12]
     assert plan_ == {"sets": {"test": base, "test_p_only": [3, 5, 7, 10, 11, 12], "test_q_only": base,
-                              "test_both": base, "test_q_only_two_step": [2, 3, 5, 10, 12]}}
+                              "test_both": base, **{name: base for name in RELIANCE},
+                              "test_q_only_two_step": [2, 3, 5, 10, 12]}}
     assert plan.run_config(config, "synthetic", "large_lr", 0)["evaluation"] == plan_
     every = load_config()  # eval_every 1 (the default): every epoch
     assert plan.evaluation(every, "clean", 1) == {"sets": {"test": [1, 2, 3, 4]}}
@@ -336,7 +341,8 @@ def test_pre_anneal_run_scores_only_its_claims_sets_and_windows():
     # a full run (eval_every 2, from config.yaml): every set at 2 (also the epoch before the anneal at 3) and 4
     # (the last); test_clean over claims 2's and 4's window [3, 4], patch_only over 3a's [1, 4]
     assert plan.evaluation(config, "patch", 0) == {"sets": {"test_clean": [2, 3, 4], "test_patched": [2, 4],
-                                                            "patch_only": [1, 2, 3, 4]}}
+                                                            "patch_only": [1, 2, 3, 4], "train_patch_removed": [2, 4],
+                                                            "train_other_patch": [2, 4]}}
     reads_clean = pre_anneal(claims={"3b": {"window": [1, 1], "eval_set": "test_clean"}, "3c": {"window": [1, 1]},
                                      "3d": {"window": [1, 1]}})
     assert plan.evaluation(reads_clean, "patch", 3) == {"sets": {"test_clean": [1, 2], "patch_only": [1, 2]}}
@@ -452,7 +458,8 @@ CLAIM_ERRORS = {
                                                 "kind has none with this id (its claims: 2, 3a, 3b, 3c, 3d, 4)"),
     "eval_set of another kind": ({"2": {"eval_set": "test"}},
                                  "studies.patch.claims.2.eval_set: 'test' is not an evaluation set of the patch study "
-                                 "(have: train, test_clean, test_patched, patch_only)"),
+                                 "(have: train, test_clean, test_patched, patch_only, train_patch_removed, "
+                                 "train_other_patch)"),
 }
 
 
@@ -789,7 +796,7 @@ def test_listed_modules_list_the_package_modules_they_import(smoke: dict) -> Non
     lists = {**plan.STEP_MODULES, **{f"train/{study}": plan.train_modules(smoke, study) for study in smoke["studies"]}}
     for step, modules in lists.items():
         for module in (m for m in modules if m not in ("study_data.py", "models/__init__.py")):
-            if step in ("figures", "maps") and module == "figures.py":
+            if step in ("figures", "maps", "curvature_table") and module == "figures.py":
                 continue  # its patch imports are lazy, for the patch_examples step (checked there)
             if step == "fetch_dataset" and module == "data/mnist5k.py":
                 continue  # its seeded split is built by image_data, which hashes seeding.py

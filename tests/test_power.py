@@ -82,7 +82,7 @@ def test_agreement_is_the_chance_two_campaigns_agree() -> None:
 
 def metrics_file(path, df: pd.DataFrame) -> str:
     """``df`` written as a run's ``metrics.csv`` (every column of :data:`lrorder.columns.METRIC_COLUMNS`)."""
-    df.assign(lr=0.1, noise=0.0, loss=1.0)[list(METRIC_COLUMNS)].to_csv(path, index=False)
+    df.assign(lr=0.1, noise=0.0, loss=1.0, margin=0.0)[list(METRIC_COLUMNS)].to_csv(path, index=False)
     return str(path)
 
 

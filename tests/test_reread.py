@@ -36,7 +36,8 @@ def curves(effects: list[float], epochs: int = 4) -> pd.DataFrame:
             for epoch in range(1, epochs + 1):
                 acc = 0.5 if schedule == "small_lr" else (0.5 + effect if epoch < epochs else -0.5)
                 rows.append({"study": "clean", "schedule": schedule, "seed": seed, "epoch": epoch, "lr": 0.1,
-                             "noise": 0.0, "eval_set": "test", "loss": 1.0 - acc, "accuracy": acc})
+                             "noise": 0.0, "eval_set": "test", "loss": 1.0 - acc, "accuracy": acc,
+                             "margin": acc - 0.5})
     return pd.DataFrame(rows)
 
 

@@ -82,7 +82,8 @@ def test_clean_study_data(image_dirs) -> None:
 
 def test_patch_study_batches_depend_only_on_seed_epoch_index(image_dirs) -> None:
     data = load_images(image_dirs[0], CPU, seed=0, augment=True, patch_dir=image_dirs[1])
-    assert list(data.eval_sets) == ["test_clean", "test_patched", "patch_only"]
+    assert list(data.eval_sets) == ["test_clean", "test_patched", "patch_only", "train_patch_removed",
+                                    "train_other_patch"]
     assert data.eval_sets["patch_only"][0].shape == (20, 1, 28, 28)
     assert any(name.startswith("patch/") for name in data.sha256)
     idx = torch.tensor([5, 17, 40, 63])
@@ -144,7 +145,8 @@ def test_train_on_patched_images_is_deterministic(image_dirs) -> None:
     first, model, _ = train.train(run_config("patch"), data, CPU)
     second, _, _ = train.train(run_config("patch"), data, CPU)
     pd.testing.assert_frame_equal(first, second)
-    assert sorted(first["eval_set"].unique()) == ["patch_only", "test_clean", "test_patched", "train"]
+    assert sorted(first["eval_set"].unique()) == ["patch_only", "test_clean", "test_patched", "train",
+                                                  "train_other_patch", "train_patch_removed"]
     assert list(first.loc[first["eval_set"] == "train", "lr"]) == pytest.approx([0.1, 0.02])
     assert list(first.loc[first["eval_set"] == "train", "noise"]) == pytest.approx([0.4, 4e-6])
     assert first["accuracy"].between(0, 1).all()
@@ -225,7 +227,7 @@ def test_load_synthetic(tmp_path: Path) -> None:
     assert data.train_x.dtype == torch.float32 and data.train_x.shape == (200, 24)
     assert data.train_y.dtype == torch.float32 and data.train_y.shape == (200,)
     assert set(data.train_y.tolist()) == {-1.0, 1.0}
-    assert list(data.eval_sets) == ["test"]
+    assert list(data.eval_sets) == ["test", *study_data.SYNTHETIC_RELIANCE_SETS]
     assert data.eval_sets["test"][0].shape == (200, 24)
     assert sorted(["test", *data.eval_subsets]) == ["test", "test_both", "test_p_only", "test_q_only"]
     for name, code in synthetic.PATTERN_CODES.items():
@@ -246,7 +248,7 @@ def test_load_synthetic_refuses_an_image_dataset(image_dirs) -> None:
     """Regression: a synthetic run given an image dataset folder ended in KeyError 'test_pattern'."""
     with pytest.raises(DataError) as err:
         load_synthetic(image_dirs[0], CPU)
-    assert str(err.value) == (f"{image_dirs[0]}: not a synthetic dataset (no array test_pattern; "
+    assert str(err.value) == (f"{image_dirs[0]}: not a synthetic dataset (no array train_pattern, test_pattern, w_star; "
                               f"generator 'tests.fake_images')")
 
 

@@ -14,6 +14,9 @@ from lrorder import plan, sweeps
 from lrorder.errors import ConfigError
 from workflow_utils import SMOKE, make_workdir, planned_job_details, planned_jobs, snakemake
 
+#: The synthetic study's pattern-reliance sets, scored like every set (lrorder.study_data).
+RELIANCE = ["train_both_p_alone", "train_both_q_alone", "test_both_p_alone", "test_both_q_alone"]
+
 
 def with_sweeps(sweep_specs: dict, study: str = "synthetic", **study_keys) -> dict:
     """The smoke config with ``sweeps`` (and other keys) set on ``study``."""
@@ -186,13 +189,14 @@ def test_a_cell_scores_the_epochs_its_map_statistics_read() -> None:
     # on test_q_only_two_step, 5b and 4 [5, 6] on test_p_only
     assert declared == plan.evaluation(config, "synthetic", 0)["sets"] == {
         "test": [3, 4, 6], "test_p_only": [3, 4, 5, 6], "test_q_only": [3, 4, 6], "test_both": [3, 4, 6],
-        "test_q_only_two_step": [1, 3, 4, 6]}
+        **{name: [3, 4, 6] for name in RELIANCE}, "test_q_only_two_step": [1, 3, 4, 6]}
     # presets/smoke.yaml: p_only_before_anneal [anneal-2, anneal-1] and p_only_final [end-1, end] on
     # test_p_only, q_only_auc [1, 3] on test_q_only_two_step and q_ahead [1, 3] on both; the schema's default
     # q_learned_epoch [1, end] on test_q_only_two_step; and every set at 2, the epoch before the cell's anneal
     assert plan.evaluation(config, "synthetic", 0, "map_anneal3")["sets"] == {
         "test": [2, 3, 4, 6], "test_p_only": [1, 2, 3, 4, 5, 6], "test_q_only": [2, 3, 4, 6],
-        "test_both": [2, 3, 4, 6], "test_q_only_two_step": [1, 2, 3, 4, 5, 6]}
+        "test_both": [2, 3, 4, 6], **{name: [2, 3, 4, 6] for name in RELIANCE},
+        "test_q_only_two_step": [1, 2, 3, 4, 5, 6]}
     assert plan.map_windows(config, "synthetic", plan.map_cells(config, "synthetic")[1]) == {
         "p_only_before_anneal": [3, 4], "p_only_final": [5, 6], "q_learned_epoch": [1, 6], "q_only_auc_early": [1, 3],
         "q_ahead_early": [1, 3]}
@@ -216,6 +220,7 @@ def test_map_statistics_are_checked_against_the_studys_sets_and_every_cells_wind
         plan.check_config(bad_set)
     assert str(exc.value) == ("studies.synthetic.map_statistics.q.eval_set: 'test_clean' is not an evaluation set of "
                               "the synthetic study (have: train, test, test_p_only, test_q_only, test_both, "
+                              "train_both_p_alone, train_both_q_alone, test_both_p_alone, test_both_q_alone, "
                               "test_q_only_two_step)")
     early = with_sweeps({"map": {"base": "large_lr", "axes": {"anneal": [2]}}})
     with pytest.raises(ConfigError) as exc:
@@ -237,7 +242,7 @@ def test_the_no_q_ablation_drops_the_sets_without_examples() -> None:
                 "sweeps": {"map": {"base": "large_lr", "axes": {"lr": [0.1]}}}}
     config = with_sweeps(ablation.pop("sweeps"), **ablation)
     plan.check_config(config)
-    assert plan.absent_sets(config, "synthetic") == ["test_q_only", "test_both"]
+    assert plan.absent_sets(config, "synthetic") == ["test_q_only", "test_both", *RELIANCE]
     assert list(plan.evaluation(config, "synthetic", 0, "map_lr0.1")["sets"]) == ["test", "test_p_only"]
     assert plan.figure_sets(config, "synthetic") == ["test", "test_p_only"]
     assert list(plan.map_statistics(config, "synthetic")) == ["p_only_before_anneal", "p_only_final"]

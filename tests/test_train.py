@@ -148,12 +148,14 @@ def test_evaluate_batches_and_eval_mode() -> None:
     y = torch.sign(torch.randn(10, generator=g))
     train.set_preactivation_noise(net, 5.0, g)
     net.train()
-    loss_full, acc_full = train.evaluate(net, x, y, batch_size=100)
-    loss_batched, acc_batched = train.evaluate(net, x, y, batch_size=3)  # 3+3+3+1
+    loss_full, acc_full, margin_full = train.evaluate(net, x, y, batch_size=100)
+    loss_batched, acc_batched, margin_batched = train.evaluate(net, x, y, batch_size=3)  # 3+3+3+1
     assert not net.training
     net.noise.sigma = 0.0
     with torch.no_grad():
         ref_loss, ref_correct = train.loss_and_correct(net(x), y)
+        ref_margin = (y * net(x)).mean().item()
+    assert margin_full == pytest.approx(ref_margin, rel=1e-6) and margin_batched == pytest.approx(ref_margin, rel=1e-6)
     assert loss_full == pytest.approx(ref_loss.item(), rel=1e-6)
     assert loss_batched == pytest.approx(ref_loss.item(), rel=1e-6)
     assert acc_full == acc_batched == ref_correct.item() / 10
@@ -220,13 +222,15 @@ def test_last_epoch_eval_rows_match_returned_model(data: train.TrainingData, bas
     net.load_state_dict(state)
     last = metrics[metrics["epoch"] == 3].set_index("eval_set")
     x, y = data.eval_sets["test"]
-    loss, acc = train.evaluate(net, x, y, batch_size=1024)
+    loss, acc, margin = train.evaluate(net, x, y, batch_size=1024)
     assert last.loc["test", "loss"] == loss
     assert last.loc["test", "accuracy"] == acc
+    assert last.loc["test", "margin"] == margin
     for name, (_, mask) in data.eval_subsets.items():  # a subset scores like a separate evaluation of its examples
-        loss, acc = train.evaluate(net, x[mask], y[mask], batch_size=1024)
+        loss, acc, margin = train.evaluate(net, x[mask], y[mask], batch_size=1024)
         assert last.loc[name, "loss"] == pytest.approx(loss, rel=1e-6)
         assert last.loc[name, "accuracy"] == acc
+        assert last.loc[name, "margin"] == pytest.approx(margin, rel=1e-6)
     # test accuracy is the pattern-weighted mean of the parts
     sizes = {name: int(mask.sum()) for name, (_, mask) in data.eval_subsets.items()} | {"test": len(x)}
     parts = sum(last.loc[n, "accuracy"] * sizes[n] for n in EVAL_SETS[1:]) / sizes["test"]
@@ -240,10 +244,11 @@ def test_zero_lr_train_row_is_full_batch_loss(data: train.TrainingData) -> None:
     cfg = run_cfg(lr={"initial": 0.0, "milestones": [], "factors": []},
                   preact_noise={"initial": 0.0, "milestones": [], "factors": []}, training={"epochs": 2})
     metrics, model, _ = train.train(cfg, data, CPU)
-    loss, acc = train.evaluate(model, data.train_x, data.train_y, batch_size=1024)
+    loss, acc, margin = train.evaluate(model, data.train_x, data.train_y, batch_size=1024)
     train_rows = metrics[metrics["eval_set"] == "train"]
     assert train_rows["loss"].tolist() == pytest.approx([loss, loss], rel=1e-6)
     assert train_rows["accuracy"].tolist() == pytest.approx([acc, acc])
+    assert train_rows["margin"].tolist() == pytest.approx([margin, margin], rel=1e-6)  # the running mean, as trained
     e1 = metrics[metrics["epoch"] == 1].drop(columns="epoch").reset_index(drop=True)
     e2 = metrics[metrics["epoch"] == 2].drop(columns="epoch").reset_index(drop=True)
     pd.testing.assert_frame_equal(e1, e2, check_exact=True)
@@ -344,16 +349,18 @@ def test_interrupted_run_resumes_bitwise(tmp_path: Path, data: train.TrainingDat
     real_outcomes = train.per_example_outcomes
     calls = {"n": 0}
 
+    passes = len([name for name in data.eval_sets if name in cfg["evaluation"]["sets"]])  # forward passes per epoch
+
     def failing_outcomes(*args, **kwargs):
         calls["n"] += 1
-        if calls["n"] > 2 * len(data.eval_sets):  # first evaluation of epoch 3
+        if calls["n"] > 2 * passes:  # first evaluation of epoch 3
             raise KeyboardInterrupt("killed in epoch 3")
         return real_outcomes(*args, **kwargs)
 
     monkeypatch.setattr(train, "per_example_outcomes", failing_outcomes)
     with pytest.raises(KeyboardInterrupt):
         train.train(cfg, data, CPU, checkpoint=ckpt)
-    assert calls["n"] == 2 * len(data.eval_sets) + 1
+    assert calls["n"] == 2 * passes + 1
     assert torch.load(ckpt, weights_only=False)["epoch"] == 2
     monkeypatch.setattr(train, "per_example_outcomes", real_outcomes)
 
@@ -510,7 +517,8 @@ def _torch_bytes(obj) -> bytes:
 
 
 METRIC_ROW = {"study": "synthetic", "schedule": "large_lr", "seed": 0, "epoch": 1, "lr": 1.0, "noise": 0.5,
-              "eval_set": "train", "loss": 0.6931471805599453, "accuracy": 0.5}
+              "eval_set": "train", "loss": 0.6931471805599453, "accuracy": 0.5,
+              "margin": 0.0}
 
 
 def _checkpoint(**over) -> dict:

@@ -47,6 +47,12 @@ EVAL_SET_LABELS: dict[str, str] = {
     "test_clean": "Clean test",
     "test_patched": "Patched test",
     "patch_only": "Patch-only",
+    "train_both_p_alone": "Both-pattern train, x1 alone",
+    "train_both_q_alone": "Both-pattern train, x2 alone",
+    "test_both_p_alone": "Both-pattern test, x1 alone",
+    "test_both_q_alone": "Both-pattern test, x2 alone",
+    "train_patch_removed": "Patched train, patch removed",
+    "train_other_patch": "Patched train, next class's patch",
 }
 ANNEAL_LABEL = "first anneal"
 
@@ -73,6 +79,17 @@ def t_interval(values: pd.Series) -> tuple[float, float]:
     return max(ci.ci_low, 0.0), min(ci.ci_high, 1.0)
 
 
+def t_band(values: pd.Series) -> tuple[float, float]:
+    """95% Student-t CI of the mean over seeds, unclipped (margins and losses have no fixed range); the seaborn
+    ``errorbar`` callable (NaN for one seed)."""
+    ci = mean_ci(values)
+    return ci.ci_low, ci.ci_high
+
+
+#: Metric columns a curve may draw, and their axis labels.
+VALUE_LABELS = {"accuracy": "accuracy", "margin": "mean margin", "loss": "mean loss"}
+
+
 def schedule_label(schedule: str, diverged: int, runs: int) -> str:
     """Legend entry of a schedule: its name, then ``" (<d> of <n> runs diverged, not shown)"`` when ``d`` > 0
     (``"run"`` for ``n`` 1)."""
@@ -87,8 +104,10 @@ def plot_curves(
     anneal_epoch: int | None,
     title: str,
     schedules: Sequence[str] | None = None,
+    values: Sequence[str] = ("accuracy",),
 ) -> Figure:
-    """Accuracy against epoch, one panel per evaluation set, one line per schedule.
+    """Accuracy (or another metric column) against epoch, one panel per evaluation set and value, one line
+    per schedule.
 
     Each line is the mean accuracy over seeds with a band from
     :func:`t_interval` (95% Student-t, deterministic; no bootstrap).
@@ -110,15 +129,22 @@ def plot_curves(
         schedules: the schedules to draw (a study with sweeps: its declared
             ones; the cells are drawn as maps, :mod:`lrorder.maps`); None:
             every schedule of ``df``.
+        values: the metric columns drawn, one row of panels each (``accuracy``,
+            on [0, 1], band clipped to it; ``margin``, the mean signed margin,
+            with a line at 0; ``loss``). Panels of a row share the y axis.
 
     Returns:
         A matplotlib Figure not registered with pyplot (no global state).
 
     Raises:
-        ConfigError: ``eval_sets`` is empty or names a set absent from ``df``,
+        ConfigError: ``values`` is empty or names a column that is not a metric value,
+            ``eval_sets`` is empty or names a set absent from ``df``,
             ``schedules`` names one absent from ``df``, or ``df`` holds more
             than one study.
     """
+    unknown = [v for v in values if v not in VALUE_LABELS]
+    if unknown or not values:
+        raise ConfigError(f"--values: expected some of {', '.join(VALUE_LABELS)}, got {', '.join(values) or 'none'}")
     if not eval_sets:
         raise ConfigError("--eval-sets: expected at least one evaluation set")
     studies = sorted(df["study"].astype(str).unique())
@@ -141,21 +167,25 @@ def plot_curves(
     labels = {s: schedule_label(s, int(bad.get(s, 0)), int(runs[s])) for s in schedules}
     df = df[~diverged]
     palette = dict(zip(schedules, sns.color_palette("colorblind", len(schedules))))
-    fig = Figure(figsize=(4.0 * len(eval_sets) + 1.0, 3.6), layout="constrained")
-    axes = fig.subplots(1, len(eval_sets), sharey=True, squeeze=False)[0]
-    for ax, name in zip(axes, eval_sets):
-        sns.lineplot(
-            data=df[df["eval_set"] == name], x="epoch", y="accuracy",
-            hue="schedule", hue_order=schedules, palette=palette,
-            estimator="mean", errorbar=t_interval, ax=ax, legend=False,
-        )
-        if anneal_epoch is not None:
-            ax.axvline(anneal_epoch, color="0.3", linestyle="--", linewidth=1.0, label=ANNEAL_LABEL)
-        ax.set_title(eval_set_label(name))
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("accuracy")
-        ax.set_ylim(-0.02, 1.02)
-        ax.grid(True, alpha=0.3)
+    fig = Figure(figsize=(4.0 * len(eval_sets) + 1.0, 3.6 * len(values)), layout="constrained")
+    grid = fig.subplots(len(values), len(eval_sets), sharey="row", squeeze=False)
+    for value, axes in zip(values, grid):
+        for ax, name in zip(axes, eval_sets):
+            sns.lineplot(
+                data=df[df["eval_set"] == name], x="epoch", y=value,
+                hue="schedule", hue_order=schedules, palette=palette,
+                estimator="mean", errorbar=t_interval if value == "accuracy" else t_band, ax=ax, legend=False,
+            )
+            if anneal_epoch is not None:
+                ax.axvline(anneal_epoch, color="0.3", linestyle="--", linewidth=1.0, label=ANNEAL_LABEL)
+            ax.set_title(eval_set_label(name))
+            ax.set_xlabel("epoch")
+            ax.set_ylabel(VALUE_LABELS[value])
+            if value == "accuracy":
+                ax.set_ylim(-0.02, 1.02)
+            elif value == "margin":
+                ax.axhline(0.0, color="0.5", linewidth=0.8)
+            ax.grid(True, alpha=0.3)
     handles = [Line2D([], [], color=palette[s], label=labels[s]) for s in schedules]
     if anneal_epoch is not None:
         handles.append(Line2D([], [], color="0.3", linestyle="--", label=ANNEAL_LABEL))
@@ -280,6 +310,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("--title", required=True, metavar="TEXT")
     p.add_argument("--schedules", nargs="+", default=None, metavar="NAME",
                    help="draw only these schedules (default: every schedule in the metrics)")
+    p.add_argument("--values", nargs="+", default=["accuracy"], metavar="COLUMN",
+                   help="metric columns to draw, one row of panels each (default: accuracy)")
     p.add_argument("--out-png", required=True, metavar="X.png")
     p.add_argument("--out-pdf", required=True, metavar="X.pdf")
     p = sub.add_parser("patch-examples", help="clean, patched and patch-only training images (patch experiment)")
@@ -294,7 +326,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.command == "patch-examples":
         fig = _patch_examples_from_dirs(args.dataset_dir, args.patch_dir, args.epoch, args.n_per_kind)
     else:
-        fig = plot_curves(load_runs([args.metrics]), args.eval_sets, args.anneal_epoch, args.title, args.schedules)
+        fig = plot_curves(load_runs([args.metrics]), args.eval_sets, args.anneal_epoch, args.title, args.schedules,
+                          args.values)
     save_figure(fig, args.out_png, args.out_pdf)
 
 

@@ -6,13 +6,16 @@ function giving each epoch's batch maker, and the evaluation sets.
 
 * ``synthetic``: features float32 ``(N, D)``, labels float32 ``{-1, +1}``;
   evaluation sets ``test`` and ``test_p_only`` / ``test_q_only`` /
-  ``test_both`` (``docs/paper-notes.md``, "Two-pattern distribution").
+  ``test_both`` (``docs/paper-notes.md``, "Two-pattern distribution"), and
+  the pattern-reliance sets (:data:`SYNTHETIC_RELIANCE_SETS`).
 * ``image`` (Figure 1): uint8 images, normalised per batch, optionally
   augmented (:mod:`lrorder.data.pipeline`); evaluation set ``test``.
 * ``patch``: as ``image``, then the patch applied per batch
   (:mod:`lrorder.data.patch_batches`, the arrays of the run seed); evaluation sets
   ``test_clean``, ``test_patched`` (a fixed 80% of the test images patched,
-  some of them patch only) and ``patch_only`` (``docs/paper-notes.md``, "Patch experiment").
+  some of them patch only) and ``patch_only`` (``docs/paper-notes.md``, "Patch experiment"),
+  and the pattern-reliance sets ``train_patch_removed`` and ``train_other_patch``
+  (:func:`lrorder.data.patch_batches.patch_reliance_sets`).
 """
 
 from __future__ import annotations
@@ -65,7 +68,16 @@ class TrainingData:
 
 
 #: The arrays of a synthetic dataset that training reads.
-SYNTHETIC_ARRAYS = ("train_x", "train_y", "test_x", "test_y", "test_pattern")
+SYNTHETIC_ARRAYS = ("train_x", "train_y", "train_pattern", "test_x", "test_y", "test_pattern", "w_star")
+
+#: The pattern-reliance sets of a synthetic study (the paper's decomposition of what the network relies on,
+#: section 3): the training and test examples that carry both patterns, with x2 zeroed (``..._p_alone``: x1
+#: alone) or x1 zeroed (``..._q_alone``: x2 alone); accuracy and margin say what each pattern alone gives.
+SYNTHETIC_RELIANCE_SETS = ("train_both_p_alone", "train_both_q_alone", "test_both_p_alone", "test_both_q_alone")
+
+#: At most this many patched training images in each of the patch study's pattern-reliance sets: 1,000 of the
+#: 3,200 of the default study, so that scoring them costs about a third of scoring the test set.
+PATCH_RELIANCE_EXAMPLES = 1000
 
 
 def load_synthetic(data_dir: str | os.PathLike, device: torch.device) -> TrainingData:
@@ -94,6 +106,15 @@ def load_synthetic(data_dir: str | os.PathLike, device: torch.device) -> Trainin
         mask = arrays["test_pattern"] == code
         if mask.any():
             eval_subsets[f"test_{name}"] = ("test", torch.from_numpy(mask).to(device))
+    p_dim = int(arrays["w_star"].size)  # x1 is the first p_dim features
+    for split, (x, y) in (("train", (train_x, train_y)), ("test", eval_sets["test"])):
+        both = torch.from_numpy(arrays[f"{split}_pattern"] == synthetic.PATTERN_CODES["both"]).to(device)
+        if both.any():
+            p_alone, q_alone = x[both].clone(), x[both].clone()
+            p_alone[:, p_dim:] = 0.0
+            q_alone[:, :p_dim] = 0.0
+            eval_sets[f"{split}_both_p_alone"] = (p_alone, y[both])
+            eval_sets[f"{split}_both_q_alone"] = (q_alone, y[both])
 
     def make_epoch(epoch: int) -> BatchMaker:
         return lambda idx: (train_x[idx], train_y[idx])
@@ -148,6 +169,8 @@ def load_images(
             "test_clean": (test_x, test_y),
             "test_patched": patch_batches.patched_test_set(test_x, test_y, patch_arrays, patch_params),
             "patch_only": patch_batches.patch_only_set(patch_arrays, patch_params, (c, h, w), device),
+            **patch_batches.patch_reliance_sets(pipeline.normalize(train_x, mean, std), train_y, patch_arrays,
+                                                patch_params, dataset.num_classes, PATCH_RELIANCE_EXAMPLES),
         }
         sha256.update({f"patch/{name}": digest for name, digest in patch_meta["files"].items()})
 

@@ -38,6 +38,9 @@ class StudyKind:
         eval_sets: the evaluation sets a run reports (``metrics.csv``
             ``eval_set``), in order.
         figure_sets: the panels of the study's accuracy figure.
+        reliance_sets: the pattern-reliance sets among ``eval_sets`` (the
+            patterns taken apart: ``lrorder.study_data``), the panels of the
+            study's reliance figure; empty for a kind without them.
         priority: the training jobs' scheduling priority: longest runs first
             (measured per run of the default study on 2 cores: patch about
             60 s, image about 36 s, synthetic about 12 s). Snakemake's
@@ -57,30 +60,35 @@ class StudyKind:
     per_seed_patch: bool
     eval_sets: tuple[str, ...]
     figure_sets: tuple[str, ...]
+    reliance_sets: tuple[str, ...]
     priority: int
     train_modules: tuple[str, ...]
     training_schema: str
 
 
 _SYNTHETIC_SETS = ("test", "test_p_only", "test_q_only", "test_both")
+_SYNTHETIC_RELIANCE = ("train_both_p_alone", "train_both_q_alone", "test_both_p_alone", "test_both_q_alone")
 _PATCH_SETS = ("test_clean", "test_patched", "patch_only")
+_PATCH_RELIANCE = ("train_patch_removed", "train_other_patch")
 
 KINDS: dict[str, StudyKind] = {
     "synthetic": StudyKind(
         name="synthetic", data_rule="synthetic_data", per_seed_patch=False,
-        eval_sets=_SYNTHETIC_SETS, figure_sets=_SYNTHETIC_SETS, priority=0,
+        eval_sets=(*_SYNTHETIC_SETS, *_SYNTHETIC_RELIANCE), figure_sets=_SYNTHETIC_SETS,
+        reliance_sets=_SYNTHETIC_RELIANCE, priority=0,
         train_modules=("data/synthetic.py",),
         training_schema="#/$defs/synthetic_study/properties/training",
     ),
     "image": StudyKind(
         name="image", data_rule="image_data", per_seed_patch=False,
-        eval_sets=("test",), figure_sets=("train", "test"), priority=1,
+        eval_sets=("test",), figure_sets=("train", "test"), reliance_sets=(), priority=1,
         train_modules=("data/pipeline.py", "data/image_dataset.py"),
         training_schema="#/$defs/image_training",
     ),
     "patch": StudyKind(
         name="patch", data_rule="image_data", per_seed_patch=True,
-        eval_sets=_PATCH_SETS, figure_sets=_PATCH_SETS, priority=2,
+        eval_sets=(*_PATCH_SETS, *_PATCH_RELIANCE), figure_sets=_PATCH_SETS, reliance_sets=_PATCH_RELIANCE,
+        priority=2,
         train_modules=("data/pipeline.py", "data/image_dataset.py", "data/patch.py", "data/patch_params.py",
                        "data/patch_batches.py"),
         training_schema="#/$defs/image_training",

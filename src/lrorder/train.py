@@ -47,7 +47,7 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
 import numpy as np
 import pandas as pd
@@ -79,6 +79,32 @@ def per_example_loss_and_correct(output: torch.Tensor, target: torch.Tensor) -> 
         margin = target * output
         return F.softplus(-margin), margin > 0
     return F.cross_entropy(output, target, reduction="none"), output.argmax(dim=1) == target
+
+
+def per_example_margin(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """The signed margin of each example, float ``(B,)``: positive when the example is classified correctly.
+
+    A 1-d ``output`` (binary score, ``target`` in ``{-1, +1}``): ``y f``, the
+    quantity the logistic loss reads (paper, theory section). A 2-d ``output``
+    (class logits, int64 ``target``): the target's logit minus the largest
+    other logit, the multi-class margin. A tie with another class gives 0.
+    """
+    if output.dim() == 1:
+        return target * output
+    target_logit = output.gather(1, target[:, None])[:, 0]
+    others = output.scatter(1, target[:, None], float("-inf"))
+    return target_logit - others.max(dim=1).values
+
+
+class Score(NamedTuple):
+    """A set's scores at one epoch: the ``loss``, ``accuracy`` and ``margin`` columns of its metric row (floats).
+
+    ``margin`` is the mean of :func:`per_example_margin` over the set's examples.
+    """
+
+    loss: float
+    accuracy: float
+    margin: float
 
 
 def loss_and_correct(output: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -155,29 +181,31 @@ FP32 = Precision("cpu", False, torch.contiguous_format)
 @torch.no_grad()
 def per_example_outcomes(
     model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int, precision: Precision = FP32
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Loss (float32 ``(N,)``) and correctness (bool ``(N,)``) of ``model`` (eval mode, no noise) on ``(x, y)``, in batches."""
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Loss (float32 ``(N,)``), correctness (bool ``(N,)``) and margin (float32 ``(N,)``,
+    :func:`per_example_margin`) of ``model`` (eval mode, no noise) on ``(x, y)``, in batches."""
     model.eval()
-    losses, correct = [], []
+    losses, correct, margins = [], [], []
     for start in range(0, len(x), batch_size):
         with precision.autocast():
             out = model(precision.layout(x[start : start + batch_size])).float()
         loss, ok = per_example_loss_and_correct(out, y[start : start + batch_size])
         losses.append(loss)
         correct.append(ok)
-    return torch.cat(losses), torch.cat(correct)
+        margins.append(per_example_margin(out, y[start : start + batch_size]))
+    return torch.cat(losses), torch.cat(correct), torch.cat(margins)
 
 
-def mean_loss_and_accuracy(losses: torch.Tensor, correct: torch.Tensor) -> tuple[float, float]:
-    """``(mean loss, accuracy)`` as Python floats (one host sync each)."""
-    return losses.double().mean().item(), correct.double().mean().item()
+def mean_scores(losses: torch.Tensor, correct: torch.Tensor, margins: torch.Tensor) -> Score:
+    """The :class:`Score` of per-example outcomes: their means as Python floats (one host sync each)."""
+    return Score(losses.double().mean().item(), correct.double().mean().item(), margins.double().mean().item())
 
 
 def evaluate(
     model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int, precision: Precision = FP32
-) -> tuple[float, float]:
-    """Mean loss and accuracy of ``model`` (eval mode, no noise) on ``(x, y)``, in batches."""
-    return mean_loss_and_accuracy(*per_example_outcomes(model, x, y, batch_size, precision))
+) -> Score:
+    """Mean loss, accuracy and margin of ``model`` (eval mode, no noise) on ``(x, y)``, in batches."""
+    return mean_scores(*per_example_outcomes(model, x, y, batch_size, precision))
 
 
 def enable_deterministic_algorithms() -> None:
@@ -266,8 +294,8 @@ def two_step_scores(
     inputs: tuple[torch.Tensor, torch.Tensor],
     batch_size: int,
     precision: Precision = FP32,
-) -> tuple[float, float]:
-    """Mean loss and accuracy of ``model`` averaged over its current parameters and ``previous`` ones.
+) -> Score:
+    """Mean loss, accuracy and margin of ``model`` averaged over its current parameters and ``previous`` ones.
 
     A large LR past the stability edge along a direction makes the iterate
     jump across a minimum every step (a period-2 oscillation; the synthetic
@@ -284,8 +312,8 @@ def two_step_scores(
         batch_size, precision: as in :func:`evaluate`.
 
     Returns:
-        ``(loss, accuracy)``: the means of the two evaluations' mean loss
-        and accuracy (floats).
+        The :class:`Score` whose loss, accuracy and margin are the means of
+        the two evaluations'.
     """
     current = [p.detach().clone() for p in params]
     now = evaluate(model, *inputs, batch_size, precision)
@@ -294,7 +322,7 @@ def two_step_scores(
     before = evaluate(model, *inputs, batch_size, precision)
     for p, q in zip(params, current):
         p.copy_(q)
-    return (now[0] + before[0]) / 2, (now[1] + before[1]) / 2
+    return Score(*((a + b) / 2 for a, b in zip(now, before)))
 
 
 def scoring(run_cfg: Mapping[str, Any], data: TrainingData) -> dict[str, set[int]]:
@@ -330,26 +358,25 @@ def score_sets(
     reported: set[str],
     batch_size: int,
     precision: Precision = FP32,
-) -> dict[str, tuple[float, float]]:
-    """Mean loss and accuracy of ``model`` on each evaluation set and subset of ``data`` named in ``reported``.
+) -> dict[str, Score]:
+    """Mean loss, accuracy and margin of ``model`` on each evaluation set and subset of ``data`` named in ``reported``.
 
     One forward pass per set that is reported itself or has a reported
     subset (a subset is scored from its set's per-example outcomes); sets
     with neither are skipped.
 
     Returns:
-        ``{name: (loss, accuracy)}`` (floats), in ``data``'s order of sets,
-        each set before its subsets.
+        ``{name: Score}``, in ``data``'s order of sets, each set before its subsets.
     """
     scores = {}
     for name, (x, y) in data.eval_sets.items():
         subsets = {sub: mask for sub, (parent, mask) in data.eval_subsets.items() if parent == name}
         if not reported.intersection([name, *subsets]):
             continue
-        losses, correct = per_example_outcomes(model, x, y, batch_size, precision=precision)
+        losses, correct, margins = per_example_outcomes(model, x, y, batch_size, precision=precision)
         if name in reported:
-            scores[name] = mean_loss_and_accuracy(losses, correct)
-        scores.update({sub: mean_loss_and_accuracy(losses[mask], correct[mask])
+            scores[name] = mean_scores(losses, correct, margins)
+        scores.update({sub: mean_scores(losses[mask], correct[mask], margins[mask])
                        for sub, mask in subsets.items() if sub in reported})
     return scores
 
@@ -631,7 +658,7 @@ def train(
                        if name + TWO_STEP_SUFFIX in plan}
     every_set = set(plan)
 
-    def score(step: EpochResult, epoch: int, names: set[str]) -> dict[str, tuple[float, float]]:
+    def score(step: EpochResult, epoch: int, names: set[str]) -> dict[str, Score]:
         if before_eval is not None:
             before_eval(model, epoch)
         two_step = {name: inputs for name, inputs in two_step_inputs.items() if name + TWO_STEP_SUFFIX in names}
@@ -646,15 +673,15 @@ def train(
                            grad_noise_schedule.value(epoch), int(training["batch_size"]),
                            keep_previous=bool(two_step_inputs))
         epoch_row = {**ident, "epoch": epoch, "lr": lr, "noise": sigma}
-        rows.append({**epoch_row, "eval_set": "train", "loss": step.loss, "accuracy": step.accuracy})
+        rows.append({**epoch_row, "eval_set": "train", "loss": step.loss, "accuracy": step.accuracy,
+                     "margin": step.margin})
         # a run that diverges stops after this epoch and reports every set there, as at a last epoch
         reported = every_set if not math.isfinite(step.loss) else {
             name for name, epochs in plan.items() if epoch in epochs}
         scores = score(step, epoch, reported) if reported else {}
-        if reported != every_set and not all(math.isfinite(loss) for loss, _ in scores.values()):
+        if reported != every_set and not all(math.isfinite(value.loss) for value in scores.values()):
             scores = score(step, epoch, every_set)
-        rows.extend({**epoch_row, "eval_set": name, "loss": loss_value, "accuracy": accuracy}
-                    for name, (loss_value, accuracy) in scores.items())
+        rows.extend({**epoch_row, "eval_set": name, **value._asdict()} for name, value in scores.items())
         segment["to_epoch"] = epoch
         nonfinite = nonfinite_losses([row for row in rows if row["epoch"] == epoch])
         diverged = bool(nonfinite)
@@ -775,13 +802,15 @@ class EpochResult:
     """What one epoch of training leaves (:func:`train_epoch`).
 
     Attributes:
-        loss, accuracy: mean training loss and accuracy over the epoch's minibatches (running, as trained).
+        loss, accuracy, margin: mean training loss, accuracy and margin (:func:`per_example_margin`) over the
+            epoch's minibatches (running, as trained: with the epoch's noise and weights as they were at each step).
         batch: the epoch's batch maker (``TrainingData.make_epoch``), reused for BatchNorm recalibration.
         previous: the parameters before the epoch's last step (for two-step evaluation), or ``None``.
     """
 
     loss: float
     accuracy: float
+    margin: float
     batch: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
     previous: list[torch.Tensor] | None
 
@@ -808,6 +837,7 @@ def train_epoch(model: nn.Module, optimizer: SGD, params: list[torch.Tensor], da
     model.train()
     total_loss = torch.zeros((), device=device)
     total_correct = torch.zeros((), device=device, dtype=torch.long)
+    total_margin = torch.zeros((), device=device, dtype=torch.float64)
     batches = order.split(batch_size)
     previous = None
     for step, idx in enumerate(batches):
@@ -825,14 +855,16 @@ def train_epoch(model: nn.Module, optimizer: SGD, params: list[torch.Tensor], da
         optimizer.step()
         total_loss += loss.detach() * len(idx)
         total_correct += correct
-    return EpochResult((total_loss / n).item(), (total_correct.double() / n).item(), batch, previous)
+        total_margin += per_example_margin(output.detach().float(), y).double().sum()
+    return EpochResult((total_loss / n).item(), (total_correct.double() / n).item(), (total_margin / n).item(), batch,
+                       previous)
 
 
 def evaluate_epoch(model: nn.Module, params: list[torch.Tensor], data: TrainingData, step: EpochResult,
                    device: torch.device, precision: Precision, seed: int, epoch: int, reported: set[str],
                    two_step: Mapping[str, tuple[torch.Tensor, torch.Tensor]], batch_size: int, eval_batch_size: int,
-                   recalibration_examples: int) -> dict[str, tuple[float, float]]:
-    """Score an epoch: ``{set name: (mean loss, accuracy)}`` of every reported set, two-step sets included.
+                   recalibration_examples: int) -> dict[str, Score]:
+    """Score an epoch: ``{set name: Score}`` of every reported set, two-step sets included.
 
     First, with ``recalibration_examples`` > 0, the BatchNorm statistics are
     re-estimated on that many training examples (stream ``bn_recalibration``;

@@ -124,11 +124,17 @@ def final_targets():
     for study in studies():
         targets += [path.format(study=study) for path in (rules.aggregate.output.summary,
                                                           rules.figure_accuracy.output.png)]
+    targets += [rules.figure_reliance.output.png.format(study=study) for study in reliance_studies()]
     targets += [patch_examples_target(study, "png") for study in plan.patch_studies(config)]
     for study in plan.map_studies(config):
         targets.append(rules.map_table.output.table.format(study=study))
         targets += map_figures(study, "png")
     return targets
+
+
+def reliance_studies():
+    """The studies with pattern-reliance sets (lrorder.plan.reliance_sets): those with a reliance figure."""
+    return [study for study in studies() if plan.reliance_sets(config, study)]
 
 
 def map_figures(study, extension):
@@ -308,6 +314,7 @@ def result_files():
         if plan.pre_anneal_runs(config, study):
             files += [path.format(study=study) for path in rules.aggregate_pre_anneal.output]
     files += [patch_examples_target(study, "pdf") for study in plan.patch_studies(config)]
+    files += [rules.figure_reliance.output.pdf.format(study=study) for study in reliance_studies()]
     for study in plan.map_studies(config):
         files += [rules.map_cells.output.cells.format(study=study), rules.map_table.output.seeds.format(study=study)]
         files += map_figures(study, "pdf")

@@ -33,6 +33,43 @@ rule figure_accuracy:
         " > {log:q} 2>&1"
 
 
+# Pattern reliance: accuracy and mean margin of each schedule on examples with one pattern taken away
+# (lrorder.study_data: both-pattern examples with x1 or x2 zeroed; patched training images with the
+# patch removed or another class's patch), mean and 95% CI over seeds.
+
+
+rule figure_reliance:
+    localrule: True
+    input:
+        metrics=rules.aggregate.output.metrics,
+        code=code("figures"),
+    output:
+        png=report(
+            f"{RESULTS}/figures/{{study}}/reliance.png",
+            caption="../report/reliance.rst",
+            category="Figures",
+            subcategory="{study}",
+        ),
+        pdf=f"{RESULTS}/figures/{{study}}/reliance.pdf",
+    params:
+        code_sha256=code_sha256("figures"),
+        eval_sets=lambda w: " ".join(plan.reliance_sets(config, w.study)),
+        anneal=anneal_flag,
+        title=lambda w: f"{w.study} study: what each pattern alone gives (mean, 95% CI over seeds)",
+        schedules=lambda w: ("--schedules " + " ".join(config["studies"][w.study]["schedules"])
+                             if w.study in plan.map_studies(config) else ""),
+    wildcard_constraints:
+        study=study_constraint(reliance_studies()),
+    conda:
+        ENV
+    log:
+        f"{LOGS}/figures/{{study}}.reliance.log",
+    shell:
+        "python -m lrorder.figures curves --metrics {input.metrics:q} --eval-sets {params.eval_sets}"
+        " --values accuracy margin {params.anneal} --title {params.title:q} {params.schedules}"
+        " --out-png {output.png:q} --out-pdf {output.pdf:q} > {log:q} 2>&1"
+
+
 # Patch examples: training images of epoch 1 of run seed k (its patch draw).
 
 

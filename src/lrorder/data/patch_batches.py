@@ -315,6 +315,52 @@ def patched_test_set(
     return patch_batch(x_test_norm, y, z, zeta, draws, params.patch_only_scale, loc, patched=patched), y
 
 
+def patch_reliance_sets(
+    x_train_norm: torch.Tensor, y_train: torch.Tensor, arrays: Mapping[str, ArrayLike], params: PatchParams,
+    num_classes: int, n_max: int,
+) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """The patch study's pattern-reliance sets: patched training images with the patch removed, and with another
+    class's patch.
+
+    The first ``n_max`` training images of the fixed patched subset (``train_patched``), labelled with their
+    own class. ``train_patch_removed``: the images as they are (what the network reads from the image alone).
+    ``train_other_patch``: the images carrying the patch of the next class, ``z + zeta_((y + 1) mod K)``
+    (sign +1, never the patch-only branch): a network that follows the patch calls them ``y + 1``, one that
+    reads the image calls them ``y``. The fixed sign and the next class are this project's choice; the
+    question is the paper's (section 4, "the large LR ignores the patch").
+
+    Args:
+        x_train_norm: float ``(N, C, H, W)`` normalised training images (not modified).
+        y_train: int64 ``(N,)`` class labels.
+        arrays: the patch arrays (``z``, ``zeta``, ``train_patched``).
+        params: the patch parameters (unused beyond validation; the patch-only branch is off).
+        num_classes: ``K``.
+        n_max: at most this many images (``>= 1``).
+
+    Returns:
+        ``{"train_patch_removed": (x, y), "train_other_patch": (x, y)}``: float ``(n, C, H, W)`` on
+        ``x_train_norm``'s device and int64 ``(n,)``, ``n = min(n_max, patched images)``.
+
+    Raises:
+        DataError: ``train_patched`` does not have one entry per training image.
+    """
+    device = x_train_norm.device
+    patched = _tensor(arrays["train_patched"], device, torch.bool)
+    if patched.shape != (x_train_norm.shape[0],):
+        raise DataError(f"patch arrays: train_patched has shape {tuple(patched.shape)} for "
+                        f"{x_train_norm.shape[0]} training images (made for another dataset?)")
+    index = torch.nonzero(patched).flatten()[:n_max]
+    x, y = x_train_norm[index], y_train[index]
+    n = len(index)
+    z = _tensor(arrays["z"], device, torch.float32)
+    zeta = _tensor(arrays["zeta"], device, torch.float32)
+    loc = patch_location(x.shape[2], x.shape[3], z.shape[-1])
+    plus_one = EpochDraws(torch.ones(n, device=device), torch.zeros(n, dtype=torch.bool, device=device),
+                          torch.ones(n, device=device))
+    other = patch_batch(x, (y + 1) % num_classes, z, zeta, plus_one, params.patch_only_scale, loc)
+    return {"train_patch_removed": (x, y), "train_other_patch": (other, y)}
+
+
 def patch_only_set(
     arrays: Mapping[str, ArrayLike],
     params: PatchParams,
