@@ -43,9 +43,11 @@ def test_smoke_outputs(smoke_run):
     assert set(full["seed"]) == {0, 1}  # summaries and figures read the full-length runs only
 
     metrics = pd.read_csv(results / "aggregate" / "synthetic" / "metrics.csv")
-    # 3 schedules x 2 seeds x (train at 6 epochs + every set at 3 (before the anneal), 4 (eval_every) and 6
-    # (the last): 5 x 3; + P-only at 5 (5b's and 4's window [5, 6]); + two-step Q-only at 1 (5a's [1, 1]))
-    assert len(metrics) == 3 * 2 * (6 + 5 * 3 + 1 + 1)
+    # 3 schedules x 2 seeds x (train at 6 epochs + every set (5, and the 4 pattern-reliance sets) at 3 (before
+    # the anneal), 4 (eval_every) and 6 (the last): 9 x 3; + P-only at 5 (5b's and 4's window [5, 6]); + two-step
+    # Q-only at 1 (5a's [1, 1]))
+    assert len(metrics) == 3 * 2 * (6 + 9 * 3 + 1 + 1)
+    assert metrics["margin"].notna().all()
     assert set(metrics.loc[metrics["eval_set"] == "test_q_only_two_step", "epoch"]) == {1, 3, 4, 6}
     assert set(metrics.loc[metrics["eval_set"] == "test_p_only", "epoch"]) == {3, 4, 5, 6}
     summary = pd.read_csv(results / "aggregate" / "synthetic" / "summary.csv")
@@ -77,10 +79,12 @@ def test_image_studies_outputs(smoke_run):
     clean = pd.read_csv(results / "aggregate" / "clean" / "metrics.csv")
     assert sorted(clean["eval_set"].unique()) == ["test", "train"]
     patch = pd.read_csv(results / "aggregate" / "patch" / "metrics.csv")
-    assert sorted(patch["eval_set"].unique()) == ["patch_only", "test_clean", "test_patched", "train"]
+    assert sorted(patch["eval_set"].unique()) == ["patch_only", "test_clean", "test_patched", "train",
+                                                  "train_other_patch", "train_patch_removed"]
     # schedules x seeds x (train at 4 epochs + test_clean at 2 (eval_every, before the anneal), 3-4 (claims 2
-    # and 4) + test_patched at 2 and 4 (the last) + patch_only at 1-4 (claim 3a))
-    assert len(patch) == 3 * 2 * (4 + 3 + 2 + 4)
+    # and 4) + test_patched at 2 and 4 (the last) + patch_only at 1-4 (claim 3a) + the two pattern-reliance
+    # sets at 2 and 4)
+    assert len(patch) == 3 * 2 * (4 + 3 + 2 + 4 + 2 * 2)
     arrays, meta = manifest.load_dataset(results / "data" / "images" / "mnist5k")
     assert arrays["train_x"].shape == (4000, 28, 28, 1) and meta["params"]["dataset"] == "mnist5k"
     draws = {}
@@ -260,7 +264,8 @@ def test_a_seed_has_one_spelling(tmp_path, seed: str, planned: bool) -> None:
 
 
 def test_only_training_is_submitted_to_a_cluster():
-    """Every rule but ``train`` and ``train_cell`` (the train rule for sweep cells) is marked ``localrule: True``
+    """Every rule but ``train``, ``train_cell`` (the train rule for sweep cells) and ``curvature`` (a run trained
+    again, its curvature read every epoch) is marked ``localrule: True``
     (regression: ``aggregate_pre_anneal``, made by ``use rule``, which does not inherit the mark, was missing, so a
     SLURM campaign submitted a seconds-long aggregation as a cluster job)."""
     from snakemake.api import SnakemakeApi
@@ -271,7 +276,7 @@ def test_only_training_is_submitted_to_a_cluster():
                               config_settings=ConfigSettings(configfiles=[REPO / "presets" / "smoke.yaml"]))
         workflow = loaded._workflow
         remote = {rule.name for rule in workflow.rules} - workflow._localrules
-    assert remote == {"train", "train_cell"}
+    assert remote == {"train", "train_cell", "curvature"}  # curvature: a run trained again, read every epoch
 
 
 @pytest.fixture
@@ -302,19 +307,20 @@ AFTER_ONE_STUDY = {"aggregate": 1, "claims_study": 1, "claims": 1, "figure_accur
 def test_smoke_results_manifest_verifies(smoke_run):
     listed = json.loads((smoke_run / "results" / "smoke" / "manifest.json").read_text())["files"]
     # runs (16 full, 2 pre-anneal), datasets, per study, pre-anneal aggregate, claims+provenance, examples, pages
-    # (per study: aggregate metrics and summary, claims and their per-seed values, figure png and pdf)
-    assert len(listed) == 3 * 18 + 6 + 3 * 6 + 2 + 2 + 2 + 5
+    # (per study: aggregate metrics and summary, claims and their per-seed values, figure png and pdf; the
+    # synthetic and patch studies' reliance figures, png and pdf)
+    assert len(listed) == 3 * 18 + 6 + 3 * 6 + 2 + 2 + 2 + 5 + 2 * 2
     result = subprocess.run([sys.executable, "-m", "lrorder.verify", "smoke"], cwd=smoke_run, capture_output=True,
                             text=True)
     assert (result.returncode, result.stdout) == (0, (
-        "ok: 1 campaign, 6 dataset manifests (57 arrays), 1 results manifest (89 files); "
+        "ok: 1 campaign, 6 dataset manifests (57 arrays), 1 results manifest (93 files); "
         "every file present, every sha256 as listed\n"))
 
 
 def test_changed_synthetic_array_makes_its_readers_stale(smoke_copy):
     array = smoke_copy / "results" / "smoke" / "data" / "synthetic" / "seed0" / "train_x.npy"
     flip_last_byte(array)
-    assert planned_jobs(snakemake(smoke_copy, *DRY_RUN)) == {"train": 3, **AFTER_ONE_STUDY}
+    assert planned_jobs(snakemake(smoke_copy, *DRY_RUN)) == {"train": 3, **AFTER_ONE_STUDY, "figure_reliance": 1}
     # the job stops at the dataset's checksum, naming the file
     target = "results/smoke/runs/synthetic/small_lr/seed0/metrics.csv"
     result = snakemake(smoke_copy, target, "--cores", "1", *SMOKE)
@@ -327,13 +333,14 @@ def test_changed_image_array_makes_patch_draws_and_runs_stale(smoke_copy):
     flip_last_byte(smoke_copy / "results" / "smoke" / "data" / "images" / "mnist5k" / "test_y.npy")
     jobs = planned_jobs(snakemake(smoke_copy, *DRY_RUN))
     assert jobs == {"patch_data": 3, "patch_examples": 1, "train": 4 + 8, "aggregate": 2, "aggregate_pre_anneal": 1,
-                    "claims_study": 2, "claims": 1, "figure_accuracy": 2, "provenance": 1, "report_table": 4,
-                    "results_manifest": 1, "all": 1}
+                    "claims_study": 2, "claims": 1, "figure_accuracy": 2, "figure_reliance": 1, "provenance": 1,
+                    "report_table": 4, "results_manifest": 1, "all": 1}
 
 
 def test_removed_array_is_made_again(smoke_copy):
     (smoke_copy / "results" / "smoke" / "data" / "synthetic" / "seed1" / "zeta.npy").unlink()
-    assert planned_jobs(snakemake(smoke_copy, *DRY_RUN)) == {"synthetic_data": 1, "train": 3, **AFTER_ONE_STUDY}
+    assert planned_jobs(snakemake(smoke_copy, *DRY_RUN)) == {"synthetic_data": 1, "train": 3, **AFTER_ONE_STUDY,
+                                                             "figure_reliance": 1}
 
 
 def test_removed_run_output_is_made_again(smoke_copy):
