@@ -2,12 +2,28 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from fakes import make_image_dataset
 from workflow_utils import SMOKE, make_workdir, snakemake
+
+
+@pytest.fixture(scope="session")
+def image_dirs(tmp_path_factory) -> tuple[Path, Path]:
+    """A fake 28x28 image dataset (64 train, 32 test images) and its patch arrays for run seed 0 (20 patch-only)."""
+    root = tmp_path_factory.mktemp("images")
+    data = make_image_dataset(root / "images", n_train=64, n_test=32, hwc=(28, 28, 1))
+    patch_dir = root / "patch"
+    subprocess.run([sys.executable, "-m", "lrorder.data.patch", "--dataset-dir", str(data),
+                    "--params", json.dumps({"n_patch_only": 20}), "--seed", "0", "--out", str(patch_dir)],
+                   check=True, capture_output=True)
+    return data, patch_dir
 
 
 @pytest.fixture(scope="session")

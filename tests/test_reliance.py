@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +16,6 @@ from lrorder.errors import ConfigError
 from lrorder.models.two_layer import TwoLayerNet
 
 from configs import load_config
-from fakes import make_image_dataset
 
 CPU = torch.device("cpu")
 
@@ -56,8 +52,7 @@ def test_synthetic_reliance_sets_on_a_hand_set_network(tmp_path: Path) -> None:
     x_p, y_p = data.eval_sets["test_both_p_alone"]
     assert x_p.tolist() == [[1, 0, 0], [-1, 0, 0], [1, 0, 0], [-1, 0, 0]] and y_p.tolist() == [1, -1, 1, -1]
     assert data.eval_sets["train_both_q_alone"][0].tolist() == [[0, 0, -2], [0, 0, 2], [0, 0, -2], [0, 0, 2]]
-    # A network reading x1 with weight 1 and x2 with weight 1 (identity units, a = +-1/sqrt 2 alternating):
-    # f(x) = (relu(x1) - relu(-x1) + relu(x2) - relu(-x2)) / sqrt 2 ... built as two units per coordinate.
+    # A network reading x1 and x2 with weight 1 each: two relu units per coordinate, output weights +-1/2
     net = TwoLayerNet(3, 4, "relu")
     with torch.no_grad():
         net.hidden.weight.copy_(torch.tensor([[1.0, 0, 0], [-1.0, 0, 0], [0, 0, 1.0], [0, 0, -1.0]]))
@@ -81,17 +76,6 @@ def test_the_no_q_ablation_has_no_reliance_sets() -> None:
     assert plan.reliance_sets(load_config(), "synthetic") == list(study_data.SYNTHETIC_RELIANCE_SETS)
     assert plan.reliance_sets(load_config(), "patch") == ["train_patch_removed", "train_other_patch"]
     assert plan.reliance_sets(load_config(), "clean") == []
-
-
-@pytest.fixture(scope="module")
-def image_dirs(tmp_path_factory) -> tuple[Path, Path]:
-    root = tmp_path_factory.mktemp("images")
-    data = make_image_dataset(root / "images", n_train=64, n_test=32, hwc=(28, 28, 1))
-    patch_dir = root / "patch"
-    subprocess.run([sys.executable, "-m", "lrorder.data.patch", "--dataset-dir", str(data),
-                    "--params", json.dumps({"n_patch_only": 20}), "--seed", "0", "--out", str(patch_dir)],
-                   check=True, capture_output=True)
-    return data, patch_dir
 
 
 def test_patch_reliance_sets_take_the_patch_away_or_swap_it(image_dirs, monkeypatch) -> None:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +15,7 @@ from lrorder.data import patch, patch_batches, patch_params, pipeline, synthetic
 from lrorder.errors import DataError
 from lrorder.study_data import load_images, load_synthetic
 
-from fakes import make_image_dataset, make_synthetic_dataset
+from fakes import make_synthetic_dataset
 
 CPU = torch.device("cpu")
 SYNTHETIC = synthetic.SyntheticParams(n_train=200, n_test=200, p_dim=20, q_dim=4)
@@ -56,17 +53,6 @@ def test_augment_draws_reproducible_and_in_range() -> None:
     assert not torch.equal(a.offset, c.offset)
     assert a.offset.min() == 0 and a.offset.max() == 2 * pipeline.PAD
     assert 0.4 < a.flip.float().mean() < 0.6
-
-
-@pytest.fixture(scope="module")
-def image_dirs(tmp_path_factory) -> tuple[Path, Path]:
-    root = tmp_path_factory.mktemp("images")
-    data = make_image_dataset(root / "images", n_train=64, n_test=32, hwc=(28, 28, 1))
-    patch_dir = root / "patch"
-    subprocess.run([sys.executable, "-m", "lrorder.data.patch", "--dataset-dir", str(data),
-                    "--params", json.dumps({"n_patch_only": 20}), "--seed", "0", "--out", str(patch_dir)],
-                   check=True, capture_output=True)
-    return data, patch_dir
 
 
 def test_clean_study_data(image_dirs) -> None:
