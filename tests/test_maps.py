@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from scipy import stats as st
 
 from lrorder import cli, maps
@@ -329,6 +330,17 @@ def test_plot_two_axis_sweep_marks_and_annotations(table: pd.DataFrame) -> None:
     legend = [t.get_text() for t in fig.legends[0].get_texts()]
     assert legend[0].startswith("90% CI includes 0: sign not established")
     assert legend[1:] == ["one seed: no CI", "grey, blank: no value (n = 0, or not in the grid)"]
+
+
+def test_a_long_title_wraps_inside_the_figure(table: pd.DataFrame) -> None:
+    # the preset's q_ahead_early description ran off both sides of a 7-inch figure
+    long = table.assign(description="Q-only (two-step) minus P-only test accuracy, AUC over epochs 1-10: > 0, "
+                                    "Q learned first; the whole sentence is longer than the figure is wide")
+    fig = maps.plot_map(long, "map", "q_minus_p")
+    FigureCanvasAgg(fig).draw()
+    box = fig._suptitle.get_window_extent()  # the suptitle's Text (no public getter)
+    assert 0 <= box.x0 and box.x1 <= fig.bbox.width
+    assert fig.get_suptitle().count("\n") >= 2  # wrapped, then the sweep line
 
 
 def test_plot_one_axis_sweep_with_a_blank_cell(table: pd.DataFrame) -> None:

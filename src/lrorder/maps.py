@@ -67,6 +67,7 @@ import itertools
 import math
 import os
 import sys
+import textwrap
 from typing import Any, Mapping, Sequence
 
 import matplotlib
@@ -109,6 +110,8 @@ HATCH_NO_CI = "..."
 CENSORED_MARK = " (c)"
 #: Background of a heatmap cell without a value in :func:`plot_map` (no colour map used there reaches it).
 BLANK_COLOUR = "0.78"
+#: Characters per inch of figure width at which :func:`plot_map` wraps its title (matplotlib's "large" suptitle).
+TITLE_CHARS_PER_INCH = 9
 
 
 # --------------------------------------------------------------------------- inputs
@@ -596,6 +599,7 @@ def plot_map(table: pd.DataFrame, sweep: str, statistic: str) -> Figure:
             "a bound, not a measurement)")))
     fig.legend(handles=handles, loc="outside lower center", ncols=1, frameon=False, fontsize="small")
     head = f"{statistic}: {description}" if description else statistic
+    head = textwrap.fill(head, width=int(fig.get_figwidth() * TITLE_CHARS_PER_INCH))  # kept inside the figure
     fig.suptitle(f"{head}\nsweep {sweep}: mean over seeds, {pct} Student-t CI")
     return fig
 
